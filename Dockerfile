@@ -1,0 +1,23 @@
+# policygate service image: OPA from the official static image, slim Python runtime, non-root.
+FROM openpolicyagent/opa:1.22.3-static AS opa
+
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install --no-cache-dir --prefix=/install ".[postgres]"
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --home-dir /app policygate
+COPY --from=build /install /usr/local
+COPY --from=opa /opa /usr/local/bin/opa
+WORKDIR /app
+COPY rego ./rego
+ENV POLICYGATE_POLICY_DIR=/app/rego \
+    POLICYGATE_OPA_BIN=/usr/local/bin/opa \
+    POLICYGATE_DB_URL=sqlite:////app/data/decisions.db \
+    PYTHONUNBUFFERED=1
+RUN mkdir -p /app/data && chown -R policygate /app/data
+USER 10001
+EXPOSE 8080
+ENTRYPOINT ["policygate", "serve", "--host", "0.0.0.0", "--port", "8080"]

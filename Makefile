@@ -1,0 +1,42 @@
+# Two commands for a new user: `make demo` and `make test`. Both set up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+OPA := .bin/opa
+
+.PHONY: setup demo test lint policy-test serve bench clean
+
+setup: $(VENV)/.installed
+	@scripts/ensure-opa.sh
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/policygate demo
+
+policy-test: setup
+	$(OPA) check --strict rego/
+	$(OPA) test rego/ -v --coverage --format=json > .policygate-coverage.json || { $(OPA) test rego/ -v; exit 1; }
+	@$(PY) -c "import json; c=json.load(open('.policygate-coverage.json')); print(f\"opa test: all policy tests passed; coverage {c['coverage']:.1f}%\")"
+	@rm -f .policygate-coverage.json
+
+test: setup policy-test
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest
+
+lint:
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+serve: setup
+	$(VENV)/bin/policygate serve
+
+clean:
+	rm -rf $(VENV) .bin .policygate

@@ -1,0 +1,17 @@
+"""Request-scoped access to the running service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from policygate.decisions.service import DecisionService
+
+
+def _service(request: Request) -> DecisionService:
+    service: DecisionService = request.app.state.service
+    return service
+
+
+Service = Annotated[DecisionService, Depends(_service)]

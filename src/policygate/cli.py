@@ -1,0 +1,145 @@
+"""policygate command line: exit 0 allow, 1 deny, 2 could not decide (or bad input)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from policygate.config import Settings
+from policygate.decisions.log import LogError
+from policygate.evidence import EvidenceV1, json_schema
+from policygate.output import renderer
+from policygate.runtime import open_service
+
+app = typer.Typer(
+    help="Policy-as-code promotion gate for ML models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+EXIT_ERROR = 2
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Decision log URL (default: POLICYGATE_DB_URL).")]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_ERROR)
+
+
+def settings_with(db: str | None = None) -> Settings:
+    settings = Settings()
+    if db:
+        settings.db_url = db
+    return settings
+
+
+def validation_message(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: evidence does not match {EvidenceV1.model_fields['schema_'].default}:"]
+    for err in exc.errors()[:20]:
+        where = ".".join(str(p) for p in err["loc"]) or "(document)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_evidence(path: Path) -> EvidenceV1:
+    try:
+        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
+    except UnicodeDecodeError:
+        fail(f"{path} is not UTF-8 text")
+    except json.JSONDecodeError as exc:
+        fail(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
+    if isinstance(raw, dict) and "evidence" in raw and "subject" not in raw:
+        raw = raw["evidence"]  # accept the /v1/evaluate request body too
+    try:
+        return EvidenceV1.model_validate(raw)
+    except ValidationError as exc:
+        fail(validation_message(exc, str(path)))
+
+
+@app.command()
+def evaluate(
+    file: Annotated[Path, typer.Argument(help="Evidence document (JSON), e.g. from `policygate evidence collect`.")],
+    fmt: FormatOption = Format.text,
+    db: DbOption = None,
+) -> None:
+    """Evaluate an evidence document with the policies, record and print the decision."""
+    evidence = load_evidence(file)
+    settings = settings_with(db)
+    try:
+        with open_service(settings) as service:
+            decision = service.evaluate(evidence)
+    except LogError as exc:
+        fail(f"{exc}; no decision was made")
+    typer.echo(renderer(fmt.value)(decision))
+    raise typer.Exit(decision.exit_code)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the evidence document (policygate.evidence/v1)."""
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    db: DbOption = None,
+) -> None:
+    """Run the HTTP API (FastAPI + uvicorn) with a managed or configured OPA."""
+    import uvicorn
+
+    from policygate.api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings_with(db)), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    examples: Annotated[Path, typer.Option(help="Directory of example evidence documents.")] = Path(
+        "examples/evidence"
+    ),
+    db: DbOption = None,
+) -> None:
+    """Evaluate the example evidence documents and print a table of outcomes and reasons."""
+    files = sorted(examples.glob("*.json"))
+    if not files:
+        fail(f"no example evidence in {examples}")
+    settings = settings_with(db)
+    with open_service(settings) as service:
+        typer.echo(f"policy revision {service.engine.policy_revision if service.engine else '-'}")
+        typer.echo(f"{'example':<18} {'outcome':<8} reasons")
+        for path in files:
+            decision = service.evaluate(load_evidence(path))
+            ids = ", ".join(r.id for r in decision.reasons) or "-"
+            typer.echo(f"{path.stem:<18} {decision.outcome:<8} {ids}")
+            for r in decision.reasons:
+                typer.echo(f"{'':<27}{r.id}: {r.message}")
+    typer.echo(f"decisions recorded in {settings.db_url}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Settings from the environment (prefix POLICYGATE_) with zero-setup defaults."""
+
+from __future__ import annotations
+
+import shutil
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The source checkout (src/policygate/config.py -> repo root); used to find the
+# project-local OPA and rego/ when policygate runs from a clone.
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POLICYGATE_", extra="ignore")
+
+    db_url: str = Field(
+        default="sqlite:///.policygate/decisions.db",
+        description="Decision log database (SQLAlchemy URL).",
+    )
+    opa_url: str | None = Field(
+        default=None, description="Use this OPA server instead of starting one (e.g. http://opa:8181)."
+    )
+    opa_bin: str | None = Field(default=None, description="OPA binary for the managed server.")
+    policy_dir: Path | None = Field(default=None, description="Rego policies and data (default: rego/).")
+    opa_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of one OPA query.")
+    max_body_bytes: int = Field(default=MIB, gt=0)
+
+    @cached_property
+    def policy_path(self) -> Path:
+        if self.policy_dir is not None:
+            return self.policy_dir
+        for candidate in (Path.cwd() / "rego", _CHECKOUT / "rego"):
+            if (candidate / "policygate").is_dir():
+                return candidate
+        return Path.cwd() / "rego"
+
+    @cached_property
+    def opa_binary(self) -> str:
+        if self.opa_bin:
+            return self.opa_bin
+        for candidate in (Path.cwd() / ".bin" / "opa", _CHECKOUT / ".bin" / "opa"):
+            if candidate.exists():
+                return str(candidate)
+        return shutil.which("opa") or "opa"

@@ -1,0 +1,123 @@
+"""decide(): evidence -> OPA -> decision -> log. Fails closed at every step."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from policygate.decisions.log import DecisionLog, LogError
+from policygate.decisions.model import Decision, PolicyResult, Reason
+from policygate.engine.opa import EngineError, OpaEngine
+from policygate.evidence import EvidenceV1, digest
+
+log = logging.getLogger(__name__)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def error_reason(code: str, message: str) -> Reason:
+    """A reason for an ``error`` outcome: ids start with ERR- so CI output tells them from rule denials."""
+    return Reason(id=f"ERR-{code.upper().replace('_', '-')}", message=message, severity="high")
+
+
+class DecisionService:
+    def __init__(self, engine: OpaEngine | None, log: DecisionLog, engine_error: EngineError | None = None):
+        self.engine = engine
+        self.log = log
+        self.engine_error = engine_error
+
+    def evaluate(self, evidence: EvidenceV1) -> Decision:
+        """Evaluate a validated evidence document and record the decision."""
+        doc = evidence.to_input()
+        try:
+            result, revision = self._evaluate(doc)
+            decision = self._decision_from(result, doc, revision)
+        except EngineError as exc:
+            decision = self.error(doc, error_reason(exc.code, exc.message))
+        return self.record(decision, doc)
+
+    def _evaluate(self, doc: dict[str, Any]) -> tuple[PolicyResult, str]:
+        if self.engine is None:
+            raise self.engine_error or EngineError("unreachable", "no OPA engine configured")
+        raw = self.engine.evaluate(doc)
+        revision = self.engine.policy_revision
+        try:
+            return PolicyResult.model_validate(raw), revision
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "decision"
+            raise EngineError(
+                "policy_error", f"data.policygate.decision is malformed at {where}: {first['msg']}"
+            ) from exc
+
+    def _decision_from(self, result: PolicyResult, doc: dict[str, Any], revision: str) -> Decision:
+        allow = result.allow and not result.deny  # a policy that allows with denials is a deny
+        return Decision(
+            decision_id=str(uuid.uuid4()),
+            outcome="allow" if allow else "deny",
+            allow=allow,
+            reasons=result.deny,
+            warnings=result.warn,
+            dryrun=result.dryrun,
+            policy_revision=revision,
+            evidence_digest=digest(doc),
+            **_about(doc),
+        )
+
+    def error(self, doc: dict[str, Any] | None, *reasons: Reason) -> Decision:
+        revision = None
+        if self.engine is not None:
+            try:
+                revision = self.engine.policy_revision
+            except EngineError:
+                revision = None
+        return Decision(
+            decision_id=str(uuid.uuid4()),
+            outcome="error",
+            allow=False,
+            reasons=list(reasons),
+            policy_revision=revision,
+            evidence_digest=digest(doc) if doc else None,
+            **_about(doc or {}),
+        )
+
+    def record(self, decision: Decision, doc: dict[str, Any] | None) -> Decision:
+        """Commit the decision (with its evidence) before anyone sees it."""
+        payload = {"decision": decision.model_dump(mode="json"), "evidence": doc}
+        self.log.append(
+            "decision",
+            decision.decision_id,
+            payload,
+            model_ref=(decision.subject or {}).get("ref"),
+            target_stage=(decision.target or {}).get("stage"),
+            outcome=decision.outcome,
+            policy_revision=decision.policy_revision,
+        )
+        log.info(
+            "decision %s %s %s -> %s",
+            decision.decision_id,
+            (decision.subject or {}).get("ref"),
+            (decision.target or {}).get("stage"),
+            decision.outcome,
+        )
+        return decision
+
+
+def _about(doc: dict[str, Any]) -> dict[str, Any]:
+    subject = doc.get("subject") or {}
+    request = doc.get("request") or {}
+    return {
+        "subject": {k: subject.get(k) for k in ("ref", "platform", "name", "version")} if subject else None,
+        "target": request.get("target"),
+        "requested_by": request.get("requested_by"),
+        "evaluated_at": now_iso(),
+    }
+
+
+__all__ = ["DecisionService", "LogError", "error_reason", "now_iso"]

@@ -1,0 +1,199 @@
+"""Evaluate evidence with a real OPA server: a managed ``opa run`` child or one the user runs.
+
+Every failure surfaces as :class:`EngineError`, so the caller can fail closed;
+an undefined ``data.policygate.decision`` is an error, never an allow.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from opa_client import OpaClient
+
+from policygate.evidence import digest
+
+log = logging.getLogger(__name__)
+
+DECISION_PACKAGE = "policygate"
+DECISION_RULE = "decision"
+PARAMS_PATH = "policygate_params"
+REVISION_TTL_S = 30.0
+
+
+class EngineError(Exception):
+    """OPA could not produce a decision; ``code`` says why (unreachable, policy_error, undefined)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ManagedOpa:
+    """An ``opa run --server`` child on a free loopback port, loading the policy directory."""
+
+    def __init__(self, binary: str, policy_dir: Path, start_timeout_s: float = 15.0) -> None:
+        self.binary = binary
+        self.policy_dir = policy_dir
+        self.start_timeout_s = start_timeout_s
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        if not (self.policy_dir / DECISION_PACKAGE).is_dir():
+            raise EngineError("policy_error", f"policy directory {self.policy_dir} has no {DECISION_PACKAGE}/")
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        cmd = [
+            self.binary,
+            "run",
+            "--server",
+            "--addr",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "error",
+            "--skip-version-check",
+            str(self.policy_dir),
+        ]
+        try:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except OSError as exc:
+            raise EngineError(
+                "unreachable", f"cannot start OPA ({self.binary}): {exc}; run `make setup`"
+            ) from exc
+        atexit.register(self.stop)
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
+                raise EngineError("policy_error", f"OPA exited while loading {self.policy_dir}: {err.strip()}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{self.url}/health?bundles=true", timeout=0.5).status_code == 200:
+                    return self.url
+            time.sleep(0.05)
+        self.stop()
+        raise EngineError("unreachable", f"OPA did not become healthy within {self.start_timeout_s:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+        self.proc = None
+
+
+class OpaEngine:
+    """Queries ``data.policygate.decision`` over a keep-alive connection pool."""
+
+    def __init__(self, url: str, timeout_s: float = 5.0, managed: ManagedOpa | None = None) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise EngineError("unreachable", f"invalid OPA URL {url!r}: expected http(s)://host:port")
+        self.url = url.rstrip("/")
+        self.managed = managed
+        self.client = OpaClient(
+            host=parts.hostname,
+            port=parts.port or (443 if parts.scheme == "https" else 80),
+            ssl=parts.scheme == "https",
+            retries=0,
+            timeout=timeout_s,
+        )
+        self._revision: str | None = None
+        self._revision_at = 0.0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def start(cls, opa_url: str | None, binary: str, policy_dir: Path, timeout_s: float = 5.0) -> OpaEngine:
+        """Use the OPA at ``opa_url``, or start a managed one loading ``policy_dir``."""
+        if opa_url:
+            return cls(opa_url, timeout_s)
+        managed = ManagedOpa(binary, policy_dir)
+        return cls(managed.start(), timeout_s, managed)
+
+    def close(self) -> None:
+        self.client.close_connection()
+        if self.managed:
+            self.managed.stop()
+
+    def __enter__(self) -> OpaEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def healthy(self) -> bool:
+        return bool(self.client.check_health())
+
+    def evaluate(self, evidence: dict[str, Any]) -> dict[str, Any]:
+        result = self._query(evidence)
+        if "result" not in result:
+            raise EngineError(
+                "undefined", f"data.{DECISION_PACKAGE}.{DECISION_RULE} is undefined: the policy gave no decision"
+            )
+        decision = result["result"]
+        if not isinstance(decision, dict):
+            raise EngineError("policy_error", f"data.{DECISION_PACKAGE}.{DECISION_RULE} is not an object")
+        return decision
+
+    def _query(self, evidence: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            return dict(self.client.query_rule(evidence, DECISION_PACKAGE, DECISION_RULE, params))
+        except requests.HTTPError as exc:
+            raise EngineError("policy_error", f"OPA refused the query: {_opa_error(exc.response)}") from exc
+        except requests.RequestException as exc:
+            raise EngineError("unreachable", f"OPA unreachable at {self.url}: {type(exc).__name__}") from exc
+        except ValueError as exc:
+            raise EngineError("policy_error", f"OPA answered with invalid JSON: {exc}") from exc
+
+    @property
+    def policy_revision(self) -> str:
+        """Digest of the policies and parameters OPA actually holds (refreshed every 30 s)."""
+        with self._lock:
+            if self._revision is None or time.monotonic() - self._revision_at > REVISION_TTL_S:
+                self._revision = self._fetch_revision()
+                self._revision_at = time.monotonic()
+            return self._revision
+
+    def _fetch_revision(self) -> str:
+        try:
+            policies = self.client._session.get(f"{self.url}/v1/policies", timeout=self.client.timeout)
+            policies.raise_for_status()
+            params = self.client._session.get(f"{self.url}/v1/data/{PARAMS_PATH}", timeout=self.client.timeout)
+            params.raise_for_status()
+        except requests.RequestException as exc:
+            raise EngineError("unreachable", f"OPA unreachable at {self.url}: {type(exc).__name__}") from exc
+        raws = sorted(
+            p.get("raw", "") for p in policies.json().get("result", []) if not p.get("id", "").endswith("_test.rego")
+        )
+        return digest({"policies": raws, "params": params.json().get("result")})
+
+
+def _opa_error(response: requests.Response | None) -> str:
+    if response is None:
+        return "no response"
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    return f"HTTP {response.status_code} {body.get('code', '')}: {body.get('message', '')}".strip()

@@ -1,0 +1,23 @@
+"""Plain text for a person reading a CI log: a verdict line, then one line per reason."""
+
+from __future__ import annotations
+
+from policygate.decisions.model import Decision, Reason
+
+_VERDICT = {"allow": "ALLOW", "deny": "DENY", "error": "ERROR (could not decide; denied)"}
+
+
+def _line(kind: str, r: Reason) -> str:
+    waiver = f" [waiver {r.waiver}]" if r.waiver else ""
+    return f"  {kind:<5} {r.id:<10} {r.severity:<7} {r.message}{waiver}"
+
+
+def render(decision: Decision) -> str:
+    subject = (decision.subject or {}).get("ref") or "<unknown model>"
+    stage = (decision.target or {}).get("stage") or "<unknown target>"
+    lines = [f"{_VERDICT[decision.outcome]}: {subject} -> {stage}"]
+    lines += [_line("deny" if decision.outcome == "deny" else "error", r) for r in decision.reasons]
+    lines += [_line("warn", r) for r in decision.warnings]
+    lines += [_line("dry", r) for r in decision.dryrun]
+    lines.append(f"  decision {decision.decision_id}  policy {decision.policy_revision or '-'}")
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""Anything that prevents a sound decision denies with outcome "error" and is still recorded."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policygate.decisions.log import DecisionLog
+from policygate.decisions.service import DecisionService
+from policygate.engine.opa import EngineError, OpaEngine
+from policygate.evidence import EvidenceV1
+from tests.conftest import REGO, opa_binary
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def engine_for(tmp_path: Path, rego: str) -> OpaEngine:
+    pkg = tmp_path / "policies" / "policygate"
+    pkg.mkdir(parents=True)
+    (pkg / "main.rego").write_text(rego)
+    return OpaEngine.start(None, opa_binary(), tmp_path / "policies")
+
+
+def decide(engine: OpaEngine | None, log: DecisionLog, evidence: dict[str, Any], err: EngineError | None = None):  # type: ignore[no-untyped-def]
+    return DecisionService(engine, log, err).evaluate(EvidenceV1.model_validate(evidence))
+
+
+def test_unreachable_opa_is_an_error_and_recorded(decision_log: DecisionLog, compliant: dict[str, Any]) -> None:
+    engine = OpaEngine(f"http://127.0.0.1:{closed_port()}", timeout_s=1)
+    decision = decide(engine, decision_log, compliant)
+    assert decision.outcome == "error" and decision.allow is False
+    assert decision.reasons[0].id == "ERR-UNREACHABLE" and "OPA unreachable" in decision.reasons[0].message
+    assert decision_log.get(decision.decision_id)["decision"]["outcome"] == "error"  # type: ignore[index]
+
+
+def test_undefined_decision_is_never_allow(tmp_path: Path, decision_log: DecisionLog, compliant: dict[str, Any]) -> None:
+    with engine_for(tmp_path, "package policygate\n\nsomething_else := true\n") as engine:
+        decision = decide(engine, decision_log, compliant)
+    assert decision.outcome == "error" and not decision.allow
+    assert decision.reasons[0].id == "ERR-UNDEFINED"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'decision := {"allow": "yes", "deny": []}',  # allow must be a boolean
+        'decision := {"allow": true}',  # deny missing
+        "decision := true",
+    ],
+)
+def test_malformed_decision_is_an_error(
+    body: str, tmp_path: Path, decision_log: DecisionLog, compliant: dict[str, Any]
+) -> None:
+    with engine_for(tmp_path, f"package policygate\n\n{body}\n") as engine:
+        decision = decide(engine, decision_log, compliant)
+    assert decision.outcome == "error" and not decision.allow
+    assert decision.reasons[0].id == "ERR-POLICY-ERROR"
+
+
+def test_runtime_policy_error_is_an_error(tmp_path: Path, decision_log: DecisionLog, compliant: dict[str, Any]) -> None:
+    # Two values for one complete rule: OPA answers 500 eval_conflict_error.
+    rego = (
+        'package policygate\n\ndecision := {"allow": true, "deny": []} if input.subject\n'
+        'decision := {"allow": false, "deny": []} if input.request\n'
+    )
+    with engine_for(tmp_path, rego) as engine:
+        decision = decide(engine, decision_log, compliant)
+    assert decision.outcome == "error" and "conflict" in decision.reasons[0].message
+
+
+def test_allow_with_denials_is_a_deny(tmp_path: Path, decision_log: DecisionLog, compliant: dict[str, Any]) -> None:
+    rego = 'package policygate\n\ndecision := {"allow": true, "deny": [{"id": "X-1", "message": "m"}]}\n'
+    with engine_for(tmp_path, rego) as engine:
+        decision = decide(engine, decision_log, compliant)
+    assert decision.outcome == "deny" and not decision.allow and decision.reasons[0].id == "X-1"
+
+
+def test_policy_that_does_not_compile_fails_to_start(tmp_path: Path) -> None:
+    with pytest.raises(EngineError) as info:
+        engine_for(tmp_path, "package policygate\n\ndecision := {\n")
+    assert info.value.code == "policy_error"
+
+
+def test_engine_that_never_started_records_errors(decision_log: DecisionLog, compliant: dict[str, Any]) -> None:
+    err = EngineError("unreachable", "cannot start OPA (/nonexistent/opa)")
+    decision = decide(None, decision_log, compliant, err)
+    assert decision.outcome == "error" and decision_log.get(decision.decision_id) is not None
+
+
+def test_revision_is_a_digest_of_what_opa_holds(opa: OpaEngine, tmp_path: Path) -> None:
+    assert opa.policy_revision.startswith("sha256:")
+    with OpaEngine.start(None, opa_binary(), REGO) as same:
+        assert same.policy_revision == opa.policy_revision
+    with engine_for(tmp_path, 'package policygate\n\ndecision := {"allow": false, "deny": []}\n') as other:
+        assert other.policy_revision != opa.policy_revision
