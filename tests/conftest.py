@@ -22,7 +22,9 @@ EXAMPLES = ROOT / "examples" / "evidence"
 def opa_binary() -> str:
     binary = Settings().opa_binary
     if not (Path(binary).exists() or shutil.which(binary)):
-        pytest.fail(f"OPA binary {binary!r} not found: run `make setup` (a missing OPA is a failure, not a skip)")
+        pytest.fail(
+            f"OPA binary {binary!r} not found: run `make setup` (a missing OPA is a failure, not a skip)"
+        )
     return binary
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -27,7 +27,7 @@ app = typer.Typer(
 EXIT_ERROR = 2
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
 
@@ -75,7 +75,9 @@ def load_evidence(path: Path) -> EvidenceV1:
 
 @app.command()
 def evaluate(
-    file: Annotated[Path, typer.Argument(help="Evidence document (JSON), e.g. from `policygate evidence collect`.")],
+    file: Annotated[
+        Path, typer.Argument(help="Evidence document (JSON), e.g. from `policygate evidence collect`.")
+    ],
     fmt: FormatOption = Format.text,
     db: DbOption = None,
 ) -> None:
@@ -91,10 +93,24 @@ def evaluate(
     raise typer.Exit(decision.exit_code)
 
 
+class SchemaFormat(StrEnum):
+    json = "json"
+    markdown = "markdown"
+
+
 @app.command()
-def schema() -> None:
+def schema(
+    fmt: Annotated[SchemaFormat, typer.Option("--format", "-f", help="json (JSON Schema) or markdown.")] = (
+        SchemaFormat.json
+    ),
+) -> None:
     """Print the JSON Schema of the evidence document (policygate.evidence/v1)."""
-    typer.echo(json.dumps(json_schema(), indent=2))
+    if fmt is SchemaFormat.markdown:
+        from policygate.schema_doc import markdown
+
+        typer.echo(markdown())
+    else:
+        typer.echo(json.dumps(json_schema(), indent=2))
 
 
 @app.command()

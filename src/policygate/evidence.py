@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_ID = "policygate.evidence/v1"
+SCHEMA_ID: Literal["policygate.evidence/v1"] = "policygate.evidence/v1"
 
 
 class _Part(BaseModel):
@@ -23,9 +23,7 @@ class _Part(BaseModel):
 class Subject(_Part):
     """The model version the decision is about."""
 
-    platform: Literal["mlflow", "azureml", "other"] = Field(
-        description="Platform holding the model version."
-    )
+    platform: Literal["mlflow", "azureml", "other"] = Field(description="Platform holding the model version.")
     name: str = Field(min_length=1, description="Registered model name.")
     version: str = Field(min_length=1, description="Model version (string, as platforms differ).")
     ref: str = Field(min_length=1, description="Canonical model reference, e.g. mlflow:models:/fraud/7.")
@@ -36,6 +34,8 @@ class Subject(_Part):
 
 
 class Target(_Part):
+    """Where the model is to go."""
+
     stage: Literal["development", "staging", "production"] = Field(
         description="Stage the model is to be promoted or deployed to."
     )
@@ -43,13 +43,17 @@ class Target(_Part):
 
 
 class Request(_Part):
-    target: Target
+    """Who asks for what."""
+
+    target: Target = Field(description="Target of the promotion or deployment.")
     requested_by: str | None = Field(default=None, description="Identity asking for the promotion.")
     requested_at: str | None = Field(default=None, description="ISO-8601 time of the request.")
     ticket: str | None = Field(default=None, description="Change ticket, if any.")
 
 
 class Ownership(_Part):
+    """Who is accountable for the model, and how risky its use is."""
+
     owner: str | None = Field(default=None, description="Accountable owner (a person).")
     team: str | None = Field(default=None, description="Owning team.")
     use_case: str | None = Field(default=None, description="Declared business use case.")
@@ -57,28 +61,36 @@ class Ownership(_Part):
 
 
 class Experiment(_Part):
-    id: str | None = None
-    name: str | None = None
+    """Experiment the run belongs to."""
+
+    id: str | None = Field(default=None, description="Experiment id.")
+    name: str | None = Field(default=None, description="Experiment name.")
 
 
 class Run(_Part):
+    """The training run (MLflow) or job (Azure ML) that produced the model."""
+
     platform: str = Field(description="Platform of the run/job.")
     id: str = Field(min_length=1, description="Run id (MLflow) or job name (Azure ML).")
     status: str | None = Field(default=None, description="Terminal status, e.g. FINISHED, Completed, FAILED.")
     experiment: Experiment | None = None
     user: str | None = Field(default=None, description="Author of the run/job.")
-    start: str | None = None
-    end: str | None = None
+    start: str | None = Field(default=None, description="ISO-8601 start time.")
+    end: str | None = Field(default=None, description="ISO-8601 end time.")
 
 
 class Code(_Part):
+    """Code version the model was trained from."""
+
     commit: str | None = Field(default=None, description="Source commit the run was built from.")
-    repository: str | None = None
-    entry_point: str | None = None
+    repository: str | None = Field(default=None, description="Source repository URL.")
+    entry_point: str | None = Field(default=None, description="Script or notebook that trained the model.")
 
 
 class Dataset(_Part):
-    name: str
+    """A dataset input of the training run."""
+
+    name: str = Field(description="Dataset or data asset name.")
     digest: str | None = Field(default=None, description="Content digest of the dataset.")
     version: str | None = Field(default=None, description="Data asset version (Azure ML).")
     source: str | None = Field(default=None, description="Where the data lives (URI).")
@@ -86,73 +98,103 @@ class Dataset(_Part):
 
 
 class Lineage(_Part):
+    """How the model was made."""
+
     run: Run | None = Field(default=None, description="Training run/job; null when not traceable.")
-    code: Code = Field(default_factory=Code)
-    datasets: list[Dataset] = Field(default_factory=list)
+    code: Code = Field(default_factory=Code, description="Code version the run was built from.")
+    datasets: list[Dataset] = Field(default_factory=list, description="Dataset inputs of the run.")
 
 
 class Approval(_Part):
+    """A sign-off for promoting the model to a stage."""
+
     by: str = Field(min_length=1, description="Approver identity.")
     decision: Literal["approved", "rejected"] = "approved"
     stage: str = Field(description="Stage the approval is for.")
     at: str | None = Field(default=None, description="ISO-8601 time of the approval.")
     source: str | None = Field(default=None, description="Where the approval was read from.")
-    verified: bool = Field(default=False, description="True when recorded by policygate from an authenticated caller.")
+    verified: bool = Field(
+        default=False, description="True when recorded by policygate from an authenticated caller."
+    )
 
 
 class Endpoint(_Part):
-    name: str
+    """Serving endpoint of the model."""
+
+    name: str = Field(description="Serving endpoint name.")
     auth_mode: str | None = Field(default=None, description="key, aml_token or aad_token.")
     public_network_access: str | None = Field(default=None, description="enabled or disabled.")
-    egress_public_network_access: str | None = None
+    egress_public_network_access: str | None = Field(
+        default=None, description="Outbound public network access of the deployment: enabled or disabled."
+    )
 
 
 class RoleAssignment(_Part):
+    """An Azure RBAC role assignment held by the deployment identity."""
+
     role: str = Field(description="Role name, resolved from the role definition.")
     scope: str = Field(description="ARM scope the role is assigned at.")
-    principal_id: str | None = None
+    principal_id: str | None = Field(default=None, description="Principal holding the assignment.")
 
 
 class Identity(_Part):
+    """Managed identity the deployment runs as, and what it may access."""
+
     type: str | None = Field(default=None, description="system_assigned, user_assigned, ...")
-    principal_id: str | None = None
+    principal_id: str | None = Field(default=None, description="Entra ID object id of the identity.")
     role_assignments: list[RoleAssignment] = Field(default_factory=list)
 
 
 class Deployment(_Part):
-    endpoint: Endpoint | None = None
-    identity: Identity | None = None
+    """Where and how the model is (to be) served; null when the platform has no deployment data."""
+
+    endpoint: Endpoint | None = Field(default=None, description="Endpoint serving the model version.")
+    identity: Identity | None = Field(default=None, description="Identity the deployment runs as.")
 
 
 class SourceStatus(_Part):
-    platform: str
-    endpoint: str | None = None
-    ok: bool
-    required: bool = True
-    error: str | None = None
+    """One platform asked for evidence, and whether it answered."""
+
+    platform: str = Field(description="mlflow, azureml, ...")
+    endpoint: str | None = Field(default=None, description="Where the source was read (no credentials).")
+    ok: bool = Field(description="True when the source answered everything asked of it.")
+    required: bool = Field(
+        default=True, description="A failed required source makes evidence incomplete (EVD-001)."
+    )
+    error: str | None = Field(default=None, description="What failed, when ok is false.")
 
 
 class Conflict(_Part):
-    field: str
-    values: dict[str, Any]
+    """A field on which platforms disagree."""
+
+    field: str = Field(description="Dotted path of the field the platforms disagree on.")
+    values: dict[str, Any] = Field(description="Value per platform.")
 
 
 class Collection(_Part):
-    collected_at: str | None = None
-    sources: list[SourceStatus] = Field(default_factory=list)
-    gaps: list[str] = Field(default_factory=list, description="Dotted paths of expected fields that are missing.")
-    conflicts: list[Conflict] = Field(default_factory=list)
+    """How the evidence was gathered: sources, gaps and conflicts."""
+
+    collected_at: str | None = Field(default=None, description="ISO-8601 time the evidence was assembled.")
+    sources: list[SourceStatus] = Field(
+        default_factory=list, description="Each platform asked, and how it went."
+    )
+    gaps: list[str] = Field(
+        default_factory=list, description="Dotted paths of expected fields that are missing."
+    )
+    conflicts: list[Conflict] = Field(default_factory=list, description="Fields the platforms disagree on.")
 
 
 class EvidenceV1(_Part):
     """The evidence document evaluated by OPA as ``input``."""
 
-    schema_: Literal["policygate.evidence/v1"] = Field(default=SCHEMA_ID, alias="schema")
+    schema_: Literal["policygate.evidence/v1"] = Field(
+        default=SCHEMA_ID, alias="schema", description="Document type and version."
+    )
     subject: Subject
     request: Request
     ownership: Ownership = Field(default_factory=Ownership)
     lineage: Lineage = Field(default_factory=Lineage)
-    approvals: list[Approval] = Field(default_factory=list)
+    approvals: list[Approval] = Field(default_factory=list, description="Approvals recorded for the version.")
     deployment: Deployment | None = None
     collection: Collection = Field(default_factory=Collection)
 

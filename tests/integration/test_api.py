@@ -95,4 +95,7 @@ def test_unreachable_opa_answers_error_and_not_ready(sqlite_url: str, compliant:
         assert decision["outcome"] == "error" and decision["allow"] is False
         assert client.get("/readyz").status_code == 503
         assert count(client) == 1
-        assert json.loads(json.dumps(client.get(f"/v1/decisions/{decision['decision_id']}").json()))["outcome"] == "error"
+        assert (
+            json.loads(json.dumps(client.get(f"/v1/decisions/{decision['decision_id']}").json()))["outcome"]
+            == "error"
+        )

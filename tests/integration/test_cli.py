@@ -40,7 +40,9 @@ def test_deny_exits_1_and_names_rule_severity_and_message(sqlite_url: str) -> No
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert lines[0].startswith("DENY: ")
-    assert any(line.split()[:3] == ["deny", "APR-002", "high"] or line.split()[1] == "APR-002" for line in lines[1:])
+    assert any(
+        line.split()[:3] == ["deny", "APR-002", "high"] or line.split()[1] == "APR-002" for line in lines[1:]
+    )
 
 
 def test_json_format_is_the_decision_contract(sqlite_url: str) -> None:

@@ -27,7 +27,9 @@ def test_every_rule_has_an_example() -> None:
 
 
 def test_compliant_is_allowed(opa: OpaEngine, decision_log: DecisionLog) -> None:
-    decision = DecisionService(opa, decision_log).evaluate(EvidenceV1.model_validate(load_example("compliant")))
+    decision = DecisionService(opa, decision_log).evaluate(
+        EvidenceV1.model_validate(load_example("compliant"))
+    )
     assert decision.outcome == "allow" and decision.allow
     assert decision.reasons == [] and decision.warnings == []
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", decision.policy_revision or "")

@@ -28,11 +28,15 @@ def engine_for(tmp_path: Path, rego: str) -> OpaEngine:
     return OpaEngine.start(None, opa_binary(), tmp_path / "policies")
 
 
-def decide(engine: OpaEngine | None, log: DecisionLog, evidence: dict[str, Any], err: EngineError | None = None):  # type: ignore[no-untyped-def]
+def decide(
+    engine: OpaEngine | None, log: DecisionLog, evidence: dict[str, Any], err: EngineError | None = None
+):  # type: ignore[no-untyped-def]
     return DecisionService(engine, log, err).evaluate(EvidenceV1.model_validate(evidence))
 
 
-def test_unreachable_opa_is_an_error_and_recorded(decision_log: DecisionLog, compliant: dict[str, Any]) -> None:
+def test_unreachable_opa_is_an_error_and_recorded(
+    decision_log: DecisionLog, compliant: dict[str, Any]
+) -> None:
     engine = OpaEngine(f"http://127.0.0.1:{closed_port()}", timeout_s=1)
     decision = decide(engine, decision_log, compliant)
     assert decision.outcome == "error" and decision.allow is False
@@ -40,7 +44,9 @@ def test_unreachable_opa_is_an_error_and_recorded(decision_log: DecisionLog, com
     assert decision_log.get(decision.decision_id)["decision"]["outcome"] == "error"  # type: ignore[index]
 
 
-def test_undefined_decision_is_never_allow(tmp_path: Path, decision_log: DecisionLog, compliant: dict[str, Any]) -> None:
+def test_undefined_decision_is_never_allow(
+    tmp_path: Path, decision_log: DecisionLog, compliant: dict[str, Any]
+) -> None:
     with engine_for(tmp_path, "package policygate\n\nsomething_else := true\n") as engine:
         decision = decide(engine, decision_log, compliant)
     assert decision.outcome == "error" and not decision.allow
@@ -64,7 +70,9 @@ def test_malformed_decision_is_an_error(
     assert decision.reasons[0].id == "ERR-POLICY-ERROR"
 
 
-def test_runtime_policy_error_is_an_error(tmp_path: Path, decision_log: DecisionLog, compliant: dict[str, Any]) -> None:
+def test_runtime_policy_error_is_an_error(
+    tmp_path: Path, decision_log: DecisionLog, compliant: dict[str, Any]
+) -> None:
     # Two values for one complete rule: OPA answers 500 eval_conflict_error.
     rego = (
         'package policygate\n\ndecision := {"allow": true, "deny": []} if input.subject\n'
@@ -75,7 +83,9 @@ def test_runtime_policy_error_is_an_error(tmp_path: Path, decision_log: Decision
     assert decision.outcome == "error" and "conflict" in decision.reasons[0].message
 
 
-def test_allow_with_denials_is_a_deny(tmp_path: Path, decision_log: DecisionLog, compliant: dict[str, Any]) -> None:
+def test_allow_with_denials_is_a_deny(
+    tmp_path: Path, decision_log: DecisionLog, compliant: dict[str, Any]
+) -> None:
     rego = 'package policygate\n\ndecision := {"allow": true, "deny": [{"id": "X-1", "message": "m"}]}\n'
     with engine_for(tmp_path, rego) as engine:
         decision = decide(engine, decision_log, compliant)
@@ -88,7 +98,9 @@ def test_policy_that_does_not_compile_fails_to_start(tmp_path: Path) -> None:
     assert info.value.code == "policy_error"
 
 
-def test_engine_that_never_started_records_errors(decision_log: DecisionLog, compliant: dict[str, Any]) -> None:
+def test_engine_that_never_started_records_errors(
+    decision_log: DecisionLog, compliant: dict[str, Any]
+) -> None:
     err = EngineError("unreachable", "cannot start OPA (/nonexistent/opa)")
     decision = decide(None, decision_log, compliant, err)
     assert decision.outcome == "error" and decision_log.get(decision.decision_id) is not None

@@ -13,7 +13,10 @@ from policygate.decisions.log import DecisionLog
 def _append(log: DecisionLog, i: int) -> int:
     decision = {"decision_id": f"d{i}", "outcome": "allow", "subject": {"ref": f"mlflow:models:/m/{i}"}}
     return log.append(
-        "decision", f"d{i}", {"decision": decision, "evidence": {"i": i}}, model_ref=f"mlflow:models:/m/{i}",
+        "decision",
+        f"d{i}",
+        {"decision": decision, "evidence": {"i": i}},
+        model_ref=f"mlflow:models:/m/{i}",
         outcome="allow",
     )
 

@@ -28,7 +28,11 @@ async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
     first = errors[0] if errors else {"field": "body", "message": "invalid"}
     return JSONResponse(
         status_code=422,
-        content={"error": "invalid_request", "message": f"{first['field']}: {first['message']}", "errors": errors},
+        content={
+            "error": "invalid_request",
+            "message": f"{first['field']}: {first['message']}",
+            "errors": errors,
+        },
     )
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    insert,
     select,
     text,
 )
@@ -166,7 +167,7 @@ class DecisionLog:
                         }
                     ).decode()
                     conn.execute(
-                        Record.__table__.insert().values(
+                        insert(Record).values(
                             seq=seq,
                             kind=kind,
                             decision_id=record_id,
@@ -237,9 +238,13 @@ class DecisionLog:
             for row in conn.execution_options(yield_per=1000).execute(stmt):
                 n += 1
                 if row.seq != expected_seq:
-                    return VerifyResult(False, n, f"record {expected_seq} is missing (next is {row.seq})", row.seq)
+                    return VerifyResult(
+                        False, n, f"record {expected_seq} is missing (next is {row.seq})", row.seq
+                    )
                 if row.prev_hash != prev:
-                    return VerifyResult(False, n, f"record {row.seq} does not link to record {row.seq - 1}", row.seq)
+                    return VerifyResult(
+                        False, n, f"record {row.seq} does not link to record {row.seq - 1}", row.seq
+                    )
                 if chain_hash(prev, row.body) != row.record_hash:
                     return VerifyResult(False, n, f"record {row.seq} was changed (hash mismatch)", row.seq)
                 problem = _columns_disagree(row)

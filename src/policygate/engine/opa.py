@@ -57,7 +57,9 @@ class ManagedOpa:
 
     def start(self) -> str:
         if not (self.policy_dir / DECISION_PACKAGE).is_dir():
-            raise EngineError("policy_error", f"policy directory {self.policy_dir} has no {DECISION_PACKAGE}/")
+            raise EngineError(
+                "policy_error", f"policy directory {self.policy_dir} has no {DECISION_PACKAGE}/"
+            )
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         cmd = [
@@ -82,7 +84,9 @@ class ManagedOpa:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
-                raise EngineError("policy_error", f"OPA exited while loading {self.policy_dir}: {err.strip()}")
+                raise EngineError(
+                    "policy_error", f"OPA exited while loading {self.policy_dir}: {err.strip()}"
+                )
             with contextlib.suppress(requests.RequestException):
                 if requests.get(f"{self.url}/health?bundles=true", timeout=0.5).status_code == 200:
                     return self.url
@@ -149,7 +153,8 @@ class OpaEngine:
         result = self._query(evidence)
         if "result" not in result:
             raise EngineError(
-                "undefined", f"data.{DECISION_PACKAGE}.{DECISION_RULE} is undefined: the policy gave no decision"
+                "undefined",
+                f"data.{DECISION_PACKAGE}.{DECISION_RULE} is undefined: the policy gave no decision",
             )
         decision = result["result"]
         if not isinstance(decision, dict):
@@ -179,12 +184,16 @@ class OpaEngine:
         try:
             policies = self.client._session.get(f"{self.url}/v1/policies", timeout=self.client.timeout)
             policies.raise_for_status()
-            params = self.client._session.get(f"{self.url}/v1/data/{PARAMS_PATH}", timeout=self.client.timeout)
+            params = self.client._session.get(
+                f"{self.url}/v1/data/{PARAMS_PATH}", timeout=self.client.timeout
+            )
             params.raise_for_status()
         except requests.RequestException as exc:
             raise EngineError("unreachable", f"OPA unreachable at {self.url}: {type(exc).__name__}") from exc
         raws = sorted(
-            p.get("raw", "") for p in policies.json().get("result", []) if not p.get("id", "").endswith("_test.rego")
+            p.get("raw", "")
+            for p in policies.json().get("result", [])
+            if not p.get("id", "").endswith("_test.rego")
         )
         return digest({"policies": raws, "params": params.json().get("result")})
 

@@ -14,4 +14,5 @@ def renderer(fmt: str) -> Callable[[Decision], str]:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     module = import_module(f"policygate.output.{fmt}_output")
-    return module.render  # type: ignore[no-any-return]
+    render: Callable[[Decision], str] = module.render
+    return render
