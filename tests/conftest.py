@@ -56,3 +56,14 @@ def load_example(name: str) -> dict[str, Any]:
 @pytest.fixture
 def compliant() -> dict[str, Any]:
     return load_example("compliant")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real MLflow tracking server (SQLite, loopback, free port) for the whole session."""
+    from policygate.demo.mlflow_server import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
+    server.start()
+    yield server.url
+    server.stop()

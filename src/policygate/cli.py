@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -13,9 +14,12 @@ from pydantic import ValidationError
 
 from policygate.config import Settings
 from policygate.decisions.log import LogError
-from policygate.evidence import EvidenceV1, json_schema
+from policygate.decisions.model import Decision
+from policygate.evidence import EvidenceV1, Request, Target, json_schema
 from policygate.output import renderer
+from policygate.refs import ModelRef, RefError, parse
 from policygate.runtime import open_service
+from policygate.timeutil import now_iso
 
 app = typer.Typer(
     help="Policy-as-code promotion gate for ML models.",
@@ -30,6 +34,8 @@ EXIT_ERROR = 2
 class Format(StrEnum):
     text = "text"
     json = "json"
+    junit = "junit"
+    github = "github"
 
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Decision log URL (default: POLICYGATE_DB_URL).")]
@@ -89,13 +95,116 @@ def evaluate(
             decision = service.evaluate(evidence)
     except LogError as exc:
         fail(f"{exc}; no decision was made")
-    typer.echo(renderer(fmt.value)(decision))
-    raise typer.Exit(decision.exit_code)
+    emit(decision, fmt)
 
 
 class SchemaFormat(StrEnum):
     json = "json"
     markdown = "markdown"
+
+
+def parse_ref(text: str) -> ModelRef:
+    try:
+        return parse(text)
+    except RefError as exc:
+        fail(str(exc))
+
+
+def parse_target(stage: str, environment: str | None = None) -> Target:
+    try:
+        return Target(stage=stage.lower(), environment=environment)  # type: ignore[arg-type]
+    except ValidationError:
+        fail(f"unknown stage {stage!r}: expected one of development, staging, production")
+
+
+def emit(decision: Decision, fmt: Format) -> NoReturn:
+    """Print the decision in the chosen format and exit with its code (0 allow, 1 deny, 2 error)."""
+    typer.echo(renderer(fmt.value)(decision))
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if fmt is Format.github and summary_file:
+        from policygate.output.github_output import summary
+
+        with open(summary_file, "a", encoding="utf-8") as fh:
+            fh.write(summary(decision) + "\n")
+    raise typer.Exit(decision.exit_code)
+
+
+@app.command()
+def check(
+    ref: Annotated[str, typer.Argument(help="Model reference, e.g. mlflow:models:/fraud/7 or ...@champion.")],
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="Target stage: development|staging|production.")
+    ],
+    requested_by: Annotated[
+        str | None, typer.Option("--requested-by", help="Who asks (default: $GITHUB_ACTOR or $USER).")
+    ] = None,
+    environment: Annotated[str | None, typer.Option(help="Target environment name, e.g. prod-eu.")] = None,
+    fmt: FormatOption = Format.text,
+    mlflow_uri: Annotated[
+        str | None, typer.Option("--mlflow-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI).")
+    ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server", envvar="POLICYGATE_URL", help="Ask a running policygate (central log) instead."
+        ),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Gate a promotion: collect evidence, evaluate, record, print; exit 0 allow, 1 deny, 2 error."""
+    model = parse_ref(ref)
+    stage = parse_target(target, environment)
+    who = requested_by or os.environ.get("GITHUB_ACTOR") or os.environ.get("USER")
+    if server:
+        from policygate.remote import RemoteError, remote_decide
+
+        try:
+            decision = remote_decide(server, str(model), stage, who, os.environ.get("POLICYGATE_TOKEN"))
+        except RemoteError as exc:
+            fail(str(exc))
+        emit(decision, fmt)
+    settings = settings_with(db)
+    if mlflow_uri:
+        settings.mlflow_uri = mlflow_uri
+    try:
+        with open_service(settings) as service:
+            decision = service.decide(model, stage, who)
+    except LogError as exc:
+        fail(f"{exc}; no decision was made")
+    emit(decision, fmt)
+
+
+evidence_app = typer.Typer(help="Evidence documents: collect them for policy authors.", no_args_is_help=True)
+app.add_typer(evidence_app, name="evidence")
+
+
+@evidence_app.command("collect")
+def evidence_collect(
+    ref: Annotated[str, typer.Argument(help="Model reference.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Target stage.")] = "production",
+    requested_by: Annotated[str | None, typer.Option("--requested-by")] = None,
+    mlflow_uri: Annotated[str | None, typer.Option("--mlflow-uri")] = None,
+) -> None:
+    """Print the evidence document for a model version (nothing is evaluated or recorded)."""
+    from policygate.runtime import build_sources
+    from policygate.sources.base import SourceError
+    from policygate.sources.collect import Collector
+
+    model = parse_ref(ref)
+    stage = parse_target(target)
+    settings = Settings()
+    if mlflow_uri:
+        settings.mlflow_uri = mlflow_uri
+    collector = Collector(build_sources(settings))
+    try:
+        evidence = collector.collect(
+            model, Request(target=stage, requested_by=requested_by, requested_at=now_iso())
+        )
+    except SourceError as exc:
+        fail(str(exc))
+    finally:
+        collector.close()
+    typer.echo(json.dumps(evidence.to_input(), indent=2))
 
 
 @app.command()

@@ -6,8 +6,10 @@ import shutil
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from policygate.sources.tags import TagMapping
 
 # The source checkout (src/policygate/config.py -> repo root); used to find the
 # project-local OPA and rego/ when policygate runs from a clone.
@@ -17,7 +19,7 @@ MIB = 1024 * 1024
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POLICYGATE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="POLICYGATE_", env_nested_delimiter="__", extra="ignore")
 
     db_url: str = Field(
         default="sqlite:///.policygate/decisions.db",
@@ -30,6 +32,17 @@ class Settings(BaseSettings):
     policy_dir: Path | None = Field(default=None, description="Rego policies and data (default: rego/).")
     opa_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of one OPA query.")
     max_body_bytes: int = Field(default=MIB, gt=0)
+    mlflow_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("POLICYGATE_MLFLOW_URI", "MLFLOW_TRACKING_URI"),
+        description="MLflow tracking server; MLflow's own auth variables (MLFLOW_TRACKING_TOKEN, ...) apply.",
+    )
+    source_timeout_s: float = Field(
+        default=10.0, gt=0, description="Total time one evidence collection may take."
+    )
+    tags: TagMapping = Field(
+        default_factory=TagMapping, description="Platform tag names (POLICYGATE_TAGS__OWNER=...)."
+    )
 
     @cached_property
     def policy_path(self) -> Path:

@@ -8,7 +8,10 @@ from contextlib import contextmanager
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
+from policygate.engine.catalogue import load_catalogue
 from policygate.engine.opa import EngineError, OpaEngine
+from policygate.sources.base import EvidenceSource
+from policygate.sources.collect import Collector
 
 
 @contextmanager
@@ -24,9 +27,31 @@ def open_service(settings: Settings) -> Iterator[DecisionService]:
         )
     except EngineError as exc:
         error = exc
+    collector = Collector(build_sources(settings))
     try:
-        yield DecisionService(engine, log, error)
+        yield DecisionService(engine, log, error, collector, rule_ids(settings))
     finally:
+        collector.close()
         if engine is not None:
             engine.close()
         log.close()
+
+
+def rule_ids(settings: Settings) -> list[str]:
+    """Rule ids from the policy annotations (empty when the policies are not local, e.g. bundles)."""
+    if not (settings.policy_path / "policygate").is_dir():
+        return []
+    try:
+        return [r.id for r in load_catalogue(settings.opa_binary, settings.policy_path)]
+    except EngineError:
+        return []
+
+
+def build_sources(settings: Settings) -> dict[str, EvidenceSource]:
+    """The sources configured; a platform without configuration has none (its refs give an error)."""
+    sources: dict[str, EvidenceSource] = {}
+    if settings.mlflow_uri:
+        from policygate.sources.mlflow import MlflowSource
+
+        sources["mlflow"] = MlflowSource(settings.mlflow_uri, settings.tags, settings.source_timeout_s)
+    return sources

@@ -8,4 +8,6 @@ from tests.conftest import ROOT
 
 def test_evidence_doc_matches_the_schema() -> None:
     doc = (ROOT / "docs" / "evidence.md").read_text()
-    assert markdown() in doc, "docs/evidence.md is stale: regenerate with `policygate schema --format markdown`"
+    assert markdown() in doc, (
+        "docs/evidence.md is stale: regenerate with `policygate schema --format markdown`"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,27 +26,27 @@ class BodySizeLimit:
             await self._refuse(send)
             return
         seen = 0
-        started = False
+        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    too_large = True
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            # Frameworks turn a failed body read into their own 400; the 413 below replaces it.
+            if not too_large:
+                await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, limited_receive, guarded_send)
+        if too_large:
+            await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(

@@ -45,6 +45,7 @@ class Decision(BaseModel):
     subject: dict[str, Any] | None = None
     target: dict[str, Any] | None = None
     requested_by: str | None = None
+    rules_checked: list[str] = Field(default_factory=list, description="Rule ids the policy evaluated.")
     evaluated_at: str
 
     @property

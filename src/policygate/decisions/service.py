@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,13 +11,13 @@ from pydantic import ValidationError
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.model import Decision, PolicyResult, Reason
 from policygate.engine.opa import EngineError, OpaEngine
-from policygate.evidence import EvidenceV1, digest
+from policygate.evidence import EvidenceV1, Request, Target, digest
+from policygate.refs import ModelRef
+from policygate.sources.base import SourceError
+from policygate.sources.collect import Collector
+from policygate.timeutil import now_iso
 
 log = logging.getLogger(__name__)
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def error_reason(code: str, message: str) -> Reason:
@@ -27,10 +26,48 @@ def error_reason(code: str, message: str) -> Reason:
 
 
 class DecisionService:
-    def __init__(self, engine: OpaEngine | None, log: DecisionLog, engine_error: EngineError | None = None):
+    def __init__(
+        self,
+        engine: OpaEngine | None,
+        log: DecisionLog,
+        engine_error: EngineError | None = None,
+        collector: Collector | None = None,
+        rule_ids: list[str] | None = None,
+    ):
         self.engine = engine
         self.log = log
         self.engine_error = engine_error
+        self.collector = collector or Collector({})
+        self.rule_ids = rule_ids or []
+
+    def collect(self, ref: ModelRef, target: Target, requested_by: str | None = None) -> EvidenceV1:
+        """Assemble the evidence for a model version; raises SourceError or ValidationError."""
+        request = Request(target=target, requested_by=requested_by, requested_at=now_iso())
+        return self.collector.collect(ref, request)
+
+    def decide(self, ref: ModelRef, target: Target, requested_by: str | None = None) -> Decision:
+        """Collect evidence for a model version, evaluate and record; any failure is an error decision."""
+        try:
+            evidence = self.collect(ref, target, requested_by)
+        except SourceError as exc:
+            return self._failed_collection(ref, target, requested_by, error_reason("source", str(exc)))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            reason = error_reason(
+                "evidence", f"{ref.platform} source produced invalid evidence at {where}: {first['msg']}"
+            )
+            return self._failed_collection(ref, target, requested_by, reason)
+        return self.evaluate(evidence)
+
+    def _failed_collection(
+        self, ref: ModelRef, target: Target, requested_by: str | None, reason: Reason
+    ) -> Decision:
+        doc = {
+            "subject": {"ref": str(ref), "platform": ref.platform, "name": ref.name, "version": ref.version},
+            "request": {"target": target.model_dump(mode="json"), "requested_by": requested_by},
+        }
+        return self.record(self.error(doc, reason), doc)
 
     def evaluate(self, evidence: EvidenceV1) -> Decision:
         """Evaluate a validated evidence document and record the decision."""
@@ -65,6 +102,7 @@ class DecisionService:
             reasons=result.deny,
             warnings=result.warn,
             dryrun=result.dryrun,
+            rules_checked=self.rule_ids,
             policy_revision=revision,
             evidence_digest=digest(doc),
             **_about(doc),

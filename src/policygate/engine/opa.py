@@ -205,4 +205,10 @@ def _opa_error(response: requests.Response | None) -> str:
         body = response.json()
     except ValueError:
         return f"HTTP {response.status_code}"
-    return f"HTTP {response.status_code} {body.get('code', '')}: {body.get('message', '')}".strip()
+    details = "; ".join(
+        f"{e.get('code', '')}: {e.get('message', '')}"
+        for e in body.get("errors") or []
+        if isinstance(e, dict)
+    )
+    summary = f"HTTP {response.status_code} {body.get('code', '')}: {body.get('message', '')}"
+    return f"{summary} ({details})" if details else summary

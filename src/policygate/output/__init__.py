@@ -7,7 +7,7 @@ from importlib import import_module
 
 from policygate.decisions.model import Decision
 
-FORMATS = ("text", "json")
+FORMATS = ("text", "json", "junit", "github")
 
 
 def renderer(fmt: str) -> Callable[[Decision], str]:

@@ -1,15 +1,19 @@
-"""Evaluate evidence and read recorded decisions."""
+"""Decide, evaluate evidence, and read recorded decisions."""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from policygate.api.deps import Service
 from policygate.decisions.model import Decision
-from policygate.evidence import EvidenceV1
+from policygate.evidence import EvidenceV1, Target
+from policygate.refs import parse
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
@@ -19,13 +23,81 @@ class EvaluateRequest(BaseModel):
     evidence: EvidenceV1
 
 
+class DecideRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(
+        description="Model reference, e.g. mlflow:models:/fraud/7 or mlflow:models:/fraud@champion."
+    )
+    target: Target
+    requested_by: str | None = Field(default=None, max_length=320)
+
+    @field_validator("model")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        parse(value)  # RefError is a ValueError: pydantic reports it as a 422 naming the field
+        return value
+
+
+class DecisionPage(BaseModel):
+    decisions: list[Decision]
+    next_cursor: str | None = Field(default=None, description="Pass as ?cursor= for the next (older) page.")
+
+
 @router.post("/evaluate", response_model=Decision)
 def evaluate(body: EvaluateRequest, service: Service) -> Decision:
     """Decide on a complete evidence document; the decision is recorded before it is returned."""
     return service.evaluate(body.evidence)
 
 
-@router.get("/decisions/{decision_id}")
+@router.post("/decisions", response_model=Decision)
+def decide(body: DecideRequest, service: Service) -> Decision:
+    """Collect evidence for the model from its platform, evaluate, record, answer."""
+    return service.decide(parse(body.model), body.target, body.requested_by)
+
+
+def _cursor(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(value.encode()).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise HTTPException(status_code=422, detail="cursor: not a cursor returned by this API") from None
+
+
+@router.get("/decisions", response_model=DecisionPage)
+def list_decisions(
+    service: Service,
+    model: Annotated[str | None, Query(description="Model reference (version, not alias).")] = None,
+    outcome: Literal["allow", "deny", "error"] | None = None,
+    target: Literal["development", "staging", "production"] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> DecisionPage:
+    """Recorded decisions, newest first, with keyset pagination."""
+    model_ref = None
+    if model is not None:
+        try:
+            model_ref = str(parse(model))
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=f"model: {exc}") from None
+    records = service.log.query(
+        model=model_ref,
+        outcome=outcome,
+        target=target,
+        since=since,
+        until=until,
+        before_seq=_cursor(cursor),
+        limit=limit,
+    )
+    next_cursor = None
+    if len(records) == limit:
+        next_cursor = base64.urlsafe_b64encode(str(records[-1]["seq"]).encode()).decode()
+    return DecisionPage(decisions=[r["decision"] for r in records], next_cursor=next_cursor)
+
+
+@router.get("/decisions/{decision_id}", response_model=Decision)
 def get_decision(decision_id: str, service: Service) -> dict[str, Any]:
     record = service.log.get(decision_id)
     if record is None or record.get("kind") != "decision":

@@ -1,0 +1,42 @@
+"""Ask a running policygate for a decision, so CI decisions land in one central log."""
+
+from __future__ import annotations
+
+import requests
+from pydantic import ValidationError
+
+from policygate.decisions.model import Decision
+from policygate.evidence import Target
+
+
+class RemoteError(Exception):
+    pass
+
+
+def remote_decide(
+    server: str,
+    ref: str,
+    target: Target,
+    requested_by: str | None,
+    token: str | None,
+    timeout_s: float = 30.0,
+) -> Decision:
+    url = server.rstrip("/") + "/v1/decisions"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = {"model": ref, "target": target.model_dump(mode="json"), "requested_by": requested_by}
+    try:
+        resp = requests.post(url, json=body, headers=headers, timeout=timeout_s)
+    except requests.RequestException as exc:
+        raise RemoteError(f"policygate server {server} unreachable ({type(exc).__name__})") from None
+    if resp.status_code != 200:
+        try:
+            detail = resp.json().get("message") or resp.json().get("detail")
+        except ValueError:
+            detail = resp.text[:200]
+        raise RemoteError(f"policygate server {server} answered HTTP {resp.status_code}: {detail}")
+    try:
+        return Decision.model_validate_json(resp.content)
+    except ValidationError as exc:
+        raise RemoteError(
+            f"policygate server {server} answered something that is not a decision: {exc}"
+        ) from None

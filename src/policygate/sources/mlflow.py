@@ -1,0 +1,229 @@
+"""MLflow tracking server / model registry -> evidence parts, with the MLflow client.
+
+One collection is at most 5 REST calls: the version (or alias), then the
+registered model and the run (or the LoggedModel first when the version has no
+run id) in parallel, then the experiment. The whole collection is bounded by a
+total timeout; MLflow's own retries are off so a dead server costs seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from policygate.evidence import Code, Dataset, Experiment, Lineage, Run, Subject
+from policygate.refs import ModelRef
+from policygate.sources.base import Parts, SourceError
+from policygate.sources.tags import (
+    TagMapping,
+    approvals_from,
+    iso_from_millis,
+    ownership_from,
+    ownership_gaps,
+)
+
+PLATFORM = "mlflow"
+APPROVALS_SOURCE = "mlflow:model-version-tag"
+T = TypeVar("T")
+
+_AUTH_CODES = {"UNAUTHENTICATED", "PERMISSION_DENIED", "UNAUTHORIZED"}
+_NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
+
+
+def safe_uri(uri: str) -> str:
+    """The tracking URI without credentials, for evidence and messages."""
+    parts = urlsplit(uri)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        parts = parts._replace(netloc=host)
+    return urlunsplit(parts)
+
+
+class MlflowSource:
+    platform = PLATFORM
+
+    def __init__(self, tracking_uri: str, tags: TagMapping | None = None, timeout_s: float = 10.0) -> None:
+        if not tracking_uri:
+            raise SourceError(
+                PLATFORM, "configure", "no tracking URI: pass --mlflow-uri or set MLFLOW_TRACKING_URI"
+            )
+        # Bound every request; MLflow's default is 7 retries with backoff (minutes on a dead server).
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, int(timeout_s))))
+        from mlflow.tracking import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.endpoint = safe_uri(tracking_uri)
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.tags = tags or TagMapping()
+        self.timeout_s = timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mlflow-source")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def collect(self, ref: ModelRef) -> Parts:
+        deadline = time.monotonic() + self.timeout_s
+        calls = 0
+
+        def call(what: str, fn: Any, *args: Any) -> Future[Any]:
+            nonlocal calls
+            calls += 1
+            return self._pool.submit(self._guard, what, fn, *args)
+
+        def wait(what: str, future: Future[T]) -> T:
+            try:
+                return future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                future.cancel()
+                raise SourceError(
+                    PLATFORM, what, f"no answer from {self.endpoint} within {self.timeout_s:g} s (timeout)"
+                ) from None
+
+        if ref.alias:
+            what = f"get model version by alias {ref.name}@{ref.alias}"
+            mv = wait(what, call(what, self.client.get_model_version_by_alias, ref.name, ref.alias))
+        else:
+            what = f"get model version {ref.name}/{ref.version}"
+            mv = wait(what, call(what, self.client.get_model_version, ref.name, str(ref.version)))
+
+        registered = call(f"get registered model {ref.name}", self.client.get_registered_model, ref.name)
+        run_id = mv.run_id or None
+        logged_model_id = _logged_model_id(mv.source)
+        if not run_id and logged_model_id:
+            what = f"get logged model {logged_model_id}"
+            logged = wait(what, call(what, self.client.get_logged_model, logged_model_id))
+            run_id = logged.source_run_id or None
+        run_future = call(f"get run {run_id}", self.client.get_run, run_id) if run_id else None
+        rm = wait(f"get registered model {ref.name}", registered)
+        run = wait(f"get run {run_id}", run_future) if run_future else None
+        experiment = None
+        if run is not None and run.info.experiment_id:
+            what = f"get experiment {run.info.experiment_id}"
+            experiment = wait(what, call(what, self.client.get_experiment, run.info.experiment_id))
+
+        parts = self._parts(ref, mv, rm, run, experiment)
+        parts.calls = calls
+        return parts
+
+    def _guard(self, what: str, fn: Any, *args: Any) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return fn(*args)
+        except MlflowException as exc:
+            code = str(getattr(exc, "error_code", "") or "")
+            message = _first_line(exc.message if hasattr(exc, "message") else str(exc))
+            if code in _NOT_FOUND_CODES or (code == "INVALID_PARAMETER_VALUE" and "alias" in message.lower()):
+                raise SourceError(
+                    PLATFORM, what, f"not found on {self.endpoint} ({message})", not_found=True
+                ) from None
+            if code in _AUTH_CODES or "401" in message or "403" in message:
+                raise SourceError(
+                    PLATFORM, what, f"not authorised by {self.endpoint} ({code or message})"
+                ) from None
+            if "API request to" in message or "Max retries" in message or "Connection" in message:
+                raise SourceError(PLATFORM, what, f"{self.endpoint} unreachable") from None
+            raise SourceError(PLATFORM, what, f"{code or 'error'}: {message}") from None
+        except OSError as exc:
+            raise SourceError(PLATFORM, what, f"{self.endpoint} unreachable ({type(exc).__name__})") from None
+
+    def _parts(self, ref: ModelRef, mv: Any, rm: Any, run: Any, experiment: Any) -> Parts:
+        version_tags: dict[str, str] = dict(mv.tags or {})
+        model_tags: dict[str, str] = dict(rm.tags or {})
+        aliases = sorted(set(mv.aliases or []) | ({ref.alias} if ref.alias else set()))
+        subject = Subject(
+            platform="mlflow",
+            name=mv.name,
+            version=str(mv.version),
+            ref=str(ref.with_version(str(mv.version))),
+            aliases=aliases,
+            created_at=iso_from_millis(mv.creation_timestamp),
+            created_by=mv.user_id or None,
+            tags=version_tags,
+        )
+        ownership = ownership_from(self.tags, model_tags, version_tags)
+        approvals, approvals_ok = approvals_from(version_tags.get(self.tags.approvals), APPROVALS_SOURCE)
+        lineage = _lineage(run, experiment)
+
+        gaps = ownership_gaps(ownership)
+        if not subject.created_at:
+            gaps.append("subject.created_at")
+        if not approvals_ok:
+            gaps.append("approvals")
+        if lineage.run is None:
+            gaps.append("lineage.run")
+        else:
+            if not lineage.code.commit:
+                gaps.append("lineage.code.commit")
+            if not any(d.context in (None, "training") for d in lineage.datasets):
+                gaps.append("lineage.datasets")
+        return Parts(PLATFORM, self.endpoint, subject, ownership, lineage, approvals, None, gaps)
+
+
+def _lineage(run: Any, experiment: Any) -> Lineage:
+    if run is None:
+        return Lineage()
+    tags: dict[str, str] = dict(run.data.tags or {})
+    info = run.info
+    datasets = []
+    for dataset_input in getattr(run.inputs, "dataset_inputs", None) or []:
+        ds = dataset_input.dataset
+        input_tags = {t.key: t.value for t in dataset_input.tags or []}
+        datasets.append(
+            Dataset(
+                name=ds.name,
+                digest=ds.digest or None,
+                source=_dataset_uri(ds.source),
+                context=input_tags.get("mlflow.data.context"),
+            )
+        )
+    return Lineage(
+        run=Run(
+            platform=PLATFORM,
+            id=info.run_id,
+            status=info.status,
+            experiment=Experiment(id=info.experiment_id, name=experiment.name if experiment else None),
+            user=info.user_id or tags.get("mlflow.user") or None,
+            start=iso_from_millis(info.start_time),
+            end=iso_from_millis(info.end_time),
+        ),
+        code=Code(
+            commit=tags.get("mlflow.source.git.commit") or None,
+            repository=tags.get("mlflow.source.git.repoURL") or None,
+            entry_point=tags.get("mlflow.source.name") or None,
+        ),
+        datasets=datasets,
+    )
+
+
+def _logged_model_id(source: str | None) -> str | None:
+    if source and source.startswith("models:/m-"):
+        return source.removeprefix("models:/").split("/", 1)[0]
+    return None
+
+
+def _dataset_uri(source: str | None) -> str | None:
+    """Dataset sources are JSON strings such as {"uri": "s3://..."}; keep the URI."""
+    if not source:
+        return None
+    try:
+        parsed = json.loads(source)
+    except ValueError:
+        return source
+    if isinstance(parsed, dict):
+        for key in ("uri", "url", "path", "table_name"):
+            if parsed.get(key):
+                return str(parsed[key])
+    return source
+
+
+def _first_line(text: str) -> str:
+    return (text or "").strip().splitlines()[0][:300] if text and text.strip() else ""
