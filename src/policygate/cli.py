@@ -239,26 +239,23 @@ def serve(
 
 @app.command()
 def demo(
-    examples: Annotated[Path, typer.Option(help="Directory of example evidence documents.")] = Path(
-        "examples/evidence"
+    data_dir: Annotated[Path, typer.Option(help="Where the demo MLflow server keeps its data.")] = Path(
+        ".policygate/demo"
     ),
+    from_examples: Annotated[
+        bool,
+        typer.Option("--from-examples", help="Evaluate examples/evidence/*.json instead of MLflow models."),
+    ] = False,
     db: DbOption = None,
 ) -> None:
-    """Evaluate the example evidence documents and print a table of outcomes and reasons."""
-    files = sorted(examples.glob("*.json"))
-    if not files:
-        fail(f"no example evidence in {examples}")
-    settings = settings_with(db)
-    with open_service(settings) as service:
-        typer.echo(f"policy revision {service.engine.policy_revision if service.engine else '-'}")
-        typer.echo(f"{'example':<18} {'outcome':<8} reasons")
-        for path in files:
-            decision = service.evaluate(load_evidence(path))
-            ids = ", ".join(r.id for r in decision.reasons) or "-"
-            typer.echo(f"{path.stem:<18} {decision.outcome:<8} {ids}")
-            for r in decision.reasons:
-                typer.echo(f"{'':<27}{r.id}: {r.message}")
-    typer.echo(f"decisions recorded in {settings.db_url}")
+    """The main job on the embedded default: a local MLflow server, example models, `check` on each."""
+    from policygate.demo.run import run_demo, run_examples
+
+    settings = settings_with(db or f"sqlite:///{data_dir}/decisions.db")
+    if from_examples:
+        run_examples(settings, Path("examples/evidence"), typer.echo)
+    else:
+        run_demo(settings, data_dir, typer.echo)
 
 
 def main() -> None:

@@ -128,7 +128,13 @@ def register(tracking_uri: str, spec: ModelSpec, *, train: bool = False) -> str:
     else:
         source = "s3://example-corp-models/unknown/model.pkl"
 
-    mv = client.create_model_version(spec.name, source=source, run_id=run_id, description=spec.description)
+    if source.startswith("models:/m-"):  # a LoggedModel (MLflow 3): register it the way users do
+        mv = mlflow.register_model(source, spec.name)
+        client.update_model_version(spec.name, mv.version, description=spec.description)
+    else:
+        mv = client.create_model_version(
+            spec.name, source=source, run_id=run_id, description=spec.description
+        )
     approvals = _approvals_tag(spec, datetime.now(UTC))
     if approvals is not None:
         client.set_model_version_tag(spec.name, mv.version, "approvals", approvals)
