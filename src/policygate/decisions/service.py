@@ -45,31 +45,42 @@ class DecisionService:
         request = Request(target=target, requested_by=requested_by, requested_at=now_iso())
         return self.collector.collect(ref, request)
 
-    def decide(self, ref: ModelRef, target: Target, requested_by: str | None = None) -> Decision:
-        """Collect evidence for a model version, evaluate and record; any failure is an error decision."""
+    def decide(
+        self,
+        ref: ModelRef,
+        target: Target,
+        requested_by: str | None = None,
+        *,
+        decision_id: str | None = None,
+    ) -> Decision:
+        """Collect evidence for a model version, evaluate and record; any failure is an error decision.
+
+        ``decision_id`` lets a retried trigger (a webhook delivery) map to one stable decision id.
+        """
         try:
             evidence = self.collect(ref, target, requested_by)
         except SourceError as exc:
-            return self._failed_collection(ref, target, requested_by, error_reason("source", str(exc)))
+            reason = error_reason("source", str(exc))
+            return self._failed_collection(ref, target, requested_by, reason, decision_id)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             reason = error_reason(
                 "evidence", f"{ref.platform} source produced invalid evidence at {where}: {first['msg']}"
             )
-            return self._failed_collection(ref, target, requested_by, reason)
-        return self.evaluate(evidence)
+            return self._failed_collection(ref, target, requested_by, reason, decision_id)
+        return self.evaluate(evidence, decision_id=decision_id)
 
     def _failed_collection(
-        self, ref: ModelRef, target: Target, requested_by: str | None, reason: Reason
+        self, ref: ModelRef, target: Target, requested_by: str | None, reason: Reason, decision_id: str | None
     ) -> Decision:
         doc = {
             "subject": {"ref": str(ref), "platform": ref.platform, "name": ref.name, "version": ref.version},
             "request": {"target": target.model_dump(mode="json"), "requested_by": requested_by},
         }
-        return self.record(self.error(doc, reason), doc)
+        return self.record(self.error(doc, reason), doc, decision_id)
 
-    def evaluate(self, evidence: EvidenceV1) -> Decision:
+    def evaluate(self, evidence: EvidenceV1, *, decision_id: str | None = None) -> Decision:
         """Evaluate a validated evidence document and record the decision."""
         doc = evidence.to_input()
         try:
@@ -77,7 +88,7 @@ class DecisionService:
             decision = self._decision_from(result, doc, revision)
         except EngineError as exc:
             decision = self.error(doc, error_reason(exc.code, exc.message))
-        return self.record(decision, doc)
+        return self.record(decision, doc, decision_id)
 
     def _evaluate(self, doc: dict[str, Any]) -> tuple[PolicyResult, str]:
         if self.engine is None:
@@ -125,8 +136,12 @@ class DecisionService:
             **_about(doc or {}),
         )
 
-    def record(self, decision: Decision, doc: dict[str, Any] | None) -> Decision:
+    def record(
+        self, decision: Decision, doc: dict[str, Any] | None, decision_id: str | None = None
+    ) -> Decision:
         """Commit the decision (with its evidence) before anyone sees it."""
+        if decision_id:
+            decision = decision.model_copy(update={"decision_id": decision_id})
         payload = {"decision": decision.model_dump(mode="json"), "evidence": doc}
         self.log.append(
             "decision",
