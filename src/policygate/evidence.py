@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+Stage = Literal["development", "staging", "production"]
+STAGES: tuple[Stage, ...] = ("development", "staging", "production")
 SCHEMA_ID: Literal["policygate.evidence/v1"] = "policygate.evidence/v1"
 
 
@@ -31,14 +33,16 @@ class Subject(_Part):
     created_at: str | None = Field(default=None, description="ISO-8601 creation time of the version.")
     created_by: str | None = Field(default=None, description="Who registered the version, if known.")
     tags: dict[str, str] = Field(default_factory=dict, description="Version tags as recorded.")
+    properties: dict[str, str] = Field(
+        default_factory=dict, description="Version properties as recorded (Azure ML), else empty."
+    )
+    stage: str | None = Field(default=None, description="Registry stage of the version (Azure ML), if any.")
 
 
 class Target(_Part):
     """Where the model is to go."""
 
-    stage: Literal["development", "staging", "production"] = Field(
-        description="Stage the model is to be promoted or deployed to."
-    )
+    stage: Stage = Field(description="Stage the model is to be promoted or deployed to.")
     environment: str | None = Field(default=None, description="Free-form environment name, e.g. prod-eu.")
 
 
@@ -77,6 +81,10 @@ class Run(_Part):
     user: str | None = Field(default=None, description="Author of the run/job.")
     start: str | None = Field(default=None, description="ISO-8601 start time.")
     end: str | None = Field(default=None, description="ISO-8601 end time.")
+    environment: str | None = Field(
+        default=None, description="Environment the job ran in (Azure ML), e.g. sklearn:4."
+    )
+    compute: str | None = Field(default=None, description="Compute target the job ran on (Azure ML).")
 
 
 class Code(_Part):
