@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,7 +65,12 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real MLflow tracking server (SQLite, loopback, free port) for the whole session."""
     from policygate.demo.mlflow_server import MlflowServer
 
-    server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
+    env = {  # so the server can deliver webhooks to a policygate on loopback over http
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+    }
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow"), env=env)
     server.start()
     yield server.url
     server.stop()

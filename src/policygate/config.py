@@ -6,9 +6,10 @@ import shutil
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from policygate.evidence import Stage
 from policygate.sources.tags import TagMapping
 
 # The source checkout (src/policygate/config.py -> repo root); used to find the
@@ -16,10 +17,18 @@ from policygate.sources.tags import TagMapping
 _CHECKOUT = Path(__file__).resolve().parents[2]
 
 MIB = 1024 * 1024
+DEFAULT_ALIAS_STAGES: dict[str, Stage] = {
+    "champion": "production",
+    "prod": "production",
+    "production": "production",
+    "staging": "staging",
+}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POLICYGATE_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="POLICYGATE_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
 
     db_url: str = Field(
         default="sqlite:///.policygate/decisions.db",
@@ -39,6 +48,27 @@ class Settings(BaseSettings):
     )
     source_timeout_s: float = Field(
         default=10.0, gt=0, description="Total time one evidence collection may take."
+    )
+    mlflow_webhook_secret: SecretStr | None = Field(
+        default=None, description="Shared secret of the MLflow registry webhook (HMAC signature)."
+    )
+    webhook_alias_stages: dict[str, Stage] = Field(
+        default_factory=DEFAULT_ALIAS_STAGES.copy,
+        description="MLflow alias -> target stage for model_version_alias.created (JSON).",
+    )
+    webhook_default_target: Stage | None = Field(
+        default=None, description="Target for model_version.created; unset = ignore new versions."
+    )
+    webhook_enforce: bool = Field(default=False, description="On deny/error, remove the alias that asked.")
+    webhook_queue_size: int = Field(default=1000, gt=0)
+    eventgrid_secret: SecretStr | None = Field(
+        default=None, description="Shared secret Event Grid sends as ?code= or X-Policygate-Secret."
+    )
+    eventgrid_registered_target: Stage | None = Field(
+        default=None, description="Target for ModelRegistered events; unset = ignore."
+    )
+    eventgrid_deployed_target: Stage | None = Field(
+        default="production", description="Target for ModelDeployed events; unset = ignore."
     )
     tags: TagMapping = Field(
         default_factory=TagMapping, description="Platform tag names (POLICYGATE_TAGS__OWNER=...)."

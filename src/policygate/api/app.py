@@ -12,10 +12,12 @@ from fastapi.responses import JSONResponse
 
 from policygate import __version__
 from policygate.api.limits import BodySizeLimit
-from policygate.api.routes import decisions, health
+from policygate.api.routes import decisions, health, webhooks
 from policygate.config import Settings
 from policygate.decisions.log import LogError
 from policygate.runtime import open_service
+from policygate.webhooks.worker import WebhookWorker
+from policygate.webhooks.writeback import MlflowWriteBack
 
 
 def _where(loc: Any) -> str:
@@ -47,7 +49,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with open_service(settings) as service:
             app.state.service = service
-            yield
+            writeback = MlflowWriteBack(settings.mlflow_uri) if settings.mlflow_uri else None
+            worker = WebhookWorker(
+                service, writeback, enforce=settings.webhook_enforce, maxsize=settings.webhook_queue_size
+            )
+            app.state.webhooks = worker
+            worker.start()
+            try:
+                yield
+            finally:
+                worker.stop()
 
     app = FastAPI(title="policygate", version=__version__, lifespan=lifespan)
     app.state.settings = settings
@@ -55,5 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(LogError, _log_unavailable)
     app.include_router(health.router)
     app.include_router(decisions.router)
+    app.include_router(webhooks.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
