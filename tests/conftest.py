@@ -74,3 +74,59 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.start()
     yield server.url
     server.stop()
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Socket guard: a connection or name lookup beyond loopback is refused and recorded."""
+    import socket
+
+    attempts: list[str] = []
+    real_connect, real_connect_ex, real_getaddrinfo = (
+        socket.socket.connect,
+        socket.socket.connect_ex,
+        socket.getaddrinfo,
+    )
+
+    def loopback(host: object) -> bool:
+        return isinstance(host, str) and (host in ("localhost", "::1") or host.startswith("127."))
+
+    def refuse(what: object) -> OSError:
+        attempts.append(repr(what))
+        return OSError(f"network access blocked by the test socket guard: {what!r}")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if isinstance(address, tuple) and not loopback(address[0]):
+            raise refuse(address)
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if isinstance(address, tuple) and not loopback(address[0]):
+            raise refuse(address)
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host is not None and not loopback(host):
+            raise refuse(host)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return attempts
+
+
+@pytest.fixture
+def azure_world(no_network: list[str]) -> Iterator[Any]:
+    """An Azure ML workspace replayed at the azure-core transport (tests/fixtures/azure), no network.
+
+    MLClient sets AZUREML_CURRENT_CLOUD in the environment; it is put back afterwards.
+    """
+    from tests.fixtures.azure.world import AzureWorld
+
+    before = os.environ.get("AZUREML_CURRENT_CLOUD")
+    yield AzureWorld()
+    if before is None:
+        os.environ.pop("AZUREML_CURRENT_CLOUD", None)
+    else:
+        os.environ["AZUREML_CURRENT_CLOUD"] = before

@@ -10,6 +10,8 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from policygate.evidence import Stage
+from policygate.sources.azureml import AzureSettings
+from policygate.sources.collect import CounterpartLinks
 from policygate.sources.tags import TagMapping
 
 # The source checkout (src/policygate/config.py -> repo root); used to find the
@@ -72,6 +74,14 @@ class Settings(BaseSettings):
     )
     tags: TagMapping = Field(
         default_factory=TagMapping, description="Platform tag names (POLICYGATE_TAGS__OWNER=...)."
+    )
+    azure: AzureSettings = Field(
+        default_factory=AzureSettings,
+        description="Azure ML workspace/registry (POLICYGATE_AZURE__*, see docs/sources.md).",
+    )
+    links: CounterpartLinks = Field(
+        default_factory=CounterpartLinks,
+        description="Tags linking a version to its counterpart on the other platform (POLICYGATE_LINKS__*).",
     )
 
     @cached_property

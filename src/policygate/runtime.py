@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
@@ -47,11 +48,21 @@ def rule_ids(settings: Settings) -> list[str]:
         return []
 
 
-def build_sources(settings: Settings) -> dict[str, EvidenceSource]:
-    """The sources configured; a platform without configuration has none (its refs give an error)."""
+def build_sources(settings: Settings, **azure_options: Any) -> dict[str, EvidenceSource]:
+    """The sources configured; a platform without configuration has none (its refs give an error).
+
+    Azure ML is always available (full azureml:// refs name their workspace or registry; the SDKs
+    load on first use). ``azure_options`` (credential, transport, client options) go to the Azure
+    clients: the seam for embedding and tests.
+    """
     sources: dict[str, EvidenceSource] = {}
     if settings.mlflow_uri:
         from policygate.sources.mlflow import MlflowSource
 
         sources["mlflow"] = MlflowSource(settings.mlflow_uri, settings.tags, settings.source_timeout_s)
+    from policygate.sources.azureml import AzureMLSource
+
+    sources["azureml"] = AzureMLSource(
+        settings.azure, settings.tags, settings.source_timeout_s, **azure_options
+    )
     return sources

@@ -1,20 +1,54 @@
-"""Ask the source for the referenced platform and assemble the evidence document."""
+"""Ask the source for the referenced platform, follow the link to its counterpart, assemble one document.
+
+A model known to two platforms is linked by a tag on the version the caller
+names (the primary): an MLflow version tagged ``azureml.model`` with an Azure ML
+reference, or an Azure ML model version tagged ``mlflow.model`` with an MLflow
+reference (tag names are configuration: ``POLICYGATE_LINKS__AZUREML``,
+``POLICYGATE_LINKS__MLFLOW``). One hop only: the counterpart's own links are not
+followed. A counterpart that cannot be read is listed in ``collection.sources``
+with ``ok: false`` (EVD-001 denies on it); it is never silently dropped.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
 
-from policygate.evidence import EvidenceV1, Request
-from policygate.refs import ModelRef
-from policygate.sources.base import EvidenceSource, SourceError
+from pydantic import BaseModel, Field
+
+from policygate.evidence import EvidenceV1, Request, SourceStatus
+from policygate.refs import ModelRef, RefError, parse
+from policygate.sources.base import EvidenceSource, Parts, SourceError
 from policygate.sources.merge import merge
 from policygate.timeutil import now_iso
 
 
+class CounterpartLinks(BaseModel):
+    """Tag on the primary version naming its counterpart on another platform; empty disables the link."""
+
+    azureml: str = Field(
+        default="azureml.model",
+        description="Tag on an MLflow version holding its Azure ML model reference (azureml:NAME:VERSION).",
+    )
+    mlflow: str = Field(
+        default="mlflow.model",
+        description="Tag on an Azure ML model version holding its MLflow reference (mlflow:models:/NAME/V).",
+    )
+
+    def tag_for(self, platform: str) -> str:
+        return str(getattr(self, platform, "") or "")
+
+
+def _configured_links() -> CounterpartLinks:
+    from policygate.config import Settings
+
+    return Settings().links
+
+
 class Collector:
-    def __init__(self, sources: Mapping[str, EvidenceSource]) -> None:
+    def __init__(self, sources: Mapping[str, EvidenceSource], links: CounterpartLinks | None = None) -> None:
         self.sources = dict(sources)
+        self.links = links if links is not None else _configured_links()
         self.last_calls = 0
 
     def collect(self, ref: ModelRef, request: Request) -> EvidenceV1:
@@ -26,9 +60,61 @@ class Collector:
                 else "the workspace settings"
             )
             raise SourceError(ref.platform, "configure", f"no {ref.platform} source configured (set {hint})")
-        parts = source.collect(ref)
-        self.last_calls = parts.calls
-        return merge([parts], request, collected_at=now_iso())
+        primary = source.collect(ref)
+        parts = [primary]
+        failed: list[SourceStatus] = []
+        for platform, tag, raw in self._links(primary):
+            counterpart, status = self._counterpart(primary, platform, tag, raw)
+            if counterpart is not None:
+                parts.append(counterpart)
+            if status is not None:
+                failed.append(status)
+        self.last_calls = sum(p.calls for p in parts)
+        return merge(parts, request, collected_at=now_iso(), failed=failed)
+
+    def _links(self, primary: Parts) -> list[tuple[str, str, str]]:
+        """(counterpart platform, tag, value) for each link tag present on the primary version."""
+        found = []
+        for platform in ("mlflow", "azureml"):
+            tag = self.links.tag_for(platform)
+            if platform != primary.platform and tag and (primary.subject.tags.get(tag) or "").strip():
+                found.append((platform, tag, primary.subject.tags[tag].strip()))
+        return found
+
+    def _counterpart(
+        self, primary: Parts, platform: str, tag: str, raw: str
+    ) -> tuple[Parts | None, SourceStatus | None]:
+        where = f"tag {tag} on {primary.subject.ref}"
+        try:
+            ref = parse(f"mlflow:{raw}" if raw.startswith("models:/") else raw)
+        except RefError:
+            return None, SourceStatus(
+                platform=platform,
+                ok=False,
+                error=f"{where} is not a valid {platform} model reference: {raw!r}",
+            )
+        if ref.platform != platform:
+            return None, SourceStatus(
+                platform=platform,
+                ok=False,
+                error=f"{where} names a {ref.platform} model, not {platform}: {raw!r}",
+            )
+        source = self.sources.get(platform)
+        if source is None:
+            return None, SourceStatus(
+                platform=platform,
+                ok=False,
+                error=f"{where} links {ref} but no {platform} source is configured",
+            )
+        try:
+            return source.collect(ref), None
+        except SourceError as exc:
+            return None, SourceStatus(
+                platform=platform,
+                endpoint=getattr(source, "endpoint", None),
+                ok=False,
+                error=f"counterpart {ref} ({where}): {exc}",
+            )
 
     def close(self) -> None:
         for source in self.sources.values():

@@ -2,7 +2,11 @@
 
 The primary platform (the one the reference names) provides the subject; for
 ownership each field takes the primary's value when it has one, and any
-disagreement between platforms is listed in ``collection.conflicts``.
+disagreement between platforms is listed in ``collection.conflicts`` (ownership
+fields, and approvals when both platforms record different ones). Lineage and
+deployment are taken whole from the first platform that has them (primary
+first), with that platform's gaps; approvals from every platform are kept, each
+with its source.
 """
 
 from __future__ import annotations
@@ -42,14 +46,29 @@ def merge(
         for f, values in ownership_values.items()
         if len({str(v).strip().lower() for v in values.values()}) > 1
     ]
-    lineage = next((p.lineage for p in parts if p.lineage.run is not None), Lineage())
-    # a gap is filled when any platform provided the field
-    gaps = sorted(
-        set(primary.gaps).intersection(*[set(p.gaps) for p in parts[1:]]) if parts[1:] else primary.gaps
-    )
-    gaps = [g for g in gaps if not (g.startswith("ownership.") and ownership_values[g.split(".", 1)[1]])]
+    conflicts += _approval_conflicts(parts)
+    # lineage and deployment come whole from one platform (the primary's first), and so do their gaps
+    lineage_part = next((p for p in parts if p.lineage.run is not None), primary)
+    lineage = lineage_part.lineage if lineage_part.lineage.run is not None else Lineage()
+    deployment_part = next((p for p in parts if p.deployment is not None), primary)
+    deployment = deployment_part.deployment
+
+    def missing(gap: str) -> bool:
+        area, _, rest = gap.partition(".")
+        if area == "subject":
+            return gap in primary.gaps
+        if area == "lineage":
+            return gap in lineage_part.gaps
+        if area == "deployment":
+            return gap in deployment_part.gaps
+        if area == "ownership":  # filled when any platform provided the field
+            return not ownership_values.get(rest)
+        if area == "approvals":  # an unreadable approvals record anywhere is missing evidence
+            return True
+        return all(gap in p.gaps for p in parts)
+
+    gaps = sorted({g for p in parts for g in p.gaps if missing(g)})
     approvals = [a for p in parts for a in p.approvals]
-    deployment = next((p.deployment for p in parts if p.deployment is not None), None)
     sources = [SourceStatus(platform=p.platform, endpoint=p.endpoint, ok=True) for p in parts] + list(failed)
     return EvidenceV1(
         subject=primary.subject,
@@ -60,3 +79,15 @@ def merge(
         deployment=deployment,
         collection=Collection(collected_at=collected_at, sources=sources, gaps=gaps, conflicts=conflicts),
     )
+
+
+def _approval_conflicts(parts: Sequence[Parts]) -> list[Conflict]:
+    """Platforms that each record approvals but not the same ones (by, stage, decision)."""
+    recorded = {
+        p.platform: sorted({f"{a.by.lower()} {a.stage.lower()} {a.decision}" for a in p.approvals})
+        for p in parts
+        if p.approvals
+    }
+    if len(recorded) > 1 and len({tuple(v) for v in recorded.values()}) > 1:
+        return [Conflict(field="approvals", values=recorded)]
+    return []
