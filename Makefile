@@ -26,6 +26,7 @@ policy-test: setup
 	@rm -f .policygate-coverage.json
 
 test: setup policy-test
+	@scripts/ensure-postgres.sh  # the decision-log tests run on PostgreSQL too (a failure, never a skip)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy

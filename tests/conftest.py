@@ -6,11 +6,14 @@ import base64
 import json
 import os
 import shutil
+import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.pool import NullPool
 
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
@@ -130,3 +133,61 @@ def azure_world(no_network: list[str]) -> Iterator[Any]:
         os.environ.pop("AZUREML_CURRENT_CLOUD", None)
     else:
         os.environ["AZUREML_CURRENT_CLOUD"] = before
+
+
+# --- PostgreSQL: the decision-log tests run on both backends ---------------------------------
+
+PG_URL_FILE = ROOT / ".policygate" / "pg" / "test-url"
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """The test PostgreSQL: $POLICYGATE_TEST_PG_URL, else the one scripts/ensure-postgres.sh keeps.
+
+    The script is idempotent (about 0.1 s when the server is up), so a plain `pytest`
+    works too; a PostgreSQL that cannot be had fails the tests, it never skips them.
+    """
+    url = os.environ.get("POLICYGATE_TEST_PG_URL")
+    if url:
+        return url
+    script = ROOT / "scripts" / "ensure-postgres.sh"
+    proc = subprocess.run([str(script)], capture_output=True, text=True, timeout=900, check=False)
+    if proc.returncode != 0 or not PG_URL_FILE.is_file():
+        pytest.fail(
+            f"PostgreSQL is required for the decision-log tests and {script.name} failed "
+            f"(exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
+        )
+    return PG_URL_FILE.read_text().strip()
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty schema of the test database per test (its own decision_log and alembic_version)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(pg_server_url, poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(pg_server_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on SQLite and on PostgreSQL: both backends must behave alike."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/decisions.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def any_log(log_url: str) -> Iterator[DecisionLog]:
+    log = DecisionLog(log_url)
+    yield log
+    log.close()
