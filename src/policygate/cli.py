@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
+from policygate.cli_log import log_app
 from policygate.config import Settings
 from policygate.decisions.log import LogError
 from policygate.decisions.model import Decision
@@ -176,6 +177,7 @@ def check(
 
 evidence_app = typer.Typer(help="Evidence documents: collect them for policy authors.", no_args_is_help=True)
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(log_app, name="log")
 
 
 @evidence_app.command("collect")

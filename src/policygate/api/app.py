@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from policygate import __version__
 from policygate.api.limits import BodySizeLimit
-from policygate.api.routes import decisions, health, webhooks
+from policygate.api.routes import decisions, health, models, webhooks
 from policygate.config import Settings
 from policygate.decisions.log import LogError
 from policygate.runtime import open_service
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(LogError, _log_unavailable)
     app.include_router(health.router)
     app.include_router(decisions.router)
+    app.include_router(models.router)
     app.include_router(webhooks.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from policygate.api.deps import Service
 from policygate.decisions.model import Decision
+from policygate.decisions.record import model_spellings
 from policygate.evidence import EvidenceV1, Target
 from policygate.refs import parse
 
@@ -59,9 +60,17 @@ def _cursor(value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        return int(base64.urlsafe_b64decode(value.encode()).decode())
+        seq = int(base64.urlsafe_b64decode(value.encode()).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise HTTPException(status_code=422, detail="cursor: not a cursor returned by this API") from None
+        seq = -1
+    if not 0 < seq < 2**63:  # also keeps an absurd number away from a BIGINT column
+        raise HTTPException(status_code=422, detail="cursor: not a cursor returned by this API")
+    return seq
+
+
+def _instant(value: datetime) -> datetime:
+    """A time without an offset is UTC (as the log stores it)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @router.get("/decisions", response_model=DecisionPage)
@@ -75,24 +84,31 @@ def list_decisions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> DecisionPage:
-    """Recorded decisions, newest first, with keyset pagination."""
-    model_ref = None
+    """Recorded decisions, newest first, with keyset pagination on the log's sequence number.
+
+    Times without an offset are UTC; ``since`` is inclusive, ``until`` exclusive.
+    """
+    spellings = None
     if model is not None:
         try:
-            model_ref = str(parse(model))
+            parse(model)
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=f"model: {exc}") from None
+        spellings = model_spellings(model)
+    if since and until and _instant(since) >= _instant(until):
+        raise HTTPException(status_code=422, detail="since: must be earlier than until")
     records = service.log.query(
-        model=model_ref,
+        model=spellings,
         outcome=outcome,
         target=target,
         since=since,
         until=until,
         before_seq=_cursor(cursor),
-        limit=limit,
+        limit=limit + 1,  # one more than asked tells whether another page exists
     )
     next_cursor = None
-    if len(records) == limit:
+    if len(records) > limit:
+        records = records[:limit]
         next_cursor = base64.urlsafe_b64encode(str(records[-1]["seq"]).encode()).decode()
     return DecisionPage(decisions=[r["decision"] for r in records], next_cursor=next_cursor)
 

@@ -1,0 +1,205 @@
+"""`policygate log`: verify the chain, show a model's governed record, export for auditors and OPA tools.
+
+Exit codes: ``verify`` 0 intact, 1 tampered; ``show`` 0 found, 1 nothing recorded;
+every command 2 for bad input or a log that cannot be read. These commands only
+read: they never create a log, nor migrate the one they audit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from policygate.config import Settings
+from policygate.decisions.export import write_csv, write_jsonl
+from policygate.decisions.log import DecisionLog, LogError, as_utc
+from policygate.decisions.record import governed_record
+
+log_app = typer.Typer(
+    help="The decision log: verify it was not altered, show a model's record, export it.",
+    no_args_is_help=True,
+)
+
+EXIT_TAMPERED = 1
+EXIT_NOT_FOUND = 1
+EXIT_ERROR = 2
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Decision log URL (default: POLICYGATE_DB_URL or the local SQLite)."),
+]
+
+
+class ShowFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class ExportFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_ERROR)
+
+
+def _open(db: str | None) -> DecisionLog:
+    url = db or Settings().db_url
+    try:
+        return DecisionLog(url, create=False)
+    except LogError as exc:
+        _fail(str(exc))
+
+
+def _when(value: str | None, option: str) -> datetime | None:
+    """ISO 8601 date or time; without an offset it is UTC."""
+    if value is None:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(value.strip()))
+    except ValueError:
+        _fail(
+            f"{option}: {value!r} is not an ISO 8601 date or time (e.g. 2026-11-01 or 2026-11-01T12:00:00Z)"
+        )
+
+
+@log_app.command("verify")
+def verify(db: DbOption = None) -> None:
+    """Walk the hash chain: exit 0 when intact, 1 naming the first record changed, removed or reordered.
+
+    The head (last sequence number and hash) is printed: keep it elsewhere to notice
+    later records removed from the end, which no chain can show by itself.
+    """
+    log = _open(db)
+    try:
+        result = log.verify()
+        seq, head = log.head()
+    except LogError as exc:
+        _fail(str(exc))
+    finally:
+        log.close()
+    if not result.ok:
+        typer.echo(f"TAMPERED: decision log {log.safe_url}: {result.problem}")
+        typer.echo(f"  first bad record: seq {result.seq} (after {result.records - 1} intact records)")
+        raise typer.Exit(EXIT_TAMPERED)
+    typer.echo(f"OK: decision log {log.safe_url}: {result.records} records, chain intact")
+    typer.echo(f"  head: seq {seq} hash {head}")
+
+
+@log_app.command("show")
+def show(
+    ref: Annotated[
+        str, typer.Argument(help="Model reference (e.g. mlflow:models:/fraud/7) or a decision id.")
+    ],
+    fmt: Annotated[ShowFormat, typer.Option("--format", "-f", help="text or json.")] = ShowFormat.text,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Recent decisions to include.")] = 20,
+    db: DbOption = None,
+) -> None:
+    """The governed record of a model: owner, risk tier, lineage, latest decision per target, history."""
+    log = _open(db)
+    try:
+        record = governed_record(log, ref, history=limit)
+        single = None if record is not None else log.get(ref)
+    except LogError as exc:
+        _fail(str(exc))
+    finally:
+        log.close()
+    if record is None and single is None:
+        typer.echo(f"no decision recorded for {ref!r} in {log.safe_url}", err=True)
+        raise typer.Exit(EXIT_NOT_FOUND)
+    if fmt is ShowFormat.json:
+        typer.echo(json.dumps(record if record is not None else single, indent=2))
+        return
+    typer.echo(render_record(record) if record is not None else json.dumps(single, indent=2))
+
+
+def render_record(record: dict[str, Any]) -> str:
+    """Plain text for a terminal: the four questions first, then the history."""
+    lines = [f"model      {record['model']}"]
+    own = record.get("ownership") or {}
+    lines.append(
+        f"owner      {own.get('owner') or '-'}  team {own.get('team') or '-'}  "
+        f"risk tier {own.get('risk_tier') or '-'}  use case {own.get('use_case') or '-'}"
+    )
+    lineage = record.get("lineage") or {}
+    run, code = lineage.get("run") or {}, lineage.get("code") or {}
+    datasets = ", ".join(
+        f"{d.get('name')}@{(d.get('digest') or '-')[:19]}" for d in lineage.get("datasets") or []
+    )
+    lines.append(
+        f"lineage    run {run.get('id') or '-'} ({run.get('status') or '-'})  "
+        f"commit {(code.get('commit') or '-')[:12]}  datasets {datasets or '-'}"
+    )
+    lines.append(f"policy     {record.get('policy_revision') or '-'} (newest decision)")
+    counts = record["decisions"]
+    lines.append(
+        f"decisions  {counts['total']} "
+        f"(allow {counts['allow']}, deny {counts['deny']}, error {counts['error']})"
+    )
+    lines.append("latest per target:")
+    for stage, d in record["latest_decisions"].items():
+        reasons = ", ".join(d["reasons"]) or "-"
+        lines.append(
+            f"  {stage:<12} {str(d['outcome']).upper():<6} {d['recorded_at']}  {reasons}  "
+            f"policy {d['policy_revision'] or '-'}  decision {d['decision_id']}"
+        )
+    if record["approvals"]:
+        lines.append("approvals seen:")
+        for a in record["approvals"]:
+            lines.append(
+                f"  {a.get('by')} {a.get('decision')} {a.get('stage')} at {a.get('at')} ({a.get('source')})"
+            )
+    lines.append(f"history (newest first, {len(record['history'])} of {counts['total']}):")
+    for d in record["history"]:
+        stage = (d.get("target") or {}).get("stage") or "-"
+        lines.append(
+            f"  {d['seq']:>8} {d['recorded_at']}  {stage:<11} {str(d['outcome']):<5} "
+            f"{','.join(d['reasons']) or '-'}  {d['decision_id']}"
+        )
+    return "\n".join(lines)
+
+
+@log_app.command("export")
+def export(
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option("--format", "-f", help="jsonl: OPA decision-log events; csv: one row each."),
+    ] = ExportFormat.jsonl,
+    since: Annotated[
+        str | None, typer.Option(help="Only decisions recorded at or after (ISO 8601; UTC if no offset).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Only decisions recorded before (ISO 8601).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of standard output.")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Stream every decision (oldest first) as JSONL OPA decision-log events or as CSV."""
+    start, end = _when(since, "--since"), _when(until, "--until")
+    if start and end and start >= end:
+        _fail("--since must be earlier than --until")
+    log = _open(db)
+    records = log.records(since=start, until=end, kind="decision")
+    writer = write_jsonl if fmt is ExportFormat.jsonl else write_csv
+    try:
+        if output is None:
+            n = writer(records, sys.stdout)
+            sys.stdout.flush()
+        else:
+            with output.open("w", encoding="utf-8", newline="") as fh:
+                n = writer(records, fh)
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror or exc}")
+    except LogError as exc:
+        _fail(str(exc))
+    finally:
+        log.close()
+    typer.echo(f"exported {n} decisions from {log.safe_url}", err=True)

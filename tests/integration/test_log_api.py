@@ -1,0 +1,145 @@
+"""Query routes over the log on SQLite and PostgreSQL: list with keyset pages, and a model's record."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+
+from policygate.api.app import create_app
+from policygate.config import Settings
+from tests.conftest import REGO, load_example, opa_binary
+
+REF = "mlflow:models:/fraud-detector/7"
+
+
+@pytest.fixture
+def client(log_url: str) -> Iterator[TestClient]:
+    settings = Settings(db_url=log_url, policy_dir=REGO, opa_bin=opa_binary())
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def evaluate(client: TestClient, evidence: dict[str, Any]) -> dict[str, Any]:
+    resp = client.post("/v1/evaluate", json={"evidence": evidence})
+    assert resp.status_code == 200, resp.text
+    decision: dict[str, Any] = resp.json()
+    return decision
+
+
+@pytest.fixture
+def history(client: TestClient) -> list[dict[str, Any]]:
+    """Seven real decisions: fraud-detector/7 to production and staging, and churn/2."""
+    compliant = load_example("compliant")
+    staging = copy.deepcopy(compliant)
+    staging["request"]["target"] = {"stage": "staging", "environment": "stg"}
+    churn = copy.deepcopy(compliant)
+    churn["subject"].update(name="churn", version="2", ref="mlflow:models:/churn/2")
+    docs = [compliant, load_example("APR-002"), staging, churn, compliant, load_example("LIN-004"), churn]
+    return [evaluate(client, d) for d in docs]
+
+
+def ids(resp: Any) -> list[str]:
+    assert resp.status_code == 200, resp.text
+    return [d["decision_id"] for d in resp.json()["decisions"]]
+
+
+def test_list_filters(client: TestClient, history: list[dict[str, Any]]) -> None:
+    newest_first = [d["decision_id"] for d in reversed(history)]
+    assert ids(client.get("/v1/decisions")) == newest_first
+    fraud = [d["decision_id"] for d in reversed(history) if d["subject"]["ref"] == REF]
+    assert ids(client.get("/v1/decisions", params={"model": REF})) == fraud
+    assert ids(client.get("/v1/decisions", params={"model": "mlflow:models:/fraud-detector/007"})) == fraud
+    denied = ids(client.get("/v1/decisions", params={"model": REF, "outcome": "deny"}))
+    assert denied == [history[5]["decision_id"], history[1]["decision_id"]]
+    assert ids(client.get("/v1/decisions", params={"target": "staging"})) == [history[2]["decision_id"]]
+
+
+def test_list_since_until(client: TestClient, history: list[dict[str, Any]]) -> None:
+    log = client.app.state.service.log  # type: ignore[attr-defined]
+    at = [log.get(d["decision_id"])["recorded_at"] for d in history]
+    got = ids(client.get("/v1/decisions", params={"since": at[2], "until": at[5]}))
+    assert got == [history[i]["decision_id"] for i in (4, 3, 2)]
+
+
+def test_list_keyset_pages_cover_everything_once(client: TestClient, history: list[dict[str, Any]]) -> None:
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 3}
+    pages = 0
+    while True:
+        body = client.get("/v1/decisions", params=params).json()
+        seen += [d["decision_id"] for d in body["decisions"]]
+        pages += 1
+        if not body["next_cursor"]:
+            break
+        params["cursor"] = body["next_cursor"]
+    assert seen == [d["decision_id"] for d in reversed(history)] and pages == 3
+    exact = client.get("/v1/decisions", params={"limit": 7}).json()
+    assert exact["next_cursor"] is None  # no empty last page when the count divides evenly
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"model": "fraud"}, "model"),
+        ({"outcome": "maybe"}, "outcome"),
+        ({"target": "prod"}, "target"),
+        ({"since": "last week"}, "since"),
+        ({"since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"}, "since"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 501}, "limit"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"cursor": "OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ=="}, "cursor"),  # 99999999999999999999999999
+    ],
+)
+def test_list_bad_input_is_422_naming_the_parameter(
+    client: TestClient, params: dict[str, Any], field: str
+) -> None:
+    resp = client.get("/v1/decisions", params=params)
+    assert resp.status_code == 422, resp.text
+    assert field in resp.text
+
+
+def test_model_record_answers_the_governance_questions(
+    client: TestClient, history: list[dict[str, Any]]
+) -> None:
+    resp = client.get(f"/v1/models/{REF}/record")
+    assert resp.status_code == 200, resp.text
+    record = resp.json()
+    assert record["model"] == REF
+    assert record["owner"] == "alice@example.com" and record["risk_tier"] == "medium"  # who owns it
+    production = record["latest_decisions"]["production"]
+    assert production["decision_id"] == history[5]["decision_id"]  # what was decided, latest per target
+    assert production["outcome"] == "deny" and production["reasons"] == ["LIN-004"]
+    assert production["policy_revision"] == history[5]["policy_revision"]  # which policy decided
+    assert production["lineage"]["run"]["id"] == "4f2a9c1e7b3d4e5f8a6b0c1d2e3f4a5b"  # on which lineage
+    assert record["latest_decisions"]["staging"]["outcome"] == "allow"
+    assert record["latest_evidence"]["decision_id"] == history[5]["decision_id"]
+    assert record["latest_evidence"]["evidence"]["schema"] == "policygate.evidence/v1"
+    assert {a["by"] for a in record["approvals"]} >= {"bob@example.com", "dave@example.com"}
+    assert record["decisions"] == {"total": 5, "allow": 3, "deny": 2, "error": 0}
+    assert [h["decision_id"] for h in record["history"]] == [
+        history[i]["decision_id"] for i in (5, 4, 2, 1, 0)
+    ]
+
+
+def test_model_record_accepts_an_encoded_ref_and_a_history_limit(
+    client: TestClient, history: list[dict[str, Any]]
+) -> None:
+    resp = client.get(f"/v1/models/{quote(REF, safe='')}/record", params={"limit": 2})
+    assert resp.status_code == 200, resp.text
+    assert len(resp.json()["history"]) == 2 and resp.json()["history_complete"] is False
+
+
+def test_model_record_unknown_is_404_and_malformed_is_422(
+    client: TestClient, history: list[dict[str, Any]]
+) -> None:
+    missing = client.get("/v1/models/mlflow:models:/nobody/1/record")
+    assert missing.status_code == 404 and "nobody" in missing.text
+    malformed = client.get("/v1/models/not a ref/record")
+    assert malformed.status_code == 422 and "malformed model reference" in malformed.text
+    assert client.get(f"/v1/models/{REF}/record", params={"limit": 0}).status_code == 422

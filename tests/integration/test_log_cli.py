@@ -1,0 +1,175 @@
+"""`policygate log verify|show|export` on SQLite and PostgreSQL, over decisions made by the real OPA."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from policygate.cli import app
+from policygate.decisions.log import DecisionLog
+from policygate.decisions.service import DecisionService
+from policygate.engine.opa import OpaEngine
+from policygate.evidence import EvidenceV1
+from tests.conftest import load_example
+
+runner = CliRunner()
+REF = "mlflow:models:/fraud-detector/7"
+
+
+def run(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args))
+
+
+@pytest.fixture
+def decided(log_url: str, opa: OpaEngine) -> dict[str, Any]:
+    """Four real decisions: allow, two denials, and one for another model; returns their ids."""
+    log = DecisionLog(log_url)
+    service = DecisionService(opa, log)
+    ids = {}
+    for name in ("compliant", "APR-002", "LIN-004"):
+        ids[name] = service.evaluate(EvidenceV1.model_validate(load_example(name))).decision_id
+    other = load_example("compliant")
+    other["subject"].update(name="churn", version="2", ref="mlflow:models:/churn/2")
+    ids["other"] = service.evaluate(EvidenceV1.model_validate(other)).decision_id
+    log.close()
+    return ids
+
+
+def tamper(url: str, sql: str) -> None:
+    log = DecisionLog(url, create=False)
+    with log.engine.begin() as conn:
+        conn.execute(text(sql))
+    log.close()
+
+
+def test_verify_intact_exits_0_and_prints_the_head(log_url: str, decided: dict[str, Any]) -> None:
+    result = run("log", "verify", "--db", log_url)
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.stdout and "4 records, chain intact" in result.stdout
+    assert "head: seq 4 hash " in result.stdout
+
+
+def test_verify_names_an_edited_record(log_url: str, decided: dict[str, Any]) -> None:
+    tamper(log_url, "UPDATE decision_log SET body = replace(body, '\"deny\"', '\"allow\"') WHERE seq = 2")
+    result = run("log", "verify", "--db", log_url)
+    assert result.exit_code == 1
+    assert "TAMPERED" in result.stdout and "record 2 was changed" in result.stdout
+
+
+def test_verify_names_an_edited_column(log_url: str, decided: dict[str, Any]) -> None:
+    tamper(log_url, "UPDATE decision_log SET outcome = 'allow' WHERE seq = 3")
+    result = run("log", "verify", "--db", log_url)
+    assert result.exit_code == 1 and "record 3 was changed" in result.stdout
+
+
+def test_verify_names_a_removed_record(log_url: str, decided: dict[str, Any]) -> None:
+    tamper(log_url, "DELETE FROM decision_log WHERE seq = 2")
+    result = run("log", "verify", "--db", log_url)
+    assert result.exit_code == 1 and "record 2 is missing" in result.stdout
+
+
+def test_verify_names_reordered_records(log_url: str, decided: dict[str, Any]) -> None:
+    tamper(log_url, "UPDATE decision_log SET seq = seq + 100 WHERE seq IN (2, 3)")
+    tamper(log_url, "UPDATE decision_log SET seq = 5 - (seq - 100) WHERE seq > 100")  # 2<->3 swapped
+    result = run("log", "verify", "--db", log_url)
+    assert result.exit_code == 1 and "record 2" in result.stdout
+
+
+def test_verify_never_prints_the_password(pg_url: str) -> None:
+    password = "policygate-test"
+    assert password in pg_url
+    log = DecisionLog(pg_url)
+    log.append(
+        "decision",
+        "d1",
+        {"decision": {"outcome": "allow", "subject": {"ref": "m"}}},
+        model_ref="m",
+        outcome="allow",
+    )
+    log.close()
+    result = run("log", "verify", "--db", pg_url)
+    assert result.exit_code == 0 and password not in result.output and "***" in result.output
+
+
+def test_verify_of_no_log_exits_2_and_creates_nothing(tmp_path: Path) -> None:
+    result = run("log", "verify", "--db", f"sqlite:///{tmp_path}/none.db")
+    assert result.exit_code == 2 and "no decision log" in result.stderr
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_show_answers_who_what_which_policy_and_lineage(log_url: str, decided: dict[str, Any]) -> None:
+    result = run("log", "show", REF, "--db", log_url)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "owner      alice@example.com" in out and "risk tier medium" in out
+    # lineage of the newest evidence: LIN-004's, whose commit is missing
+    assert "run 4f2a9c1e7b3d4e5f8a6b0c1d2e3f4a5b" in out and "commit -" in out
+    assert "production   DENY" in out and "LIN-004" in out  # the newest production decision
+    assert "decisions  3 (allow 1, deny 2, error 0)" in out
+    record = json.loads(run("log", "show", REF, "--db", log_url, "--format", "json").stdout)
+    assert record["latest_decisions"]["production"]["decision_id"] == decided["LIN-004"]
+    assert record["policy_revision"].startswith("sha256:")
+
+
+def test_show_a_decision_by_id_and_nothing_recorded(log_url: str, decided: dict[str, Any]) -> None:
+    result = run("log", "show", decided["other"], "--db", log_url)
+    assert result.exit_code == 0 and json.loads(result.stdout)["decision"]["subject"]["name"] == "churn"
+    missing = run("log", "show", "mlflow:models:/nobody/1", "--db", log_url)
+    assert missing.exit_code == 1 and "no decision recorded" in missing.stderr
+
+
+def test_export_jsonl_is_opa_decision_log_events(log_url: str, decided: dict[str, Any]) -> None:
+    result = run("log", "export", "--format", "jsonl", "--db", log_url)
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["decision_id"] for e in events] == [
+        decided[k] for k in ("compliant", "APR-002", "LIN-004", "other")
+    ]
+    for event in events:
+        assert {"decision_id", "path", "input", "result", "timestamp", "revision", "bundles"} <= set(event)
+        assert event["path"] == "policygate/decision" and event["input"]["schema"] == "policygate.evidence/v1"
+    assert events[0]["result"]["allow"] is True
+    assert [r["id"] for r in events[1]["result"]["deny"]] == ["APR-002"]
+    assert "exported 4 decisions" in result.stderr
+
+
+def test_export_since_until_and_csv(log_url: str, decided: dict[str, Any], tmp_path: Path) -> None:
+    log = DecisionLog(log_url)
+    second = log.get(decided["APR-002"])["recorded_at"]  # type: ignore[index]
+    fourth = log.get(decided["other"])["recorded_at"]  # type: ignore[index]
+    log.close()
+    result = run("log", "export", "--since", second, "--until", fourth, "--db", log_url)
+    assert [json.loads(x)["decision_id"] for x in result.stdout.splitlines()] == [
+        decided["APR-002"],
+        decided["LIN-004"],
+    ]
+    out = tmp_path / "decisions.csv"
+    result = run("log", "export", "--format", "csv", "--output", str(out), "--db", log_url)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [r["outcome"] for r in rows] == ["allow", "deny", "deny", "allow"]
+    assert rows[1]["reasons"] == "APR-002" and rows[0]["owner"] == "alice@example.com"
+    assert rows[3]["model_ref"] == "mlflow:models:/churn/2"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--since", "yesterday"], "--since: 'yesterday' is not an ISO 8601"),
+        (["--since", "2026-12-01", "--until", "2026-11-01"], "--since must be earlier than --until"),
+        (["--format", "xml"], "xml"),
+    ],
+)
+def test_export_bad_input_exits_2_naming_it(
+    args: list[str], expected: str, log_url: str, decided: dict[str, Any]
+) -> None:
+    result = run("log", "export", *args, "--db", log_url)
+    assert result.exit_code == 2 and expected in result.output
+    assert "Traceback" not in result.output
