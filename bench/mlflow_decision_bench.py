@@ -37,7 +37,9 @@ def main() -> None:
     calls: list[str] = []
     original_send = requests.Session.send
 
-    def counting_send(self: requests.Session, request: requests.PreparedRequest, **kw: object) -> requests.Response:
+    def counting_send(
+        self: requests.Session, request: requests.PreparedRequest, **kw: object
+    ) -> requests.Response:
         calls.append(request.path_url)
         return original_send(self, request, **kw)  # type: ignore[arg-type]
 
@@ -55,7 +57,9 @@ def main() -> None:
                 t0 = time.perf_counter()
                 evidence = service.collect(ref, target, "bench")
                 t1 = time.perf_counter()
-                mlflow_calls = [c for c in calls[before:] if "/api/2.0/mlflow/" in c or "/api/3.0/mlflow/" in c]
+                mlflow_calls = [
+                    c for c in calls[before:] if "/api/2.0/mlflow/" in c or "/api/3.0/mlflow/" in c
+                ]
                 service.evaluate(evidence)
                 t2 = time.perf_counter()
                 collect_ms.append((t1 - t0) * 1000)
@@ -65,9 +69,12 @@ def main() -> None:
             assert evidence.collection.gaps == [], evidence.collection.gaps
 
     print(f"decisions: {args.n}")
-    print(f"MLflow REST calls per decision: max {max(per_decision_calls)}, median {statistics.median(per_decision_calls)}")
-    print(f"collect:                    median {statistics.median(collect_ms):.1f} ms, p95 {pct(collect_ms, 95):.1f} ms")
-    print(f"collect+evaluate+record:    median {statistics.median(decide_ms):.1f} ms, p95 {pct(decide_ms, 95):.1f} ms")
+    calls_max, calls_median = max(per_decision_calls), statistics.median(per_decision_calls)
+    print(f"MLflow REST calls per decision: max {calls_max}, median {calls_median}")
+    collect_median, collect_p95 = statistics.median(collect_ms), pct(collect_ms, 95)
+    print(f"collect:                    median {collect_median:.1f} ms, p95 {collect_p95:.1f} ms")
+    decide_median, decide_p95 = statistics.median(decide_ms), pct(decide_ms, 95)
+    print(f"collect+evaluate+record:    median {decide_median:.1f} ms, p95 {decide_p95:.1f} ms")
 
 
 if __name__ == "__main__":
