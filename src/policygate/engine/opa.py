@@ -171,6 +171,56 @@ class OpaEngine:
         except ValueError as exc:
             raise EngineError("policy_error", f"OPA answered with invalid JSON: {exc}") from exc
 
+    def put_data(self, path: str, value: Any) -> None:
+        """Replace the data document at ``path`` (``PUT /v1/data/{path}``), e.g. the active waivers."""
+        try:
+            resp = self.client._session.put(
+                f"{self.url}/v1/data/{path.strip('/')}", json=value, timeout=self.client.timeout
+            )
+        except requests.RequestException as exc:
+            raise EngineError("unreachable", f"OPA unreachable at {self.url}: {type(exc).__name__}") from exc
+        if resp.status_code >= 300:
+            raise EngineError("policy_error", f"OPA refused to write data/{path}: {_opa_error(resp)}")
+
+    def get_data(self, path: str) -> Any:
+        """The data document at ``path`` (``GET /v1/data/{path}``); None when undefined."""
+        return self._get(f"/v1/data/{path.strip('/')}").get("result")
+
+    def policies(self) -> list[dict[str, Any]]:
+        """The modules OPA holds (``GET /v1/policies``): id, raw text and AST (with annotations)."""
+        result = self._get("/v1/policies").get("result") or []
+        return [p for p in result if isinstance(p, dict)]
+
+    def query(self, query: str, input_: Any = None) -> list[dict[str, Any]]:
+        """An ad hoc Rego query (``POST /v1/query``); one bindings object per result."""
+        body: dict[str, Any] = {"query": query}
+        if input_ is not None:
+            body["input"] = input_
+        try:
+            resp = self.client._session.post(f"{self.url}/v1/query", json=body, timeout=self.client.timeout)
+        except requests.RequestException as exc:
+            raise EngineError("unreachable", f"OPA unreachable at {self.url}: {type(exc).__name__}") from exc
+        if resp.status_code >= 300:
+            raise EngineError("policy_error", f"OPA refused the query: {_opa_error(resp)}")
+        try:
+            result = resp.json().get("result") or []
+        except ValueError as exc:
+            raise EngineError("policy_error", f"OPA answered with invalid JSON: {exc}") from exc
+        return [r for r in result if isinstance(r, dict)]
+
+    def _get(self, path: str) -> dict[str, Any]:
+        try:
+            resp = self.client._session.get(f"{self.url}{path}", timeout=self.client.timeout)
+        except requests.RequestException as exc:
+            raise EngineError("unreachable", f"OPA unreachable at {self.url}: {type(exc).__name__}") from exc
+        if resp.status_code >= 300:
+            raise EngineError("policy_error", f"OPA refused GET {path}: {_opa_error(resp)}")
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise EngineError("policy_error", f"OPA answered with invalid JSON: {exc}") from exc
+        return body if isinstance(body, dict) else {}
+
     @property
     def policy_revision(self) -> str:
         """Digest of the policies and parameters OPA actually holds (refreshed every 30 s)."""
