@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from policygate.cli_log import log_app
+from policygate.cli_policy import emit_explained, policy_app, replay, waiver_app
 from policygate.config import Settings
 from policygate.decisions.log import LogError
 from policygate.decisions.model import Decision
@@ -87,6 +88,9 @@ def evaluate(
     ],
     fmt: FormatOption = Format.text,
     db: DbOption = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Also say why: each rule, the evidence it read, OPA's trace.")
+    ] = False,
 ) -> None:
     """Evaluate an evidence document with the policies, record and print the decision."""
     evidence = load_evidence(file)
@@ -94,8 +98,14 @@ def evaluate(
     try:
         with open_service(settings) as service:
             decision = service.evaluate(evidence)
+            if explain:
+                from policygate.policy.explain import explain as explain_decision
+
+                why = explain_decision(decision, evidence.to_input(), service.engine, settings.opa_binary)
     except LogError as exc:
         fail(f"{exc}; no decision was made")
+    if explain:
+        emit_explained(decision, why, fmt.value)
     emit(decision, fmt)
 
 
@@ -174,6 +184,10 @@ def check(
         fail(f"{exc}; no decision was made")
     emit(decision, fmt)
 
+
+app.add_typer(policy_app, name="policy")
+app.add_typer(waiver_app, name="waiver")
+app.command("replay")(replay)
 
 evidence_app = typer.Typer(help="Evidence documents: collect them for policy authors.", no_args_is_help=True)
 app.add_typer(evidence_app, name="evidence")

@@ -11,6 +11,7 @@ from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
 from policygate.engine.catalogue import load_catalogue
 from policygate.engine.opa import EngineError, OpaEngine
+from policygate.policy.waivers import WaiverSync
 from policygate.sources.base import EvidenceSource
 from policygate.sources.collect import Collector
 
@@ -29,9 +30,13 @@ def open_service(settings: Settings) -> Iterator[DecisionService]:
     except EngineError as exc:
         error = exc
     collector = Collector(build_sources(settings))
+    # The active waivers (from the log) go to OPA now, and again every 30 s.
+    waivers = WaiverSync(engine, log).start() if engine is not None else None
     try:
         yield DecisionService(engine, log, error, collector, rule_ids(settings))
     finally:
+        if waivers is not None:
+            waivers.stop()
         collector.close()
         if engine is not None:
             engine.close()

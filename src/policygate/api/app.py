@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from policygate import __version__
 from policygate.api.limits import BodySizeLimit
-from policygate.api.routes import decisions, health, models, webhooks
+from policygate.api.routes import decisions, health, models, policy, waivers, webhooks
 from policygate.config import Settings
 from policygate.decisions.log import LogError
 from policygate.runtime import open_service
@@ -68,5 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(decisions.router)
     app.include_router(models.router)
     app.include_router(webhooks.router)
+    app.include_router(policy.router)
+    app.include_router(waivers.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

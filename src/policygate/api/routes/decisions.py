@@ -7,10 +7,12 @@ import binascii
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from policygate.api.deps import Service
+from policygate.api.routes.policy import explained
 from policygate.decisions.model import Decision
 from policygate.decisions.record import model_spellings
 from policygate.evidence import EvidenceV1, Target
@@ -45,9 +47,19 @@ class DecisionPage(BaseModel):
 
 
 @router.post("/evaluate", response_model=Decision)
-def evaluate(body: EvaluateRequest, service: Service) -> Decision:
-    """Decide on a complete evidence document; the decision is recorded before it is returned."""
-    return service.evaluate(body.evidence)
+def evaluate(
+    body: EvaluateRequest,
+    service: Service,
+    request: Request,
+    explain: Annotated[bool, Query(description="Add `explanation`: why, rule by rule.")] = False,
+) -> Decision | JSONResponse:
+    """Decide on a complete evidence document; the decision is recorded before it is returned.
+
+    With ``?explain=true`` the answer also carries ``explanation`` (not recorded)."""
+    decision = service.evaluate(body.evidence)
+    if explain:
+        return explained(decision, body.evidence, service.engine, request.app.state.settings.opa_binary)
+    return decision
 
 
 @router.post("/decisions", response_model=Decision)

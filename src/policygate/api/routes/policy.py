@@ -1,0 +1,51 @@
+"""The policy catalogue: the revision OPA holds and every rule with its mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from policygate.api.deps import Service
+from policygate.decisions.model import Decision
+from policygate.engine.opa import EngineError, OpaEngine
+from policygate.evidence import EvidenceV1
+from policygate.policy.authoring import catalogue
+from policygate.policy.explain import explain
+
+router = APIRouter(prefix="/v1", tags=["policy"])
+
+
+class RuleOut(BaseModel):
+    id: str
+    title: str
+    severity: str
+    mode: str = Field(description="enforce (deny), warn (warning only) or dryrun (recorded, not shown).")
+    controls: list[str]
+    description: str = ""
+
+
+class PolicyOut(BaseModel):
+    policy_revision: str
+    rules: list[RuleOut]
+
+
+@router.get("/policy", response_model=PolicyOut)
+def get_policy(service: Service) -> dict[str, Any]:
+    """The policy revision OPA holds and every annotated rule: id, title, severity, mode, controls."""
+    if service.engine is None:
+        raise HTTPException(status_code=503, detail="OPA is not available")
+    try:
+        return catalogue(service.engine).to_dict()
+    except EngineError as exc:
+        raise HTTPException(status_code=503, detail=f"OPA: {exc.message}") from None
+
+
+def explained(
+    decision: Decision, evidence: EvidenceV1, engine: OpaEngine | None, binary: str
+) -> JSONResponse:
+    """The decision as recorded plus ``explanation`` (computed after recording; never stored)."""
+    why = explain(decision, evidence.to_input(), engine, binary)
+    return JSONResponse({**decision.model_dump(mode="json"), "explanation": why.model_dump(mode="json")})

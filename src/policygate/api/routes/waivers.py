@@ -1,0 +1,80 @@
+"""Waivers over HTTP: grant, list, revoke. Every change is a record in the decision log's chain
+and is pushed to OPA before the answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel
+
+from policygate.api.deps import Service
+from policygate.engine.opa import EngineError
+from policygate.policy import waivers
+
+router = APIRouter(prefix="/v1", tags=["waivers"])
+
+
+class WaiverList(BaseModel):
+    waivers: list[waivers.WaiverView]
+
+
+def _caller(request: Request) -> str | None:
+    principal = getattr(request.state, "principal", None)
+    label = getattr(principal, "label", None)
+    return label if isinstance(label, str) and label != "anonymous" else None
+
+
+def _push(service: Any) -> None:
+    try:
+        waivers.publish(service.engine, service.log)
+    except EngineError as exc:
+        # recorded already; the periodic refresh retries the push
+        raise HTTPException(
+            status_code=503,
+            detail=f"recorded, but OPA did not take the waivers yet ({exc.message}); it retries every "
+            f"{waivers.REFRESH_S:.0f} s",
+        ) from None
+
+
+@router.post("/waivers", response_model=waivers.WaiverView, status_code=201)
+def add_waiver(body: waivers.WaiverRequest, service: Service, request: Request) -> waivers.WaiverView:
+    """Grant a time-bound waiver (expiry required, at most 365 days ahead)."""
+    if _caller(request):
+        body = body.model_copy(update={"created_by": _caller(request)})
+    try:
+        waiver = waivers.new_waiver(body, known_rules=service.rule_ids)
+    except waivers.WaiverError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    waivers.record_add(service.log, waiver)
+    _push(service)
+    return waivers.WaiverView(**waiver.model_dump(), status="active")
+
+
+@router.get("/waivers", response_model=WaiverList)
+def list_waivers(
+    service: Service,
+    all_: Annotated[bool, Query(alias="all", description="Include expired and revoked waivers.")] = False,
+) -> WaiverList:
+    """Active waivers (``?all=true``: every waiver ever granted, with its status)."""
+    state = waivers.load_state(service.log)
+    return WaiverList(waivers=state.views(datetime.now(UTC), include_inactive=all_))
+
+
+@router.delete("/waivers/{waiver_id}", response_model=waivers.WaiverView)
+def revoke_waiver(
+    waiver_id: str,
+    service: Service,
+    request: Request,
+    reason: Annotated[str | None, Query(max_length=1000)] = None,
+) -> waivers.WaiverView:
+    """Revoke a waiver now; the revocation is recorded and OPA stops applying it."""
+    try:
+        view = waivers.revoke(service.log, waiver_id, revoked_by=_caller(request), reason=reason)
+    except waivers.WaiverNotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    except waivers.WaiverError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    _push(service)
+    return view

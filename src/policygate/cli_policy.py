@@ -1,0 +1,395 @@
+"""The policy author's commands: ``policy test|check|list``, ``waiver add|list|revoke``, ``replay``.
+
+Exit codes: 0 success (replay: nothing would change), 1 tests failed / check found
+errors / replay found changes, 2 bad input or OPA could not be run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from policygate.config import Settings
+from policygate.decisions.log import DecisionLog, LogError
+from policygate.decisions.model import Decision
+from policygate.engine.opa import EngineError, OpaEngine
+from policygate.output import renderer
+from policygate.policy import authoring, waivers
+from policygate.policy.explain import Explanation
+from policygate.policy.explain import render as render_explanation
+from policygate.policy.timespec import TimeSpecError, instant_or_duration
+from policygate.refs import RefError, parse
+
+EXIT_ERROR = 2
+
+policy_app = typer.Typer(
+    help="Policy authoring: run the Rego tests with coverage, check strictly, list the rules.",
+    no_args_is_help=True,
+)
+waiver_app = typer.Typer(
+    help="Time-bound waivers: a rule's deny becomes a warning for one model until the waiver expires.",
+    no_args_is_help=True,
+)
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class ListFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+PolicyDirOption = Annotated[
+    Path | None,
+    typer.Option("--policy-dir", help="Policy directory (default: POLICYGATE_POLICY_DIR or ./rego)."),
+]
+DbOption = Annotated[str | None, typer.Option("--db", help="Decision log URL (default: POLICYGATE_DB_URL).")]
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_ERROR)
+
+
+def _settings(db: str | None = None) -> Settings:
+    settings = Settings()
+    if db:
+        settings.db_url = db
+    return settings
+
+
+def _policy_dir(policy_dir: Path | None) -> Path:
+    path = policy_dir or Settings().policy_path
+    if not path.is_dir():
+        _fail(f"policy directory {path} does not exist")
+    return path
+
+
+def _open_log(url: str, *, must_exist: bool) -> DecisionLog:
+    """Open the decision log; readers refuse to create an empty SQLite file where none was."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        _fail(f"invalid decision log URL {url!r}: expected e.g. sqlite:///decisions.db")
+    if must_exist and parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if not db or db == ":memory:" or not Path(db).is_file():
+            _fail(f"no decision log at {url} (nothing recorded there yet?)")
+    try:
+        return DecisionLog(url)
+    except LogError as exc:
+        _fail(str(exc))
+
+
+def _echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+# ---------------------------------------------------------------------------
+# policy test | check | list
+# ---------------------------------------------------------------------------
+
+
+@policy_app.command("test")
+def policy_test(
+    policy_dir: PolicyDirOption = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json.")] = ReportFormat.text,
+) -> None:
+    """Run the Rego tests (opa test): pass/fail per test, coverage, uncovered lines; exit 1 on failure."""
+    path = _policy_dir(policy_dir)
+    try:
+        report = authoring.run_tests(Settings().opa_binary, path)
+    except authoring.AuthoringError as exc:
+        _fail(str(exc))
+    if fmt is ReportFormat.json:
+        _echo_json(report.to_dict())
+    else:
+        typer.echo(authoring.render_tests(report))
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@policy_app.command("check")
+def policy_check(
+    policy_dir: PolicyDirOption = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json.")] = ReportFormat.text,
+) -> None:
+    """Compile the policies strictly (opa check --strict): errors with file and line; exit 1 on errors."""
+    path = _policy_dir(policy_dir)
+    try:
+        report = authoring.run_check(Settings().opa_binary, path)
+    except authoring.AuthoringError as exc:
+        _fail(str(exc))
+    if fmt is ReportFormat.json:
+        _echo_json(report.to_dict())
+    else:
+        typer.echo(authoring.render_check(report), err=not report.ok)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@policy_app.command("list")
+def policy_list(
+    policy_dir: PolicyDirOption = None,
+    fmt: Annotated[
+        ListFormat, typer.Option("--format", "-f", help="text, json or markdown (the docs' rule table).")
+    ] = ListFormat.text,
+) -> None:
+    """The policy revision and every rule: id, title, severity, mode (enforce|warn|dryrun), controls."""
+    settings = Settings()
+    opa_url = None if policy_dir else settings.opa_url
+    path = _policy_dir(policy_dir) if policy_dir or not opa_url else settings.policy_path
+    try:
+        with OpaEngine.start(opa_url, settings.opa_binary, path, settings.opa_timeout_s) as engine:
+            cat = authoring.catalogue(engine)
+    except EngineError as exc:
+        _fail(exc.message)
+    if fmt is ListFormat.json:
+        _echo_json(cat.to_dict())
+    elif fmt is ListFormat.markdown:
+        typer.echo(authoring.render_markdown(cat))
+    else:
+        typer.echo(authoring.render_text(cat))
+
+
+# ---------------------------------------------------------------------------
+# evaluate --explain (called from cli.evaluate)
+# ---------------------------------------------------------------------------
+
+
+def emit_explained(decision: Decision, explanation: Explanation, fmt: str) -> NoReturn:
+    """The decision as usual, plus its explanation: after the text, inside the JSON, or on stderr."""
+    if fmt == "json":
+        _echo_json({**decision.model_dump(mode="json"), "explanation": explanation.model_dump(mode="json")})
+    elif fmt == "text":
+        typer.echo(renderer("text")(decision))
+        typer.echo(render_explanation(explanation))
+    else:  # junit / github: keep stdout machine-readable
+        typer.echo(renderer(fmt)(decision))
+        typer.echo(render_explanation(explanation), err=True)
+    raise typer.Exit(decision.exit_code)
+
+
+# ---------------------------------------------------------------------------
+# waiver add | list | revoke
+# ---------------------------------------------------------------------------
+
+
+def _push_external(settings: Settings, log: DecisionLog) -> str:
+    """Running servers pick changes up within 30 s; an external OPA (POLICYGATE_OPA_URL) gets them now."""
+    note = f"servers using this log apply it within {waivers.REFRESH_S:.0f} s"
+    if not settings.opa_url:
+        return note
+    try:
+        engine = OpaEngine(settings.opa_url, settings.opa_timeout_s)
+        try:
+            active = waivers.publish(engine, log)
+        finally:
+            engine.close()
+    except EngineError as exc:
+        return f"{note}; pushing to {settings.opa_url} failed: {exc.message}"
+    return f"pushed {len(active)} active waiver(s) to {settings.opa_url}; {note}"
+
+
+def _known_rules(settings: Settings) -> list[str]:
+    from policygate.runtime import rule_ids
+
+    return rule_ids(settings)
+
+
+def _waiver_text(v: waivers.WaiverView) -> str:
+    targets = ",".join(v.targets) or "all stages"
+    line = f"{v.id}  {v.status:<7}  {v.rule:<8} {v.model}  [{targets}]  expires {v.expires}"
+    line += f"\n    approved by {v.approved_by}: {v.reason}"
+    if v.status == "revoked":
+        line += f"\n    revoked {v.revoked_at} by {v.revoked_by or '-'}" + (
+            f": {v.revoke_reason}" if v.revoke_reason else ""
+        )
+    return line
+
+
+@waiver_app.command("add")
+def waiver_add(
+    rule: Annotated[str, typer.Option("--rule", help="Rule id, e.g. APR-001.")],
+    model: Annotated[
+        str, typer.Option("--model", help="Model version ref, or a glob such as mlflow:models:/fraud-*/*.")
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why the exception is acceptable.")],
+    approved_by: Annotated[str, typer.Option("--approved-by", help="Who approved the exception.")],
+    expires: Annotated[
+        str | None,
+        typer.Option(
+            "--expires",
+            help=f"Required: RFC 3339 time (2026-12-31T23:59:59Z) or duration (30d); at most "
+            f"{waivers.MAX_DAYS} days.",
+        ),
+    ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", "-t", help="Target stage (repeatable); default: every stage."),
+    ] = None,
+    db: DbOption = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.text,
+) -> None:
+    """Grant a time-bound waiver; recorded in the decision log's chain."""
+    settings = _settings(db)
+    try:
+        request = waivers.WaiverRequest(
+            rule=rule,
+            model=model,
+            targets=target or [],
+            reason=reason,
+            approved_by=approved_by,
+            expires=expires or "",
+            created_by=os.environ.get("GITHUB_ACTOR") or os.environ.get("USER"),
+        )
+        waiver = waivers.new_waiver(request, known_rules=_known_rules(settings))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        _fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+    except waivers.WaiverError as exc:
+        _fail(str(exc))
+    log = _open_log(settings.db_url, must_exist=False)
+    try:
+        seq = waivers.record_add(log, waiver)
+        note = _push_external(settings, log)
+    except LogError as exc:
+        _fail(f"{exc}; the waiver was not granted")
+    finally:
+        log.close()
+    if fmt is ReportFormat.json:
+        _echo_json({**waiver.model_dump(), "status": "active", "log_seq": seq})
+    else:
+        view = waivers.WaiverView(**waiver.model_dump(), status="active")
+        typer.echo(f"granted (log record {seq}):\n{_waiver_text(view)}\n{note}")
+
+
+@waiver_app.command("list")
+def waiver_list(
+    all_: Annotated[bool, typer.Option("--all", help="Include expired and revoked waivers.")] = False,
+    db: DbOption = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.text,
+) -> None:
+    """Active waivers (with --all: expired and revoked too), from the decision log."""
+    settings = _settings(db)
+    log = _open_log(settings.db_url, must_exist=True)
+    try:
+        views = waivers.load_state(log).views(datetime.now(UTC), include_inactive=all_)
+    except LogError as exc:
+        _fail(str(exc))
+    finally:
+        log.close()
+    if fmt is ReportFormat.json:
+        _echo_json({"waivers": [v.model_dump() for v in views]})
+    elif not views:
+        typer.echo("no active waivers" if not all_ else "no waivers recorded")
+    else:
+        typer.echo("\n".join(_waiver_text(v) for v in views))
+
+
+@waiver_app.command("revoke")
+def waiver_revoke(
+    waiver_id: Annotated[str, typer.Argument(help="Waiver id, e.g. WVR-1A2B3C4D.")],
+    by: Annotated[str | None, typer.Option("--by", help="Who revokes it (default: $USER).")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why.")] = None,
+    db: DbOption = None,
+) -> None:
+    """End a waiver now; recorded in the decision log's chain."""
+    settings = _settings(db)
+    log = _open_log(settings.db_url, must_exist=True)
+    try:
+        view = waivers.revoke(
+            log,
+            waiver_id,
+            revoked_by=by or os.environ.get("GITHUB_ACTOR") or os.environ.get("USER"),
+            reason=reason,
+        )
+        note = _push_external(settings, log)
+    except waivers.WaiverNotFound as exc:
+        _fail(str(exc))
+    except waivers.WaiverError as exc:
+        _fail(str(exc))
+    except LogError as exc:
+        _fail(f"{exc}; the waiver was not revoked")
+    finally:
+        log.close()
+    typer.echo(f"revoked:\n{_waiver_text(view)}\n{note}")
+
+
+# ---------------------------------------------------------------------------
+# replay
+# ---------------------------------------------------------------------------
+
+
+def replay(
+    policy_dir: Annotated[
+        Path, typer.Option("--policy-dir", help="Candidate policy directory (policygate/*.rego, data.json).")
+    ],
+    since: Annotated[
+        str,
+        typer.Option("--since", help="Decisions recorded since: a duration (30d, 12h), RFC 3339, or all."),
+    ] = "30d",
+    model: Annotated[str | None, typer.Option("--model", help="Only this model version.")] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json.")] = ReportFormat.text,
+    db: DbOption = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=32, help="Parallel OPA queries.")] = 4,
+) -> None:
+    """Re-evaluate recorded decisions with candidate policies (separate OPA); exit 1 if any would change."""
+    from policygate.policy.replay import render
+    from policygate.policy.replay import replay as run_replay
+
+    if not (policy_dir / "policygate").is_dir():
+        _fail(f"candidate policy directory {policy_dir} has no policygate/ package directory")
+    start: datetime | None = None
+    if since.strip().lower() != "all":
+        try:
+            start = instant_or_duration(since, datetime.now(UTC), future=False)
+        except TimeSpecError as exc:
+            _fail(f"--since: {exc}")
+    model_ref = None
+    if model:
+        try:
+            ref = parse(model)
+        except RefError as exc:
+            _fail(f"--model: {exc}")
+        if ref.version is None:
+            _fail(f"--model: {model!r} is an alias; the log records versions, e.g. mlflow:models:/fraud/7")
+        model_ref = str(ref)
+    settings = _settings(db)
+    try:
+        compiled = authoring.run_check(settings.opa_binary, policy_dir, strict=False)
+    except authoring.AuthoringError as exc:
+        _fail(str(exc))
+    if not compiled.ok:
+        _fail(f"candidate policies in {policy_dir} do not compile:\n" + authoring.render_check(compiled))
+    log = _open_log(settings.db_url, must_exist=True)
+    try:
+        with OpaEngine.start(None, settings.opa_binary, policy_dir, settings.opa_timeout_s) as engine:
+            report = run_replay(
+                log, engine, candidate=str(policy_dir), since=start, model=model_ref, workers=workers
+            )
+    except EngineError as exc:
+        _fail(f"candidate policies in {policy_dir}: {exc.message}")
+    except LogError as exc:
+        _fail(str(exc))
+    finally:
+        log.close()
+    if fmt is ReportFormat.json:
+        _echo_json(report.to_dict())
+    else:
+        typer.echo(render(report))
+    raise typer.Exit(1 if report.changes else 0)
+
+
+__all__ = ["emit_explained", "policy_app", "replay", "waiver_app"]

@@ -1,0 +1,1 @@
+"""The policy author's workflow: test, check and list policies, explain, replay, waivers."""

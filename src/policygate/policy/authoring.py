@@ -1,0 +1,405 @@
+"""Policy tests, strict checks and the rule catalogue, all from the real OPA.
+
+- ``run_tests``: ``opa test`` for per-test results, ``opa test --coverage`` for coverage
+  and the lines no test reached.
+- ``run_check``: ``opa check --strict``, errors with file, line and column.
+- ``catalogue``: the rules OPA actually holds (``# METADATA`` annotations from the
+  server's own AST), each with its enforcement mode as ``data.policygate.mode`` decides
+  it, and the policy revision of the same OPA.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from policygate.engine.opa import EngineError, OpaEngine
+
+TestStatus = Literal["pass", "fail", "error", "skip"]
+MODES = ("enforce", "warn", "dryrun")
+
+
+class AuthoringError(Exception):
+    """OPA could not be run on the policy directory at all (missing binary or directory)."""
+
+
+def _opa(binary: str, args: list[str], timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout_s, check=False)
+    except FileNotFoundError:
+        raise AuthoringError(f"OPA binary {binary!r} not found: run `make setup`") from None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise AuthoringError(f"cannot run {binary} {args[0]}: {exc}") from exc
+
+
+def _require_dir(policy_dir: Path) -> None:
+    if not policy_dir.is_dir():
+        raise AuthoringError(f"policy directory {policy_dir} does not exist")
+
+
+# ---------------------------------------------------------------------------
+# opa test
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class TestCase:
+    name: str
+    package: str
+    location: str
+    status: TestStatus
+    duration_ms: float
+    error: str | None = None
+
+
+@dataclass
+class FileCoverage:
+    file: str
+    coverage: float
+    uncovered_lines: list[int] = field(default_factory=list)
+
+    @property
+    def uncovered_ranges(self) -> str:
+        return line_ranges(self.uncovered_lines)
+
+
+@dataclass
+class TestReport:
+    policy_dir: str
+    tests: list[TestCase] = field(default_factory=list)
+    coverage: float | None = None
+    files: list[FileCoverage] = field(default_factory=list)
+    failures: str = ""
+    error: str | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in ("pass", "fail", "error", "skip")}
+        for t in self.tests:
+            out[t.status] += 1
+        return out
+
+    @property
+    def ok(self) -> bool:
+        c = self.counts
+        return self.error is None and c["fail"] == 0 and c["error"] == 0 and c["pass"] > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy_dir": self.policy_dir,
+            "ok": self.ok,
+            "counts": self.counts,
+            "coverage": self.coverage,
+            "tests": [asdict(t) for t in self.tests],
+            "files": [{**asdict(f), "uncovered": f.uncovered_ranges} for f in self.files],
+            "failures": self.failures or None,
+            "error": self.error,
+        }
+
+
+def line_ranges(lines: list[int]) -> str:
+    """[3, 4, 5, 9] -> "3-5, 9"."""
+    spans: list[list[int]] = []
+    for n in sorted(set(lines)):
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+def _case(raw: dict[str, Any]) -> TestCase:
+    loc = raw.get("location") or {}
+    status: TestStatus = "pass"
+    error = None
+    if raw.get("skip"):
+        status = "skip"
+    elif raw.get("error"):
+        status = "error"
+        err = raw["error"]
+        error = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+    elif raw.get("fail"):
+        status = "fail"
+    return TestCase(
+        name=str(raw.get("name", "")),
+        package=str(raw.get("package", "")).removeprefix("data."),
+        location=f"{loc.get('file', '')}:{loc.get('row', '')}",
+        status=status,
+        duration_ms=round(float(raw.get("duration") or 0) / 1e6, 3),
+        error=error,
+    )
+
+
+def _coverage(raw: dict[str, Any]) -> tuple[float, list[FileCoverage]]:
+    files = []
+    for name, info in sorted((raw.get("files") or {}).items()):
+        lines: set[int] = set()
+        for rng in info.get("not_covered") or []:
+            start = int(rng.get("start", {}).get("row", 0))
+            end = int(rng.get("end", {}).get("row", start))
+            lines.update(range(start, end + 1))
+        files.append(FileCoverage(name, round(float(info.get("coverage", 0)), 2), sorted(lines)))
+    return round(float(raw.get("coverage", 0)), 2), files
+
+
+def run_tests(binary: str, policy_dir: Path) -> TestReport:
+    """Run the Rego unit tests: per-test results, then coverage (when they ran)."""
+    _require_dir(policy_dir)
+    report = TestReport(str(policy_dir))
+    proc = _opa(binary, ["test", str(policy_dir), "--format", "json"])
+    try:
+        results = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        report.error = (proc.stderr.strip() or proc.stdout.strip() or f"opa test exited {proc.returncode}")[
+            :4000
+        ]
+        return report
+    report.tests = [_case(r) for r in results if isinstance(r, dict)]
+    if not report.tests:
+        report.error = f"no tests found in {policy_dir} (test rules are named test_*)"
+        return report
+    if any(t.status in ("fail", "error") for t in report.tests):
+        # OPA's own account of each failure (the trace of the failing expressions).
+        pretty = _opa(binary, ["test", str(policy_dir), "--explain", "fails"])
+        report.failures = _failures_section(pretty.stdout)
+    cov = _opa(binary, ["test", str(policy_dir), "--coverage", "--format", "json"])
+    try:
+        report.coverage, report.files = _coverage(json.loads(cov.stdout))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        report.coverage = None
+    return report
+
+
+def _failures_section(text: str) -> str:
+    marker = "FAILURES"
+    if marker not in text:
+        return text.strip()
+    body = text.split(marker, 1)[1]
+    lines = [ln.rstrip() for ln in body.splitlines() if not set(ln.strip()) <= {"-"} or not ln.strip()]
+    # drop the final PASS/FAIL summary lines; the caller prints its own
+    while lines and (not lines[-1] or lines[-1].split(":")[0] in ("PASS", "FAIL", "ERROR", "SKIPPED")):
+        lines.pop()
+    return "\n".join(lines).strip("\n")
+
+
+def render_tests(report: TestReport) -> str:
+    lines = [f"opa test {report.policy_dir}"]
+    if report.error:
+        lines.append(f"ERROR: {report.error}")
+        return "\n".join(lines)
+
+    def order(t: TestCase) -> tuple[bool, str, int]:
+        file, _, row = t.location.rpartition(":")
+        return (t.status == "pass", file, int(row) if row.isdigit() else 0)
+
+    for t in sorted(report.tests, key=order):
+        lines.append(f"  {t.status.upper():<5} {t.package}.{t.name}  ({t.location}, {t.duration_ms:.1f} ms)")
+        if t.error:
+            lines.append(f"        {t.error}")
+    if report.failures:
+        lines += ["", "Failures (OPA trace):", *[f"  {ln}".rstrip() for ln in report.failures.splitlines()]]
+    c = report.counts
+    lines.append("")
+    lines.append(
+        f"{c['pass']} passed, {c['fail']} failed, {c['error']} errors, {c['skip']} skipped"
+        f" of {len(report.tests)} tests"
+    )
+    if report.coverage is None:
+        lines.append("coverage: not measured (OPA reports coverage only when every test passes)")
+    else:
+        lines.append(f"coverage: {report.coverage:.1f}%")
+        partial = [f for f in report.files if f.uncovered_lines]
+        if partial:
+            lines.append("uncovered lines:")
+            lines += [f"  {f.file} ({f.coverage:.1f}%): {f.uncovered_ranges}" for f in partial]
+        else:
+            lines.append("uncovered lines: none")
+    lines.append("PASS" if report.ok else "FAIL")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# opa check --strict
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class CheckError:
+    file: str
+    row: int
+    col: int
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.row}:{self.col}: {self.code}: {self.message}"
+
+
+@dataclass
+class CheckReport:
+    policy_dir: str
+    errors: list[CheckError] = field(default_factory=list)
+    files: int = 0
+    strict: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy_dir": self.policy_dir,
+            "ok": self.ok,
+            "files": self.files,
+            "strict": self.strict,
+            "errors": [asdict(e) for e in self.errors],
+        }
+
+
+def run_check(binary: str, policy_dir: Path, *, strict: bool = True) -> CheckReport:
+    """``opa check --strict``: compile everything, with strict-mode lints (``strict=False``: compile only)."""
+    _require_dir(policy_dir)
+    report = CheckReport(str(policy_dir), files=len(list(policy_dir.rglob("*.rego"))), strict=strict)
+    flags = ["--strict"] if strict else []
+    proc = _opa(binary, ["check", *flags, "--format", "json", str(policy_dir)])
+    if proc.returncode == 0:
+        return report
+    try:
+        raw = json.loads(proc.stdout or proc.stderr)
+    except json.JSONDecodeError:
+        message = (proc.stderr.strip() or proc.stdout.strip())[:4000]
+        report.errors.append(CheckError(str(policy_dir), 0, 0, "opa_check_failed", message))
+        return report
+    for err in raw.get("errors") or []:
+        loc = err.get("location") or {}
+        report.errors.append(
+            CheckError(
+                file=str(loc.get("file", "")),
+                row=int(loc.get("row", 0)),
+                col=int(loc.get("col", 0)),
+                code=str(err.get("code", "")),
+                message=str(err.get("message", "")),
+            )
+        )
+    if not report.errors:
+        report.errors.append(CheckError(str(policy_dir), 0, 0, "opa_check_failed", proc.stdout[:4000]))
+    return report
+
+
+def render_check(report: CheckReport) -> str:
+    command = f"opa check{' --strict' if report.strict else ''} {report.policy_dir}"
+    if report.ok:
+        return f"ok: {command}: {report.files} Rego files, no errors"
+    lines = [str(e) for e in report.errors]
+    lines.append(f"{len(report.errors)} error(s): {command}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Rule catalogue
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    severity: str
+    mode: str
+    controls: list[str]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    policy_revision: str
+    rules: list[Rule]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"policy_revision": self.policy_revision, "rules": [asdict(r) for r in self.rules]}
+
+
+def annotated_rules(engine: OpaEngine) -> list[dict[str, Any]]:
+    """``# METADATA`` of every rule with a ``custom.id``, from the modules OPA holds (tests excluded)."""
+    found: dict[str, dict[str, Any]] = {}
+    for module in engine.policies():
+        if str(module.get("id", "")).endswith("_test.rego"):
+            continue
+        ast = module.get("ast") or {}
+        for ann in ast.get("annotations") or []:
+            custom = ann.get("custom") or {}
+            rule_id = custom.get("id")
+            if isinstance(rule_id, str) and rule_id and rule_id not in found:
+                found[rule_id] = ann
+    return [found[k] for k in sorted(found)]
+
+
+def rule_modes(engine: OpaEngine, ids: list[str]) -> dict[str, str]:
+    """Each rule's enforcement mode, as the policy itself decides it (``data.policygate.mode``)."""
+    if not ids:
+        return {}
+    try:
+        rows = engine.query(
+            "modes := {id: m | some id in input.ids; m := data.policygate.mode(id)}", {"ids": ids}
+        )
+        modes = rows[0]["modes"] if rows else {}
+        if isinstance(modes, dict) and set(modes) == set(ids):
+            return {k: str(v) for k, v in modes.items()}
+    except (EngineError, KeyError, IndexError):
+        pass
+    # A policy without data.policygate.mode: read the parameter the same way main.rego does.
+    params = engine.get_data("policygate_params") or {}
+    configured = params.get("modes") if isinstance(params, dict) else None
+    configured = configured if isinstance(configured, dict) else {}
+    out = {}
+    for rule_id in ids:
+        value = configured.get(rule_id)
+        mode = value.strip().lower() if isinstance(value, str) else ""
+        out[rule_id] = mode if mode in ("warn", "dryrun") else "enforce"
+    return out
+
+
+def catalogue(engine: OpaEngine) -> Catalogue:
+    """The policy revision and every rule OPA holds, with title, severity, mode and controls."""
+    anns = annotated_rules(engine)
+    ids = [a["custom"]["id"] for a in anns]
+    modes = rule_modes(engine, ids)
+    rules = [
+        Rule(
+            id=a["custom"]["id"],
+            title=str(a.get("title", "")),
+            severity=str(a["custom"].get("severity", "")),
+            mode=modes.get(a["custom"]["id"], "enforce"),
+            controls=[str(c) for c in a["custom"].get("controls") or []],
+            description=" ".join(str(a.get("description", "")).split()),
+        )
+        for a in anns
+    ]
+    return Catalogue(engine.policy_revision, rules)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(cat: Catalogue) -> str:
+    """The rule table for docs (no revision: it would change with every edit)."""
+    lines = ["| id | title | severity | mode | controls |", "|---|---|---|---|---|"]
+    for r in cat.rules:
+        lines.append(
+            f"| {r.id} | {_cell(r.title)} | {r.severity} | {r.mode} | {_cell('; '.join(r.controls))} |"
+        )
+    return "\n".join(lines)
+
+
+def render_text(cat: Catalogue) -> str:
+    lines = [f"policy {cat.policy_revision}  ({len(cat.rules)} rules)"]
+    width = max((len(r.title) for r in cat.rules), default=10)
+    for r in cat.rules:
+        lines.append(f"  {r.id:<9} {r.severity:<7} {r.mode:<8} {r.title:<{width}}  {', '.join(r.controls)}")
+    counts = {m: sum(r.mode == m for r in cat.rules) for m in MODES}
+    lines.append("modes: " + ", ".join(f"{n} {m}" for m, n in counts.items()))
+    return "\n".join(lines)

@@ -1,0 +1,302 @@
+"""Impact analysis: re-evaluate the evidence of recorded decisions with candidate policies.
+
+The candidate runs in its own managed OPA, never the serving one. Each recorded
+decision carries the exact evidence document it was made on, and the policies
+take ``request.requested_at`` as their reference time, so a replay is
+deterministic. Waivers are held as they stood when each decision was made (the
+waiver records before it in the chain; the policy compares their expiry with the
+request time), so what changes is the policy alone.
+
+Nothing is written to the decision log.
+
+Decisions whose outcome was ``error`` are skipped and counted: their evidence may
+be partial (a source failed) and they have no policy outcome to compare with.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from policygate.decisions.log import DecisionLog
+from policygate.decisions.model import PolicyResult
+from policygate.engine.opa import EngineError, OpaEngine
+from policygate.policy.timespec import rfc3339
+from policygate.policy.waivers import DATA_PATH, WaiverState, waiver_records
+
+PAGE = 500
+
+
+@dataclass
+class Change:
+    decision_id: str
+    recorded_at: str | None
+    model: str | None
+    target: str | None
+    direction: str
+    old_outcome: str
+    new_outcome: str
+    reasons_added: list[str] = field(default_factory=list)
+    reasons_removed: list[str] = field(default_factory=list)
+    warnings_added: list[str] = field(default_factory=list)
+    warnings_removed: list[str] = field(default_factory=list)
+    dryrun_added: list[str] = field(default_factory=list)
+    dryrun_removed: list[str] = field(default_factory=list)
+    error: str | None = None
+    recorded_policy_revision: str | None = None
+
+
+@dataclass
+class ReplayReport:
+    candidate: str
+    candidate_revision: str
+    since: str | None
+    model: str | None
+    replayed: int = 0
+    skipped_errors: int = 0
+    skipped_incomplete: int = 0
+    changes: list[Change] = field(default_factory=list)
+    recorded_revisions: Counter[str] = field(default_factory=Counter)
+    waiver_epochs: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def changed(self) -> int:
+        return len(self.changes)
+
+    @property
+    def rate(self) -> float:
+        return self.replayed / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def directions(self) -> dict[str, int]:
+        return dict(sorted(Counter(c.direction for c in self.changes).items()))
+
+    def tally(self, attr: str) -> dict[str, int]:
+        """Rule id -> how many changed decisions gained (or lost) it."""
+        counts: Counter[str] = Counter()
+        for c in self.changes:
+            counts.update(getattr(c, attr))
+        return dict(sorted(counts.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidate": {"policy_dir": self.candidate, "policy_revision": self.candidate_revision},
+            "since": self.since,
+            "model": self.model,
+            "replayed": self.replayed,
+            "skipped": {
+                "error": self.skipped_errors,
+                "incomplete": self.skipped_incomplete,
+                "why": "error decisions may carry partial evidence and have no policy outcome to compare",
+            },
+            "changed": self.changed,
+            "unchanged": self.replayed - self.changed,
+            "by_direction": self.directions(),
+            "reasons_added": self.tally("reasons_added"),
+            "reasons_removed": self.tally("reasons_removed"),
+            "warnings_added": self.tally("warnings_added"),
+            "warnings_removed": self.tally("warnings_removed"),
+            "dryrun_added": self.tally("dryrun_added"),
+            "dryrun_removed": self.tally("dryrun_removed"),
+            "changes": [asdict(c) for c in self.changes],
+            "recorded_policy_revisions": dict(self.recorded_revisions),
+            "elapsed_s": round(self.elapsed_s, 3),
+            "decisions_per_s": round(self.rate, 1),
+        }
+
+
+class _WaiverEpochs:
+    """The standing waivers at any point of the chain (they change only at waiver records)."""
+
+    def __init__(self, log: DecisionLog) -> None:
+        state = WaiverState()
+        self.starts: list[int] = [0]
+        self.sets: list[list[dict[str, Any]]] = [[]]
+        for record in waiver_records(log):
+            state.apply(record)
+            self.starts.append(int(record["seq"]))
+            self.sets.append([w.policy_doc() for w in state.standing()])
+
+    def epoch(self, seq: int) -> int:
+        """Index of the set in force for a decision at ``seq`` (records strictly before it)."""
+        return bisect.bisect_left(self.starts, seq) - 1
+
+
+def _ids(reasons: Any) -> list[str]:
+    return sorted({str(r.get("id")) for r in reasons or [] if isinstance(r, dict)})
+
+
+def _diff(old: list[str], new: list[str]) -> tuple[list[str], list[str]]:
+    return sorted(set(new) - set(old)), sorted(set(old) - set(new))
+
+
+def compare(record: dict[str, Any], result: PolicyResult | None, error: str | None) -> Change | None:
+    """The change between a recorded decision and the candidate's result; None when identical."""
+    old = record["decision"]
+    old_outcome = str(old.get("outcome"))
+    new: dict[str, list[dict[str, Any]]]
+    if result is None:
+        new_outcome, new = "error", {"reasons": [], "warnings": [], "dryrun": []}
+    else:
+        allow = result.allow and not result.deny
+        new_outcome = "allow" if allow else "deny"
+        new = {
+            "reasons": [r.model_dump() for r in result.deny],
+            "warnings": [r.model_dump() for r in result.warn],
+            "dryrun": [r.model_dump() for r in result.dryrun],
+        }
+    ra, rr = _diff(_ids(old.get("reasons")), _ids(new["reasons"]))
+    wa, wr = _diff(_ids(old.get("warnings")), _ids(new["warnings"]))
+    da, dr = _diff(_ids(old.get("dryrun")), _ids(new["dryrun"]))
+    if old_outcome == new_outcome and not (ra or rr or wa or wr or da or dr):
+        return None
+    if old_outcome != new_outcome:
+        direction = f"{old_outcome}->{new_outcome}"
+    elif ra or rr:
+        direction = f"{old_outcome}->{new_outcome} (reasons changed)"
+    else:
+        direction = f"{old_outcome}->{new_outcome} (warnings/dry-run changed)"
+    return Change(
+        decision_id=str(old.get("decision_id", record.get("id"))),
+        recorded_at=record.get("recorded_at"),
+        model=(old.get("subject") or {}).get("ref"),
+        target=(old.get("target") or {}).get("stage"),
+        direction=direction,
+        old_outcome=old_outcome,
+        new_outcome=new_outcome,
+        reasons_added=ra,
+        reasons_removed=rr,
+        warnings_added=wa,
+        warnings_removed=wr,
+        dryrun_added=da,
+        dryrun_removed=dr,
+        error=error,
+        recorded_policy_revision=old.get("policy_revision"),
+    )
+
+
+def _evaluate(engine: OpaEngine, doc: dict[str, Any]) -> tuple[PolicyResult | None, str | None]:
+    try:
+        return PolicyResult.model_validate(engine.evaluate(doc)), None
+    except EngineError as exc:
+        return None, f"{exc.code}: {exc.message}"
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "decision"
+        return None, f"policy_error: data.policygate.decision is malformed at {where}: {first['msg']}"
+
+
+def replay(
+    log: DecisionLog,
+    engine: OpaEngine,
+    *,
+    candidate: str,
+    since: datetime | None = None,
+    model: str | None = None,
+    workers: int = 4,
+) -> ReplayReport:
+    """Replay every recorded decision (newest first, in pages) against ``engine`` (the candidate)."""
+    started = time.perf_counter()
+    report = ReplayReport(
+        candidate=candidate,
+        candidate_revision=engine.policy_revision,
+        since=rfc3339(since) if since else None,
+        model=model,
+    )
+    epochs = _WaiverEpochs(log)
+    pushed: int | None = None
+    before: int | None = None
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        while True:
+            page = log.query(kind="decision", model=model, since=since, before_seq=before, limit=PAGE)
+            groups: dict[int, list[dict[str, Any]]] = {}
+            for record in page:
+                decision = record.get("decision") or {}
+                evidence = record.get("evidence")
+                if decision.get("outcome") == "error":
+                    report.skipped_errors += 1
+                    continue
+                if (
+                    not isinstance(evidence, dict)
+                    or not evidence.get("subject")
+                    or not evidence.get("request")
+                ):
+                    report.skipped_incomplete += 1
+                    continue
+                groups.setdefault(epochs.epoch(int(record["seq"])), []).append(record)
+            for epoch in sorted(groups, reverse=True):
+                if epoch != pushed:
+                    engine.put_data(DATA_PATH, epochs.sets[epoch])
+                    pushed = epoch
+                records = groups[epoch]
+                results = pool.map(lambda r: _evaluate(engine, r["evidence"]), records)
+                for record, (result, error) in zip(records, results, strict=True):
+                    report.replayed += 1
+                    report.recorded_revisions[str(record["decision"].get("policy_revision"))] += 1
+                    change = compare(record, result, error)
+                    if change is not None:
+                        report.changes.append(change)
+            if len(page) < PAGE:
+                break
+            before = int(page[-1]["seq"])
+    report.waiver_epochs = len(epochs.sets)
+    report.elapsed_s = time.perf_counter() - started
+    return report
+
+
+def render(report: ReplayReport) -> str:
+    scope = f"since {report.since}" if report.since else "all recorded"
+    scope += f", model {report.model}" if report.model else ", all models"
+    lines = [
+        f"replay of recorded decisions ({scope}) against {report.candidate}",
+        f"  candidate policy {report.candidate_revision}",
+        f"  replayed {report.replayed} decision(s); {report.replayed - report.changed} unchanged, "
+        f"{report.changed} changed",
+    ]
+    if report.skipped_errors or report.skipped_incomplete:
+        lines.append(
+            f"  skipped {report.skipped_errors} error decision(s) and {report.skipped_incomplete} without "
+            "complete evidence (partial evidence, no policy outcome to compare)"
+        )
+    if report.changes:
+        lines.append("  by direction:")
+        lines += [f"    {d:<44} {n}" for d, n in report.directions().items()]
+        for label, attr in (
+            ("reasons added", "reasons_added"),
+            ("reasons removed", "reasons_removed"),
+            ("warnings added", "warnings_added"),
+            ("warnings removed", "warnings_removed"),
+            ("dry-run added", "dryrun_added"),
+            ("dry-run removed", "dryrun_removed"),
+        ):
+            tally = report.tally(attr)
+            if tally:
+                lines.append(f"  {label}: " + ", ".join(f"{k} x{n}" for k, n in tally.items()))
+        lines.append("changed decisions:")
+        for c in report.changes:
+            deltas = [f"+{i}" for i in c.reasons_added] + [f"-{i}" for i in c.reasons_removed]
+            deltas += [f"+warn:{i}" for i in c.warnings_added] + [f"-warn:{i}" for i in c.warnings_removed]
+            deltas += [f"+dry:{i}" for i in c.dryrun_added] + [f"-dry:{i}" for i in c.dryrun_removed]
+            lines.append(
+                f"  {c.decision_id}  {c.recorded_at or '-'}  {c.model or '?'} -> {c.target or '?'}  "
+                f"{c.old_outcome} -> {c.new_outcome}  {' '.join(deltas)}".rstrip()
+            )
+            if c.error:
+                lines.append(f"      candidate error: {c.error}")
+    if len(report.recorded_revisions) > 1:
+        lines.append(
+            f"note: the recorded decisions were made under {len(report.recorded_revisions)} "
+            "policy revisions; a change may come from an earlier revision, not the candidate alone"
+        )
+    lines.append(f"{report.elapsed_s:.2f} s, {report.rate:.0f} decisions/s")
+    lines.append(
+        "RESULT: " + ("no decision would change" if not report.changes else "decisions would change")
+    )
+    return "\n".join(lines)
