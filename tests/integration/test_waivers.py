@@ -247,3 +247,17 @@ def test_api_refuses_bad_waivers_with_422_naming_the_field(
     assert resp.status_code == 422, resp.text
     assert field in json.dumps(resp.json())
     assert client.get("/v1/waivers?all=true").json() == {"waivers": []}
+
+
+def test_api_grant_is_durable_even_when_opa_does_not_take_it(sqlite_url: str) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    settings = Settings(db_url=sqlite_url, opa_url=closed, policy_dir=REGO, opa_bin=opa_binary())
+    body = {"rule": "APR-002", "model": MODEL, "reason": "r", "approved_by": "ciso", "expires": "7d"}
+    with TestClient(create_app(settings)) as c:
+        resp = c.post("/v1/waivers", json=body)
+        assert resp.status_code == 201, resp.text
+        assert [w["id"] for w in c.get("/v1/waivers").json()["waivers"]] == [resp.json()["id"]]

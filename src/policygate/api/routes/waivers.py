@@ -3,6 +3,7 @@ and is pushed to OPA before the answer."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from policygate.engine.opa import EngineError
 from policygate.policy import waivers
 
 router = APIRouter(prefix="/v1", tags=["waivers"])
+log = logging.getLogger(__name__)
 
 
 class WaiverList(BaseModel):
@@ -27,15 +29,16 @@ def _caller(request: Request) -> str | None:
 
 
 def _push(service: Any) -> None:
+    """Push the active set now. The change is already recorded (durable): if OPA does not take it,
+    the periodic refresh retries, so the caller gets its answer rather than an error to retry on."""
     try:
         waivers.publish(service.engine, service.log)
     except EngineError as exc:
-        # recorded already; the periodic refresh retries the push
-        raise HTTPException(
-            status_code=503,
-            detail=f"recorded, but OPA did not take the waivers yet ({exc.message}); it retries every "
-            f"{waivers.REFRESH_S:.0f} s",
-        ) from None
+        log.warning(
+            "waiver change recorded; OPA did not take it yet (retried every %.0f s): %s",
+            waivers.REFRESH_S,
+            exc.message,
+        )
 
 
 @router.post("/waivers", response_model=waivers.WaiverView, status_code=201)
