@@ -7,7 +7,9 @@ read: they never create a log, nor migrate the one they audit.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from datetime import datetime
 from enum import StrEnum
@@ -196,6 +198,11 @@ def export(
         else:
             with output.open("w", encoding="utf-8", newline="") as fh:
                 n = writer(records, fh)
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, as Unix tools do
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
     except OSError as exc:
         _fail(f"cannot write {output}: {exc.strerror or exc}")
     except LogError as exc:

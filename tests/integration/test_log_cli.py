@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from policygate.cli import app
 from policygate.decisions.log import DecisionLog
@@ -23,7 +23,7 @@ runner = CliRunner()
 REF = "mlflow:models:/fraud-detector/7"
 
 
-def run(*args: str):  # type: ignore[no-untyped-def]
+def run(*args: str) -> Result:
     return runner.invoke(app, list(args))
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from policygate.decisions.log import DecisionLog
 from tests.conftest import REGO, load_example, opa_binary
@@ -155,6 +156,10 @@ def test_sigkill_under_load_loses_no_answered_decision(log_url: str, servers: li
     assert in_flight_at_first_kill > 0 and in_flight_at_second_kill > 0, "the kills were not mid-load"
     assert len(loads[0].answered) == answered_by_first  # nothing answered after SIGKILL
     assert loads[0].failed > 0 and loads[1].failed > 0
+
+    password = make_url(log_url).password
+    for server in servers:  # the servers' own logs never show the database password
+        assert not password or str(password) not in server.output.read_text()
 
     log = DecisionLog(log_url, create=False)
     try:
