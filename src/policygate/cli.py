@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
+from policygate.cli_auth import approve, token_app
 from policygate.cli_log import log_app
 from policygate.cli_policy import emit_explained, policy_app, replay, waiver_app
 from policygate.config import Settings
@@ -250,7 +252,21 @@ def serve(
     from policygate.api.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings_with(db)), host=host, port=port, log_level="info")
+    settings = settings_with(db)
+    if not _loopback(host) and not settings.auth_required:
+        logging.getLogger("policygate").warning("binding %s (not loopback): authentication is required", host)
+        settings.auth_required = True
+    from policygate.logredact import install
+
+    install()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 @app.command()
@@ -272,6 +288,10 @@ def demo(
         run_examples(settings, Path("examples/evidence"), typer.echo)
     else:
         run_demo(settings, data_dir, typer.echo)
+
+
+app.add_typer(token_app, name="token")
+app.command("approve")(approve)
 
 
 def main() -> None:

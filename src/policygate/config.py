@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from policygate.auth.oidc import OidcSettings
 from policygate.evidence import Stage
 from policygate.sources.azureml import AzureSettings
 from policygate.sources.collect import CounterpartLinks
@@ -72,6 +73,13 @@ class Settings(BaseSettings):
     eventgrid_deployed_target: Stage | None = Field(
         default="production", description="Target for ModelDeployed events; unset = ignore."
     )
+    auth_required: bool = Field(
+        default=False,
+        description="Every API route except health and signed webhooks needs a token (forced on "
+        "when serve binds a non-loopback address).",
+    )
+    oidc: OidcSettings = Field(default_factory=OidcSettings, description="OIDC issuer (POLICYGATE_OIDC__*).")
+    rate_limit_per_minute: int = Field(default=600, gt=0, description="Requests per minute per caller.")
     tags: TagMapping = Field(
         default_factory=TagMapping, description="Platform tag names (POLICYGATE_TAGS__OWNER=...)."
     )

@@ -19,7 +19,8 @@ SCHEMA_ID: Literal["policygate.evidence/v1"] = "policygate.evidence/v1"
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a 0 is not a false, a number is not a string; evidence says exactly what it means
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Subject(_Part):
@@ -51,6 +52,10 @@ class Request(_Part):
 
     target: Target = Field(description="Target of the promotion or deployment.")
     requested_by: str | None = Field(default=None, description="Identity asking for the promotion.")
+    caller: str | None = Field(
+        default=None,
+        description="Authenticated identity that sent the request (set by policygate, e.g. oidc:alice@corp).",
+    )
     requested_at: str | None = Field(default=None, description="ISO-8601 time of the request.")
     ticket: str | None = Field(default=None, description="Change ticket, if any.")
 
@@ -206,7 +211,7 @@ class EvidenceV1(_Part):
     deployment: Deployment | None = None
     collection: Collection = Field(default_factory=Collection)
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
     def to_input(self) -> dict[str, Any]:
         """The JSON object sent to OPA and stored in the log."""

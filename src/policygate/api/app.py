@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from policygate import __version__
-from policygate.api.limits import BodySizeLimit
-from policygate.api.routes import decisions, health, models, policy, waivers, webhooks
+from policygate.api.auth import authenticate
+from policygate.api.limits import BodySizeLimit, JsonDepthLimit
+from policygate.api.openapi import install_openapi
+from policygate.api.routes import approvals, decisions, health, models, policy, waivers, webhooks
+from policygate.auth.authenticator import Authenticator
 from policygate.config import Settings
 from policygate.decisions.log import LogError
 from policygate.runtime import open_service
@@ -42,6 +48,26 @@ async def _log_unavailable(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=503, content={"error": "decision_log_unavailable", "message": str(exc)})
 
 
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:  # Starlette names only the first route's methods; list every route's
+        headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+    return JSONResponse(
+        status_code=exc.status_code, content={"error": slug, "message": str(exc.detail)}, headers=headers
+    )
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -49,6 +75,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with open_service(settings) as service:
             app.state.service = service
+            app.state.auth = Authenticator(
+                service.log,
+                required=settings.auth_required,
+                oidc=settings.oidc,
+                rate_per_minute=settings.rate_limit_per_minute,
+            )
             writeback = MlflowWriteBack(settings.mlflow_uri) if settings.mlflow_uri else None
             worker = WebhookWorker(
                 service, writeback, enforce=settings.webhook_enforce, maxsize=settings.webhook_queue_size
@@ -60,15 +92,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 worker.stop()
 
-    app = FastAPI(title="policygate", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="policygate", version=__version__, lifespan=lifespan, dependencies=[Depends(authenticate)]
+    )
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(LogError, _log_unavailable)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(health.router)
     app.include_router(decisions.router)
     app.include_router(models.router)
     app.include_router(webhooks.router)
+    app.include_router(approvals.router)
     app.include_router(policy.router)
     app.include_router(waivers.router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_openapi(app)
+    app.add_middleware(JsonDepthLimit, max_depth=64)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost: bounds the buffering
     return app

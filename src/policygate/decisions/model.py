@@ -45,6 +45,7 @@ class Decision(BaseModel):
     subject: dict[str, Any] | None = None
     target: dict[str, Any] | None = None
     requested_by: str | None = None
+    caller: str | None = Field(default=None, description="Authenticated identity that asked (kind:identity).")
     rules_checked: list[str] = Field(default_factory=list, description="Rule ids the policy evaluated.")
     evaluated_at: str
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from policygate.approvals import verified_approvals, with_verified
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.model import Decision, PolicyResult, Reason
 from policygate.engine.opa import EngineError, OpaEngine
@@ -40,10 +41,17 @@ class DecisionService:
         self.collector = collector or Collector({})
         self.rule_ids = rule_ids or []
 
-    def collect(self, ref: ModelRef, target: Target, requested_by: str | None = None) -> EvidenceV1:
+    def collect(
+        self, ref: ModelRef, target: Target, requested_by: str | None = None, caller: str | None = None
+    ) -> EvidenceV1:
         """Assemble the evidence for a model version; raises SourceError or ValidationError."""
-        request = Request(target=target, requested_by=requested_by, requested_at=now_iso())
-        return self.collector.collect(ref, request)
+        request = Request(target=target, requested_by=requested_by, requested_at=now_iso(), caller=caller)
+        evidence = self.collector.collect(ref, request)
+        # approvals policygate itself recorded from authenticated callers are the verified ones
+        verified = verified_approvals(self.log, evidence.subject.ref)
+        if verified:
+            evidence.approvals = with_verified(evidence.approvals, verified)
+        return evidence
 
     def decide(
         self,
@@ -51,6 +59,7 @@ class DecisionService:
         target: Target,
         requested_by: str | None = None,
         *,
+        caller: str | None = None,
         decision_id: str | None = None,
     ) -> Decision:
         """Collect evidence for a model version, evaluate and record; any failure is an error decision.
@@ -58,25 +67,30 @@ class DecisionService:
         ``decision_id`` lets a retried trigger (a webhook delivery) map to one stable decision id.
         """
         try:
-            evidence = self.collect(ref, target, requested_by)
+            evidence = self.collect(ref, target, requested_by, caller)
         except SourceError as exc:
             reason = error_reason("source", str(exc))
-            return self._failed_collection(ref, target, requested_by, reason, decision_id)
+            return self._failed_collection(ref, target, (requested_by, caller), reason, decision_id)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             reason = error_reason(
                 "evidence", f"{ref.platform} source produced invalid evidence at {where}: {first['msg']}"
             )
-            return self._failed_collection(ref, target, requested_by, reason, decision_id)
+            return self._failed_collection(ref, target, (requested_by, caller), reason, decision_id)
         return self.evaluate(evidence, decision_id=decision_id)
 
     def _failed_collection(
-        self, ref: ModelRef, target: Target, requested_by: str | None, reason: Reason, decision_id: str | None
+        self,
+        ref: ModelRef,
+        target: Target,
+        who: tuple[str | None, str | None],
+        reason: Reason,
+        decision_id: str | None,
     ) -> Decision:
         doc = {
             "subject": {"ref": str(ref), "platform": ref.platform, "name": ref.name, "version": ref.version},
-            "request": {"target": target.model_dump(mode="json"), "requested_by": requested_by},
+            "request": {"target": target.model_dump(mode="json"), "requested_by": who[0], "caller": who[1]},
         }
         return self.record(self.error(doc, reason), doc, decision_id)
 
@@ -169,6 +183,7 @@ def _about(doc: dict[str, Any]) -> dict[str, Any]:
         "subject": {k: subject.get(k) for k in ("ref", "platform", "name", "version")} if subject else None,
         "target": request.get("target"),
         "requested_by": request.get("requested_by"),
+        "caller": request.get("caller"),
         "evaluated_at": now_iso(),
     }
 

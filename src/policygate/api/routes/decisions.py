@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from policygate.api.auth import Caller
 from policygate.api.deps import Service
 from policygate.api.routes.policy import explained
 from policygate.decisions.model import Decision
@@ -50,12 +51,15 @@ class DecisionPage(BaseModel):
 def evaluate(
     body: EvaluateRequest,
     service: Service,
+    caller: Caller,
     request: Request,
     explain: Annotated[bool, Query(description="Add `explanation`: why, rule by rule.")] = False,
 ) -> Decision | JSONResponse:
     """Decide on a complete evidence document; the decision is recorded before it is returned.
 
+    ``request.caller`` is always the authenticated identity, whatever the document says.
     With ``?explain=true`` the answer also carries ``explanation`` (not recorded)."""
+    body.evidence.request.caller = caller.label
     decision = service.evaluate(body.evidence)
     if explain:
         return explained(decision, body.evidence, service.engine, request.app.state.settings.opa_binary)
@@ -63,9 +67,9 @@ def evaluate(
 
 
 @router.post("/decisions", response_model=Decision)
-def decide(body: DecideRequest, service: Service) -> Decision:
+def decide(body: DecideRequest, service: Service, caller: Caller) -> Decision:
     """Collect evidence for the model from its platform, evaluate, record, answer."""
-    return service.decide(parse(body.model), body.target, body.requested_by)
+    return service.decide(parse(body.model), body.target, body.requested_by or caller.id, caller=caller.label)
 
 
 def _cursor(value: str | None) -> int | None:
@@ -80,6 +84,19 @@ def _cursor(value: str | None) -> int | None:
     return seq
 
 
+def _iso_only(value: object) -> object:
+    """Only RFC 3339 / ISO-8601 text: a bare number is not a time (pydantic would read epoch seconds)."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("expected an ISO-8601 time such as 2026-11-27T00:00:00Z") from None
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+
+
 def _instant(value: datetime) -> datetime:
     """A time without an offset is UTC (as the log stores it)."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -91,8 +108,8 @@ def list_decisions(
     model: Annotated[str | None, Query(description="Model reference (version, not alias).")] = None,
     outcome: Literal["allow", "deny", "error"] | None = None,
     target: Literal["development", "staging", "production"] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> DecisionPage:

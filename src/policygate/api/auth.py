@@ -1,0 +1,76 @@
+"""Every route needs a token with the right scope, except health, readiness and the signed webhooks.
+
+The scope a route needs is derived from its method and path, with ``admin`` as
+the default, so a new route is closed until someone decides otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from policygate.auth.authenticator import Authenticator
+from policygate.auth.principal import ANONYMOUS, Principal
+
+PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+SIGNED = ("/v1/webhooks/",)  # authenticated by signature / shared secret in the route itself
+DECIDE = {("POST", "/v1/evaluate"), ("POST", "/v1/decisions")}
+APPROVE = {("POST", "/v1/approvals")}
+
+_bearer = HTTPBearer(auto_error=False, description="policygate API token (pgt_...) or an OIDC access token")
+
+
+def required_scope(method: str, path: str) -> str | None:
+    if path in PUBLIC or path.startswith(SIGNED):
+        return None
+    if (method, path) in DECIDE:
+        return "decide"
+    if (method, path) in APPROVE:
+        return "approve"
+    if method in ("GET", "HEAD"):
+        return "read"
+    return "admin"
+
+
+def _unauthorised(message: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def authenticate(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    route = request.scope.get("route")
+    scope = required_scope(request.method, getattr(route, "path", request.url.path))
+    if scope is None:
+        return ANONYMOUS
+    auth: Authenticator = request.app.state.auth
+    if credentials is None:
+        if auth.required:
+            raise _unauthorised("authentication required: send Authorization: Bearer <token>")
+        principal = ANONYMOUS
+    else:
+        found = await run_in_threadpool(auth.verify, credentials.credentials)
+        if found is None:
+            raise _unauthorised("invalid, expired or revoked token")
+        principal = found
+    if not principal.may(scope):
+        raise HTTPException(status_code=403, detail=f"this token lacks the '{scope}' scope")
+    if principal.kind != "anonymous":
+        wait = auth.limiter.allow(principal.label)
+        if wait:
+            raise HTTPException(
+                status_code=429, detail="rate limit exceeded", headers={"Retry-After": str(int(wait) + 1)}
+            )
+    request.state.principal = principal
+    return principal
+
+
+def current_principal(request: Request) -> Principal:
+    principal: Principal = getattr(request.state, "principal", ANONYMOUS)
+    return principal
+
+
+Caller = Annotated[Principal, Depends(current_principal)]

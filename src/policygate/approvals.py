@@ -1,0 +1,93 @@
+"""Verified approvals: recorded by policygate from an authenticated caller, in the log's chain,
+and mirrored to the platform so people see them where they work."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from policygate.decisions.log import DecisionLog
+from policygate.evidence import Approval, Stage
+from policygate.refs import ModelRef
+from policygate.timeutil import now_iso
+
+log = logging.getLogger(__name__)
+SOURCE = "policygate"
+
+
+class ApprovalRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    model: str
+    by: str = Field(description="The authenticated approver (never a value the caller typed).")
+    stage: Stage
+    decision: Literal["approved", "rejected"] = "approved"
+    at: str
+    comment: str | None = None
+    caller: str = Field(description="kind:identity of the authenticated caller.")
+
+
+def record_approval(
+    log_: DecisionLog,
+    ref: ModelRef,
+    by: str,
+    caller: str,
+    stage: Stage,
+    decision: Literal["approved", "rejected"],
+    comment: str | None,
+) -> ApprovalRecord:
+    approval = ApprovalRecord(
+        id=f"approval:{uuid.uuid4()}",
+        model=str(ref),
+        by=by,
+        stage=stage,
+        decision=decision,
+        at=now_iso(),
+        comment=comment,
+        caller=caller,
+    )
+    log_.append("approval", approval.id, {"approval": approval.model_dump()}, model_ref=approval.model)
+    return approval
+
+
+def verified_approvals(log_: DecisionLog, model_ref: str) -> list[Approval]:
+    """Approvals policygate recorded for this model version, newest first."""
+    records = log_.query(kind="approval", model=model_ref, limit=500)
+    return [
+        Approval(
+            by=a["by"], decision=a["decision"], stage=a["stage"], at=a["at"], source=SOURCE, verified=True
+        )
+        for a in (r["approval"] for r in records)
+    ]
+
+
+def with_verified(approvals: list[Approval], verified: list[Approval]) -> list[Approval]:
+    """Platform copies of a verified approval (same approver, stage and time) are replaced by it."""
+    seen = {(a.by.lower(), a.stage, a.at) for a in verified}
+    return verified + [a for a in approvals if (a.by.lower(), a.stage, a.at) not in seen]
+
+
+def mirror_to_mlflow(
+    tracking_uri: str, ref: ModelRef, approval: ApprovalRecord, tag: str = "approvals"
+) -> bool:
+    """Append the approval to the version's ``approvals`` tag; failures are logged, not raised."""
+    try:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        mv = client.get_model_version(ref.name, str(ref.version))
+        current: Any = json.loads(mv.tags.get(tag) or "[]")
+        entries = current if isinstance(current, list) else []
+        entries.append(
+            {"by": approval.by, "stage": approval.stage, "at": approval.at, "decision": approval.decision}
+        )
+        client.set_model_version_tag(ref.name, str(ref.version), tag, json.dumps(entries))
+        return True
+    except Exception as exc:  # noqa: BLE001 - the approval is recorded; the mirror is a convenience
+        log.warning("could not mirror approval %s to MLflow: %s", approval.id, type(exc).__name__)
+        return False

@@ -1,0 +1,79 @@
+"""OIDC bearer tokens (Entra ID and other issuers), verified with PyJWT against the issuer's JWKS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+from pydantic import BaseModel, Field
+
+from policygate.auth.principal import SCOPES, Principal
+
+
+class OidcSettings(BaseModel):
+    issuer: str | None = Field(
+        default=None, description="Expected `iss`, e.g. https://login.microsoftonline.com/T/v2.0"
+    )
+    audience: str | None = Field(default=None, description="Expected `aud` (the API's application id URI).")
+    jwks_url: str | None = Field(default=None, description="Where the signing keys are published.")
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    scope_map: dict[str, str] = Field(
+        default_factory=dict,
+        description='Token scope/app-role -> policygate scope, e.g. {"PolicyGate.Approve": "approve"}.',
+    )
+    identity_claims: list[str] = Field(
+        default_factory=lambda: ["preferred_username", "upn", "email", "appid", "azp", "sub"]
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer and self.audience and self.jwks_url)
+
+
+class OidcError(Exception):
+    pass
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2
+
+
+class OidcVerifier:
+    def __init__(self, settings: OidcSettings, timeout_s: float = 5.0) -> None:
+        if not settings.enabled:
+            raise ValueError("OIDC needs issuer, audience and jwks_url")
+        self.settings = settings
+        self.jwks = jwt.PyJWKClient(
+            str(settings.jwks_url), cache_keys=True, lifespan=300, timeout=int(timeout_s)
+        )
+
+    def verify(self, token: str) -> Principal:
+        try:
+            key = self.jwks.get_signing_key_from_jwt(token).key
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=self.settings.algorithms,
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+                options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise OidcError(f"invalid bearer token: {type(exc).__name__}") from None
+        identity = next((str(claims[c]) for c in self.settings.identity_claims if claims.get(c)), None)
+        if identity is None:
+            raise OidcError("bearer token names no identity")
+        return Principal(identity, self._scopes(claims), "oidc")
+
+    def _scopes(self, claims: dict[str, Any]) -> frozenset[str]:
+        granted: list[str] = []
+        scp = claims.get("scp") or claims.get("scope") or ""
+        granted += scp.split() if isinstance(scp, str) else list(scp)
+        roles = claims.get("roles") or []
+        granted += [str(r) for r in roles] if isinstance(roles, list) else []
+        mapped = set()
+        for name in granted:
+            target = self.settings.scope_map.get(name) or name.removeprefix("policygate.").lower()
+            if target in SCOPES:
+                mapped.add(target)
+        return frozenset(mapped)

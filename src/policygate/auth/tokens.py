@@ -1,0 +1,153 @@
+"""API tokens: shown once, stored only as a SHA-256 hash; every change is also a record in the log's chain."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from policygate.auth.principal import Principal
+from policygate.decisions.log import DecisionLog, LogError
+
+PREFIX = "pgt"
+CACHE_TTL_S = 5.0  # a revoked token stops working within this many seconds on every replica
+
+metadata = MetaData()
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("scopes", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(320)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: str
+    created_by: str | None
+    revoked: bool
+
+
+def _sha(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+class TokenStore:
+    def __init__(self, log: DecisionLog) -> None:
+        self.log = log
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._lock = threading.Lock()
+
+    def create(self, name: str, scopes: frozenset[str], created_by: str) -> tuple[str, str]:
+        """Returns (token id, the token). The token is not stored and cannot be shown again."""
+        token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        try:
+            with self.log.engine.begin() as conn:
+                conn.execute(
+                    insert(api_tokens).values(
+                        id=token_id,
+                        name=name,
+                        secret_sha256=_sha(secret),
+                        scopes=",".join(sorted(scopes)),
+                        created_at=now,
+                        created_by=created_by,
+                    )
+                )
+        except SQLAlchemyError as exc:
+            raise LogError(f"could not store token: {type(exc).__name__}") from exc
+        self.log.append(
+            "token",
+            f"token:{token_id}:created",
+            {
+                "token": {
+                    "id": token_id,
+                    "name": name,
+                    "scopes": sorted(scopes),
+                    "action": "created",
+                    "by": created_by,
+                }
+            },
+        )
+        return token_id, f"{PREFIX}_{token_id}_{secret}"
+
+    def list(self) -> list[TokenInfo]:
+        with self.log.engine.connect() as conn:
+            rows = conn.execute(select(api_tokens).order_by(api_tokens.c.created_at)).all()
+        return [
+            TokenInfo(
+                r.id,
+                r.name,
+                r.scopes.split(","),
+                r.created_at.isoformat(),
+                r.created_by,
+                r.revoked_at is not None,
+            )
+            for r in rows
+        ]
+
+    def revoke(self, token_id: str, by: str) -> bool:
+        with self.log.engine.begin() as conn:
+            result = conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC))
+            )
+        if not result.rowcount:
+            return False
+        self.log.append(
+            "token",
+            f"token:{token_id}:revoked:{time.time_ns()}",
+            {"token": {"id": token_id, "action": "revoked", "by": by}},
+        )
+        with self._lock:
+            self._cache.clear()
+        return True
+
+    def verify(self, token: str) -> Principal | None:
+        parsed = split_token(token)
+        if parsed is None:
+            return None
+        token_id, secret = parsed
+        key = _sha(token)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit and hit[0] > now:
+                return hit[1]
+        with self.log.engine.connect() as conn:
+            row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+        principal = None
+        if (
+            row is not None
+            and row.revoked_at is None
+            and hmac.compare_digest(row.secret_sha256, _sha(secret))
+        ):
+            principal = Principal(row.name, frozenset(row.scopes.split(",")), "token")
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = (now + CACHE_TTL_S, principal)
+        return principal

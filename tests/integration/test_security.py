@@ -1,0 +1,344 @@
+"""Service security: tokens and scopes, OIDC, verified approvals, limits, and no secret in any log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+
+from policygate.api.app import create_app
+from policygate.api.limits import json_depth
+from policygate.auth.oidc import OidcSettings
+from policygate.auth.principal import parse_scopes
+from policygate.auth.tokens import TokenStore
+from policygate.config import Settings
+from policygate.decisions.log import DecisionLog
+from policygate.demo.seed import ModelSpec, register
+from tests.conftest import REGO, opa_binary
+
+ISSUER = "https://login.example.test/tenant/v2.0"
+AUDIENCE = "api://policygate"
+
+
+def token(db: str, name: str, scopes: str) -> str:
+    log = DecisionLog(db)
+    try:
+        return TokenStore(log).create(name, parse_scopes(scopes), "test")[1]
+    finally:
+        log.close()
+
+
+@pytest.fixture
+def make_client(sqlite_url: str) -> Iterator[Callable[..., TestClient]]:
+    opened: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        settings = Settings(db_url=sqlite_url, opa_bin=opa_binary(), **{"policy_dir": REGO, **overrides})
+        client = TestClient(create_app(settings))
+        opened.append(client)
+        return client.__enter__()
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}
+
+
+def test_required_auth_refuses_anonymous_and_under_scoped_callers(
+    make_client: Callable[..., TestClient], sqlite_url: str, compliant: dict[str, Any]
+) -> None:
+    client = make_client(auth_required=True)
+    reader, decider = token(sqlite_url, "auditor", "read"), token(sqlite_url, "ci-bot", "decide")
+    body = {"evidence": compliant}
+    assert client.post("/v1/evaluate", json=body).status_code == 401
+    assert client.get("/v1/decisions").status_code == 401
+    assert client.post("/v1/evaluate", json=body, headers=bearer("pgt_nope_forged")).status_code == 401
+    assert client.post("/v1/evaluate", json=body, headers=bearer(reader)).status_code == 403
+    assert client.get("/v1/decisions", headers=bearer(decider)).status_code == 403
+    ok = client.post("/v1/evaluate", json=body, headers=bearer(decider))
+    assert ok.status_code == 200 and ok.json()["caller"] == "token:ci-bot"
+    assert client.get("/v1/decisions", headers=bearer(reader)).status_code == 200
+    assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+    # the caller recorded is the authenticated one, whatever the document claims
+    compliant["request"]["caller"] = "someone-else"
+    decided = client.post("/v1/evaluate", json={"evidence": compliant}, headers=bearer(decider)).json()
+    stored = client.app.state.service.log.get(decided["decision_id"])  # type: ignore[attr-defined]
+    assert stored["evidence"]["request"]["caller"] == "token:ci-bot"
+
+
+def test_revoked_token_stops_working(make_client: Callable[..., TestClient], sqlite_url: str) -> None:
+    client = make_client(auth_required=True)
+    log = DecisionLog(sqlite_url)
+    store = TokenStore(log)
+    token_id, secret = store.create("temp", parse_scopes("read"), "test")
+    assert client.get("/v1/decisions", headers=bearer(secret)).status_code == 200
+    assert store.revoke(token_id, "test")
+    time.sleep(5.1)  # the verification cache lives 5 s
+    assert client.get("/v1/decisions", headers=bearer(secret)).status_code == 401
+    kinds = [r["kind"] for r in log.query(kind="token")]
+    assert kinds == ["token", "token"]  # created and revoked, both in the chain
+    log.close()
+
+
+def test_rate_limit_answers_429(make_client: Callable[..., TestClient], sqlite_url: str) -> None:
+    client = make_client(auth_required=True, rate_limit_per_minute=6)  # burst of 1
+    reader = token(sqlite_url, "busy", "read")
+    assert client.get("/v1/decisions", headers=bearer(reader)).status_code == 200
+    limited = client.get("/v1/decisions", headers=bearer(reader))
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+
+
+def test_deeply_nested_json_is_refused(make_client: Callable[..., TestClient]) -> None:
+    client = make_client()
+    deep = b'{"evidence": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    resp = client.post("/v1/evaluate", content=deep, headers={"content-type": "application/json"})
+    assert resp.status_code == 422 and "nested deeper" in resp.json()["message"]
+    assert json_depth(b'{"a": "[[[[[[", "b": [{}]}') == 3
+
+
+# -- OIDC ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def oidc_keys() -> Iterator[tuple[Any, str]]:
+    """An RSA key and its JWKS served on loopback, as an issuer would publish it."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwks = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(jwks)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield key, f"http://127.0.0.1:{server.server_address[1]}/keys"
+    server.shutdown()
+
+
+def jwt_for(key: Any, **claims: Any) -> str:
+    now = int(time.time())
+    payload = {"iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 300, **claims}
+    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": "k1"})
+
+
+def test_oidc_tokens_are_verified_and_mapped(
+    make_client: Callable[..., TestClient], oidc_keys: tuple[Any, str], compliant: dict[str, Any]
+) -> None:
+    key, jwks_url = oidc_keys
+    oidc = OidcSettings(
+        issuer=ISSUER, audience=AUDIENCE, jwks_url=jwks_url, scope_map={"PolicyGate.Decide": "decide"}
+    )
+    client = make_client(auth_required=True, oidc=oidc)
+    body = {"evidence": compliant}
+    good = jwt_for(key, preferred_username="alice@corp", roles=["PolicyGate.Decide"])
+    resp = client.post("/v1/evaluate", json=body, headers=bearer(good))
+    assert resp.status_code == 200 and resp.json()["caller"] == "oidc:alice@corp"
+    assert client.get("/v1/decisions", headers=bearer(good)).status_code == 403  # no read scope
+    reader = jwt_for(key, preferred_username="bob@corp", scp="policygate.read")
+    assert client.get("/v1/decisions", headers=bearer(reader)).status_code == 200
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    for bad in (
+        jwt_for(key, preferred_username="a", roles=["PolicyGate.Decide"], exp=now - 10),  # expired
+        jwt_for(key, preferred_username="a", roles=["PolicyGate.Decide"], aud="api://other"),
+        jwt_for(key, preferred_username="a", roles=["PolicyGate.Decide"], iss="https://evil.example"),
+        jwt_for(other_key, preferred_username="a", roles=["PolicyGate.Decide"]),  # not the issuer's key
+        good[:-4] + "AAAA",  # signature tampered
+    ):
+        assert client.post("/v1/evaluate", json=body, headers=bearer(bad)).status_code == 401
+
+
+# -- verified approvals --------------------------------------------------------
+
+
+def strict_policy(tmp_path: Path) -> Path:
+    """rego/ with require_verified_approvals switched on (a documented parameter)."""
+    target = tmp_path / "rego"
+    shutil.copytree(REGO, target)
+    data = json.loads((target / "data.json").read_text())
+    data["policygate_params"]["require_verified_approvals"] = True
+    (target / "data.json").write_text(json.dumps(data))
+    return target
+
+
+def test_approvals_are_recorded_in_the_callers_name_and_count_when_verified_ones_are_required(
+    make_client: Callable[..., TestClient], sqlite_url: str, mlflow_server: str, tmp_path: Path
+) -> None:
+    client = make_client(auth_required=True, mlflow_uri=mlflow_server, policy_dir=strict_policy(tmp_path))
+    decider = token(sqlite_url, "ci-bot", "decide")
+    approver = token(sqlite_url, "carol@corp", "approve")
+    spec = ModelSpec(f"sec-{uuid.uuid4().hex[:6]}")  # carries an (unverified) approval tag by bob@corp
+    version = register(mlflow_server, spec)
+    ref = f"mlflow:models:/{spec.name}/{version}"
+    ask = {"model": ref, "target": {"stage": "production"}, "requested_by": "ci@corp"}
+    first = client.post("/v1/decisions", json=ask, headers=bearer(decider)).json()
+    assert first["outcome"] == "deny" and "APR-001" in [r["id"] for r in first["reasons"]]
+    # an approval cannot be claimed in someone else's name
+    forged = client.post(
+        "/v1/approvals",
+        json={"model": ref, "stage": "production", "by": "bob@corp"},
+        headers=bearer(approver),
+    )
+    assert forged.status_code == 422
+    assert (
+        client.post(
+            "/v1/approvals", json={"model": ref, "stage": "production"}, headers=bearer(decider)
+        ).status_code
+        == 403
+    )
+    resp = client.post("/v1/approvals", json={"model": ref, "stage": "production"}, headers=bearer(approver))
+    assert resp.status_code == 201
+    answer = resp.json()
+    assert answer["approval"]["by"] == "carol@corp" and answer["mirrored"] is True
+    second = client.post("/v1/decisions", json=ask, headers=bearer(decider)).json()
+    assert second["outcome"] == "allow", second["reasons"]
+    stored = client.app.state.service.log.get(second["decision_id"])  # type: ignore[attr-defined]
+    verified = [a for a in stored["evidence"]["approvals"] if a["verified"]]
+    assert [a["by"] for a in verified] == ["carol@corp"]
+    assert client.app.state.service.log.verify().ok  # type: ignore[attr-defined]
+
+
+# -- secrets never logged -------------------------------------------------------
+
+
+def test_no_secret_reaches_logs_or_records(
+    make_client: Callable[..., TestClient],
+    sqlite_url: str,
+    compliant: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    webhook_secret = "whsec-" + uuid.uuid4().hex
+    client = make_client(
+        auth_required=True, mlflow_webhook_secret=webhook_secret, eventgrid_secret="egsec-" + uuid.uuid4().hex
+    )
+    good = token(sqlite_url, "ci-bot", "decide")
+    client.post("/v1/evaluate", json={"evidence": compliant}, headers=bearer(good))
+    client.post("/v1/evaluate", json={"evidence": compliant}, headers=bearer(good[:-3] + "xyz"))
+    forged_signature = "v1,Zm9yZ2VkLXNpZ25hdHVyZS12YWx1ZQ=="
+    client.post(
+        "/v1/webhooks/mlflow",
+        content=b"{}",
+        headers={
+            "x-mlflow-delivery-id": "d",
+            "x-mlflow-timestamp": str(int(time.time())),
+            "x-mlflow-signature": forged_signature,
+        },
+    )
+    client.post("/v1/webhooks/azure-eventgrid?code=wrong-code-value", json=[])
+    # what the server logs (the test client's own request log is not the server's)
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    db_text = Path(sqlite_url.removeprefix("sqlite:///")).read_bytes().decode(errors="replace")
+    for secret in (
+        good,
+        good.split("_", 2)[2],
+        good[:-3] + "xyz",
+        webhook_secret,
+        forged_signature,
+        "wrong-code-value",
+    ):
+        assert secret not in logged, f"secret in logs: {secret[:8]}..."
+        assert secret not in db_text, f"secret in decision log: {secret[:8]}..."
+
+
+def test_access_log_redacts_secrets_in_urls() -> None:
+    from policygate.logredact import RedactQuerySecrets
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "POST", "/v1/webhooks/azure-eventgrid?code=s3cr3t&x=1", "1.1", 202),
+        None,
+    )
+    RedactQuerySecrets().filter(record)
+    assert "s3cr3t" not in record.getMessage() and "code=[redacted]&x=1" in record.getMessage()
+
+
+def test_serve_off_loopback_requires_tokens_and_approve_uses_them(
+    sqlite_url: str, mlflow_server: str, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import requests
+    from typer.testing import CliRunner
+
+    from policygate.cli import app
+    from policygate.demo.mlflow_server import free_port
+
+    runner = CliRunner()
+    created = runner.invoke(
+        app, ["token", "create", "--name", "dave@corp", "--scopes", "approve,read", "--db", sqlite_url]
+    )
+    assert created.exit_code == 0, created.output
+    secret = created.stdout.strip().splitlines()[-1]
+    assert secret.startswith("pgt_")
+    assert (
+        runner.invoke(
+            app, ["token", "create", "--name", "x", "--scopes", "root", "--db", sqlite_url]
+        ).exit_code
+        == 2
+    )
+    listed = runner.invoke(app, ["token", "list", "--db", sqlite_url]).stdout
+    assert "dave@corp" in listed and secret not in listed
+
+    port = free_port()
+    env = {**os.environ, "POLICYGATE_DB_URL": sqlite_url, "POLICYGATE_POLICY_DIR": str(REGO),
+           "POLICYGATE_OPA_BIN": opa_binary(), "MLFLOW_TRACKING_URI": mlflow_server}  # fmt: skip
+    cmd = [sys.executable, "-m", "policygate.cli", "serve", "--host", "0.0.0.0", "--port", str(port)]
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        assert requests.get(f"{base}/v1/decisions", timeout=5).status_code == 401
+        assert requests.get(f"{base}/v1/decisions", headers=bearer(secret), timeout=5).status_code == 200
+        spec = ModelSpec(f"appr-{uuid.uuid4().hex[:6]}")
+        version = register(mlflow_server, spec)
+        ref = f"mlflow:models:/{spec.name}/{version}"
+        no_token = runner.invoke(
+            app, ["approve", ref, "--stage", "production", "--server", base], env={"POLICYGATE_TOKEN": ""}
+        )
+        assert no_token.exit_code == 2 and "POLICYGATE_TOKEN" in no_token.stderr
+        ok = runner.invoke(
+            app, ["approve", ref, "--stage", "production", "--server", base], env={"POLICYGATE_TOKEN": secret}
+        )
+        assert ok.exit_code == 0, ok.output
+        assert f"approved {ref} for production by dave@corp" in ok.stdout
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=20)[0].decode(errors="replace")
+    assert "authentication is required" in output
+    assert secret not in output
