@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     )
     azure: AzureSettings = Field(
         default_factory=AzureSettings,
-        description="Azure ML workspace/registry (POLICYGATE_AZURE__*, see docs/sources.md).",
+        description="Azure ML workspace/registry (POLICYGATE_AZURE__*, see docs/azure.md).",
     )
     links: CounterpartLinks = Field(
         default_factory=CounterpartLinks,
