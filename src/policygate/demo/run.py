@@ -70,9 +70,12 @@ def run_demo(settings: Settings, data_dir: Path, echo: Echo) -> None:
                 echo(render(decision))
                 echo(f"(exit {decision.exit_code})")
                 rows.append((ref, description or "-", decision))
+            chain = service.log.verify()
     _table(rows, echo)
     echo("")
     echo(f"{len(rows)} decisions recorded in {settings.db_url}; MLflow server stopped.")
+    state = "intact" if chain.ok else f"BROKEN: {chain.problem}"
+    echo(f"decision log: {chain.records} records, hash chain {state} (policygate log verify)")
     echo(f"done in {time.monotonic() - started:.1f} s.")
 
 
