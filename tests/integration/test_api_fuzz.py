@@ -5,21 +5,17 @@ Runs against a real `policygate serve` (real OPA, SQLite) with a bounded number 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from policygate.auth.principal import parse_scopes
 from policygate.auth.tokens import TokenStore
 from policygate.decisions.log import DecisionLog
-from policygate.demo.mlflow_server import free_port
-from tests.conftest import REGO, opa_binary
+from tests.served import Served
 
 
 @pytest.fixture(scope="module")
@@ -29,31 +25,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     log = DecisionLog(db)
     admin = TokenStore(log).create("fuzzer", parse_scopes("admin"), "test")[1]
     log.close()
-    port = free_port()
     env = {
-        **os.environ,
         "POLICYGATE_DB_URL": db,
-        "POLICYGATE_POLICY_DIR": str(REGO),
-        "POLICYGATE_OPA_BIN": opa_binary(),
         "POLICYGATE_AUTH_REQUIRED": "true",
         "POLICYGATE_RATE_LIMIT_PER_MINUTE": "1000000",
         "POLICYGATE_MLFLOW_WEBHOOK_SECRET": "fuzz-secret",
         "POLICYGATE_EVENTGRID_SECRET": "fuzz-secret",
+        "MLFLOW_TRACKING_URI": "",
     }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    cmd = [sys.executable, "-m", "policygate.cli", "serve", "--port", str(port)]
-    server = subprocess.Popen(cmd, env=env, stdout=(tmp / "serve.log").open("wb"), stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
-    yield base, admin
-    server.terminate()
-    server.wait(timeout=20)
+    with Served(env) as server:
+        yield server.base, admin
 
 
 def test_no_5xx_and_responses_match_the_spec(served: tuple[str, str], tmp_path: Path) -> None:

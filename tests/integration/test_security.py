@@ -283,15 +283,11 @@ def test_access_log_redacts_secrets_in_urls() -> None:
 def test_serve_off_loopback_requires_tokens_and_approve_uses_them(
     sqlite_url: str, mlflow_server: str, tmp_path: Path
 ) -> None:
-    import os
-    import subprocess
-    import sys
-
     import requests
     from typer.testing import CliRunner
 
     from policygate.cli import app
-    from policygate.demo.mlflow_server import free_port
+    from tests.served import Served
 
     runner = CliRunner()
     created = runner.invoke(
@@ -309,20 +305,9 @@ def test_serve_off_loopback_requires_tokens_and_approve_uses_them(
     listed = runner.invoke(app, ["token", "list", "--db", sqlite_url]).stdout
     assert "dave@corp" in listed and secret not in listed
 
-    port = free_port()
-    env = {**os.environ, "POLICYGATE_DB_URL": sqlite_url, "POLICYGATE_POLICY_DIR": str(REGO),
-           "POLICYGATE_OPA_BIN": opa_binary(), "MLFLOW_TRACKING_URI": mlflow_server}  # fmt: skip
-    cmd = [sys.executable, "-m", "policygate.cli", "serve", "--host", "0.0.0.0", "--port", str(port)]
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
+    env = {"POLICYGATE_DB_URL": sqlite_url, "MLFLOW_TRACKING_URI": mlflow_server}
+    with Served(env, host="0.0.0.0") as server:
+        base = server.base
         assert requests.get(f"{base}/v1/decisions", timeout=5).status_code == 401
         assert requests.get(f"{base}/v1/decisions", headers=bearer(secret), timeout=5).status_code == 200
         spec = ModelSpec(f"appr-{uuid.uuid4().hex[:6]}")
@@ -337,8 +322,6 @@ def test_serve_off_loopback_requires_tokens_and_approve_uses_them(
         )
         assert ok.exit_code == 0, ok.output
         assert f"approved {ref} for production by dave@corp" in ok.stdout
-    finally:
-        server.terminate()
-        output = server.communicate(timeout=20)[0].decode(errors="replace")
+    output = server.output
     assert "authentication is required" in output
     assert secret not in output

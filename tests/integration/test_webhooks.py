@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,10 +16,10 @@ from mlflow.tracking import MlflowClient
 
 from policygate.api.app import create_app
 from policygate.config import Settings
-from policygate.demo.mlflow_server import free_port
 from policygate.demo.seed import ModelSpec, register
 from policygate.webhooks.signatures import sign
 from tests.conftest import REGO, opa_binary
+from tests.served import Served
 
 SECRET = "webhook-test-secret"
 T = TypeVar("T")
@@ -207,24 +204,16 @@ def test_eventgrid_handshakes_and_decides_the_named_model(make_client: Callable[
 
 def test_real_mlflow_server_delivers_to_a_real_policygate(mlflow_server: str, tmp_path: Path) -> None:
     """Set the champion alias in MLflow; without anyone running a command the decision tags appear."""
-    port = free_port()
     env = {
-        **os.environ,
         "POLICYGATE_DB_URL": f"sqlite:///{tmp_path}/decisions.db",
-        "POLICYGATE_POLICY_DIR": str(REGO),
-        "POLICYGATE_OPA_BIN": opa_binary(),
         "POLICYGATE_MLFLOW_WEBHOOK_SECRET": SECRET,
         "MLFLOW_TRACKING_URI": mlflow_server,
     }
-    cmd = [sys.executable, "-m", "policygate.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        eventually(lambda: _ready(base), timeout_s=60)
+    with Served(env) as server:
         client = MlflowClient(mlflow_server)
         hook = client.create_webhook(
             name=f"policygate-{uuid.uuid4().hex[:6]}",
-            url=f"{base}/v1/webhooks/mlflow",
+            url=f"{server.base}/v1/webhooks/mlflow",
             events=["model_version_alias.created"],
             secret=SECRET,
         )
@@ -239,18 +228,10 @@ def test_real_mlflow_server_delivers_to_a_real_policygate(mlflow_server: str, tm
                 )
             )
             assert tags["policygate.decision"] == "allow"
-            decision = requests.get(f"{base}/v1/decisions/{tags['policygate.decision_id']}", timeout=5).json()
+            decision = requests.get(
+                f"{server.base}/v1/decisions/{tags['policygate.decision_id']}", timeout=5
+            ).json()
             assert decision["subject"]["ref"] == f"mlflow:models:/{spec.name}/{version}"
         finally:
             client.delete_webhook(hook.webhook_id)
-    finally:
-        server.terminate()
-        output = server.communicate(timeout=20)[0].decode(errors="replace")
-    assert SECRET not in output and "x-mlflow-signature" not in output.lower()
-
-
-def _ready(base: str) -> bool:
-    try:
-        return requests.get(f"{base}/readyz", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
+    assert SECRET not in server.output and "x-mlflow-signature" not in server.output.lower()

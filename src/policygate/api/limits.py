@@ -50,20 +50,15 @@ class BodySizeLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"error": "payload_too_large", "message": f"request body exceeds {self.max_bytes} bytes"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, 413, "payload_too_large", f"request body exceeds {self.max_bytes} bytes")
+
+
+async def send_error(send: Send, status: int, error: str, message: str) -> None:
+    """Answer with the service's one error shape, from below the framework."""
+    body = json.dumps({"error": error, "message": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -104,20 +99,7 @@ class JsonDepthLimit:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         if json_depth(body) > self.max_depth:
-            payload = json.dumps(
-                {"error": "invalid_request", "message": f"JSON nested deeper than {self.max_depth} levels"}
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 422,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(payload)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": payload})
+            await send_error(send, 422, "invalid_request", f"JSON nested deeper than {self.max_depth} levels")
             return
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}]), send)
 
