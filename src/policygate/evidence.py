@@ -158,11 +158,32 @@ class Identity(_Part):
     role_assignments: list[RoleAssignment] = Field(default_factory=list)
 
 
+class ModelDeployment(_Part):
+    """A model deployment of an Azure AI Foundry project that deploys this model version."""
+
+    name: str = Field(min_length=1, description="Deployment name in the Foundry project.")
+    publisher: str | None = Field(default=None, description="Publisher of the deployed model, e.g. OpenAI.")
+    model: str | None = Field(default=None, description="Publisher-specific name of the deployed model.")
+    version: str | None = Field(default=None, description="Publisher-specific version of the deployed model.")
+    sku: str | None = Field(
+        default=None, description="SKU name of the deployment, e.g. GlobalStandard, ProvisionedManaged."
+    )
+    capacity: int | None = Field(default=None, description="SKU capacity of the deployment.")
+    source: str | None = Field(
+        default=None, description="Foundry project endpoint the deployment was listed from."
+    )
+
+
 class Deployment(_Part):
     """Where and how the model is (to be) served; null when the platform has no deployment data."""
 
     endpoint: Endpoint | None = Field(default=None, description="Endpoint serving the model version.")
     identity: Identity | None = Field(default=None, description="Identity the deployment runs as.")
+    model_deployments: list[ModelDeployment] = Field(
+        default_factory=list,
+        description="Model deployments of the configured Azure AI Foundry project whose model name and "
+        "version are the subject's; empty when none is configured or none deploys this version.",
+    )
 
 
 class SourceStatus(_Part):

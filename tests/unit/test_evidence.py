@@ -54,3 +54,21 @@ def test_json_schema_describes_every_part() -> None:
         "deployment",
         "collection",
     }
+
+
+def test_model_deployments_are_optional_and_typed(compliant: dict[str, Any]) -> None:
+    """Documents written before deployment.model_deployments existed still validate; new ones round-trip."""
+    compliant["deployment"] = {"endpoint": {"name": "fraud-scoring", "auth_mode": "aad_token"}}
+    assert EvidenceV1.model_validate(compliant).to_input()["deployment"]["model_deployments"] == []
+    item = {"name": "fraud-detector-v3", "publisher": "Contoso", "model": "fraud-detector", "version": "3"}
+    compliant["deployment"]["model_deployments"] = [{**item, "sku": "GlobalStandard", "capacity": 50}]
+    doc = EvidenceV1.model_validate(compliant).to_input()
+    assert doc["deployment"]["model_deployments"][0] == {
+        **item,
+        "sku": "GlobalStandard",
+        "capacity": 50,
+        "source": None,
+    }
+    compliant["deployment"]["model_deployments"][0]["capacity"] = "50"  # strict: a string is not a number
+    with pytest.raises(ValidationError):
+        EvidenceV1.model_validate(compliant)

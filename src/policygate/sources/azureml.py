@@ -4,13 +4,18 @@ azure-ai-ml ``MLClient`` reads the model version, its training job, the job's
 data assets and the online endpoints/deployments serving the version;
 azure-mgmt-authorization reads the role assignments of the endpoints' managed
 identities. ``DefaultAzureCredential`` is used unless a credential is passed.
+When a Foundry-resource project is configured (``foundry_project_endpoint``),
+azure-ai-projects ``AIProjectClient.deployments.list()`` reads its model
+deployments, and those whose model name and version are the subject's are
+recorded as ``deployment.model_deployments``.
 
-One collection is: the model version; then the training job and the online
-endpoints in parallel; then the job's data assets and each endpoint's
-deployments in parallel; then, for the endpoints that serve this version, the
-role assignments of each identity and the role definitions they name. The whole
-collection is bounded by a total timeout and every client by small bounded
-retries, so a dead or throttling service costs seconds, not minutes.
+One collection is: the model version (and, alongside it, the Foundry project's
+deployments); then the training job and the online endpoints in parallel; then
+the job's data assets and each endpoint's deployments in parallel; then, for the
+endpoints that serve this version, the role assignments of each identity and the
+role definitions they name. The whole collection is bounded by a total timeout
+and every client by small bounded retries, so a dead or throttling service costs
+seconds, not minutes.
 
 The constructor's ``credential``, ``transport`` and other keyword arguments
 (``retry_total``, ``connection_timeout``, ``read_timeout``, ``proxies``, ...)
@@ -19,6 +24,7 @@ go to every Azure client: the seam for proxies, sovereign clouds and tests.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,8 +32,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from policygate.evidence import (
     Code,
@@ -37,6 +44,7 @@ from policygate.evidence import (
     Experiment,
     Identity,
     Lineage,
+    ModelDeployment,
     RoleAssignment,
     Run,
     Subject,
@@ -81,6 +89,31 @@ class AzureSettings(BaseModel):
     )
     cloud: str = Field(default="AzureCloud", description="AzureCloud, AzureChinaCloud or AzureUSGovernment.")
     retry_total: int = Field(default=2, ge=0, le=5, description="Retries per Azure request (bounded).")
+    foundry_project_endpoint: str | None = Field(
+        default=None,
+        description="Azure AI Foundry project endpoint, "
+        "https://ACCOUNT.services.ai.azure.com/api/projects/PROJECT: its model deployments are read.",
+    )
+
+    @field_validator("foundry_project_endpoint")
+    @classmethod
+    def _project_endpoint(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        segments = parts.path.strip("/").split("/")
+        if (
+            parts.scheme != "https"
+            or not parts.hostname
+            or parts.query
+            or len(segments) != 3
+            or segments[:2] != ["api", "projects"]
+        ):
+            raise ValueError(
+                "must be a Foundry project endpoint, https://ACCOUNT.services.ai.azure.com/api/projects/PROJECT"
+            )
+        return value
 
 
 @dataclass(frozen=True)
@@ -130,6 +163,8 @@ class AzureMLSource:
         self.endpoint = f"{self.arm_endpoint}{ws.arm_id}" if ws else self.arm_endpoint
         self._ml_clients: dict[Any, Any] = {}
         self._auth_clients: dict[str, Any] = {}
+        self._project_client: Any = None
+        self._project_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="azureml-source")
 
     # -- clients (built lazily: the SDK import is slow and construction needs no network) --
@@ -187,10 +222,28 @@ class AzureMLSource:
             )
         return self._auth_clients[subscription]
 
+    def _foundry_deployments(self, endpoint: str, name: str, version: str) -> list[ModelDeployment]:
+        """The Foundry project's deployments of this model version (every page of the project's list)."""
+        from azure.ai.projects.models import Deployment as FoundryDeployment
+
+        with self._project_lock:
+            if self._project_client is None:
+                from azure.ai.projects import AIProjectClient
+
+                self._project_client = AIProjectClient(endpoint, self.credential, **self._options)
+        listed = list(self._project_client.deployments.list())
+        # the SDK deserialises leniently (a string "value" becomes a list of characters): fail closed
+        unreadable = [d for d in listed if not isinstance(d, FoundryDeployment) or not _text(d.name)]
+        if unreadable:
+            raise ValueError(f"{len(unreadable)} of {len(listed)} listed items are not named deployments")
+        return _model_deployments(listed, name, version, endpoint)
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         for client in self._auth_clients.values():
             client.close()
+        if self._project_client is not None:
+            self._project_client.close()
         if self._owns_credential and self._credential is not None:
             self._credential.close()
 
@@ -226,6 +279,7 @@ class AzureMLSource:
         calls = 0
         workspace, registry = self._scope(ref)
         name, version = ref.name, str(ref.version)
+        project = self.settings.foundry_project_endpoint
 
         def call(what: str, fn: Callable[..., T], *args: Any) -> Future[T]:
             nonlocal calls
@@ -240,6 +294,12 @@ class AzureMLSource:
                 raise SourceError(
                     PLATFORM, what, f"no answer from Azure within {self.timeout_s:g} s (timeout)"
                 ) from None
+
+        # the Foundry project's deployments do not depend on the model: asked for alongside it
+        foundry_what = f"list model deployments of Foundry project {(project or '').rsplit('/', 1)[-1]}"
+        foundry_future = (
+            call(foundry_what, self._foundry_deployments, project, name, version) if project else None
+        )
 
         if registry:
             what = f"connect to registry {registry}"
@@ -298,6 +358,11 @@ class AzureMLSource:
             assignments, deployment_gaps = self._role_assignments(serving, workspace.subscription, call, wait)
             deployment, more_gaps = _deployment(serving, assignments)
             deployment_gaps += more_gaps
+        if foundry_future is not None:
+            model_deployments = wait(foundry_what, foundry_future)
+            if model_deployments:
+                deployment = deployment or Deployment()
+                deployment.model_deployments = model_deployments
 
         parts = self._parts(ref, workspace, registry, where, model, job, datasets)
         parts.deployment = deployment
@@ -371,7 +436,10 @@ class AzureMLSource:
         except ResourceNotFoundError as exc:
             raise SourceError(PLATFORM, what, f"not found ({_describe(exc)})", not_found=True) from None
         except ClientAuthenticationError as exc:
-            raise SourceError(PLATFORM, what, f"not authenticated ({_describe(exc)})") from None
+            # Foundry projects answer a missing data action with 401 PermissionDenied
+            code = getattr(getattr(exc, "error", None), "code", None)
+            problem = "not authorised" if code == "PermissionDenied" else "not authenticated"
+            raise SourceError(PLATFORM, what, f"{problem} ({_describe(exc)})") from None
         except HttpResponseError as exc:
             status = exc.status_code or 0
             if status in (401, 403):
@@ -618,6 +686,31 @@ def _deployment(
             role_assignments=assignments,
         )
     return Deployment(endpoint=endpoint, identity=identity), gaps
+
+
+def _model_deployments(listed: list[Any], name: str, version: str, project: str) -> list[ModelDeployment]:
+    """The Foundry deployments of this model version: model name (any case) and version are the subject's."""
+    found: list[ModelDeployment] = []
+    for d in listed:
+        model = getattr(d, "model_name", None)
+        if not isinstance(model, str) or model.casefold() != name.casefold():
+            continue
+        if str(getattr(d, "model_version", None) or "") != version:
+            continue
+        sku = getattr(d, "sku", None)
+        capacity = getattr(sku, "capacity", None)
+        found.append(
+            ModelDeployment(
+                name=str(d.name),
+                publisher=_text(getattr(d, "model_publisher", None)),
+                model=model,
+                version=version,
+                sku=_text(getattr(sku, "name", None)),
+                capacity=capacity if isinstance(capacity, int) and not isinstance(capacity, bool) else None,
+                source=project,
+            )
+        )
+    return sorted(found, key=lambda m: m.name)
 
 
 # -- small helpers --
