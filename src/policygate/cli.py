@@ -245,6 +245,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     db: DbOption = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Reload policies and data when files in the policy directory change (managed OPA only); "
+            "a change that fails to load is refused and shown on /readyz.",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API (FastAPI + uvicorn) with a managed or configured OPA."""
     import uvicorn
@@ -253,6 +261,9 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_with(db)
+    settings.watch = settings.watch or watch
+    if settings.watch:  # reloads are news an operator wants in the service log (main() set WARNING)
+        logging.getLogger("policygate.policy.watch").setLevel(logging.INFO)
     if not _loopback(host) and not settings.auth_required:
         logging.getLogger("policygate").warning("binding %s (not loopback): authentication is required", host)
         settings.auth_required = True

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     opa_bin: str | None = Field(default=None, description="OPA binary for the managed server.")
     policy_dir: Path | None = Field(default=None, description="Rego policies and data (default: rego/).")
     opa_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of one OPA query.")
+    watch: bool = Field(
+        default=False,
+        description="Reload the managed OPA's policies and data when their files change (serve --watch).",
+    )
     max_body_bytes: int = Field(default=MIB, gt=0)
     mlflow_uri: str | None = Field(
         default=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,8 +13,11 @@ from policygate.decisions.service import DecisionService
 from policygate.engine.catalogue import load_catalogue
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.policy.waivers import WaiverSync
+from policygate.policy.watch import PolicyWatcher
 from policygate.sources.base import EvidenceSource
 from policygate.sources.collect import Collector
+
+logger = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -25,22 +29,59 @@ def open_service(settings: Settings) -> Iterator[DecisionService]:
     error: EngineError | None = None
     try:
         engine = OpaEngine.start(
-            settings.opa_url, settings.opa_binary, settings.policy_path, settings.opa_timeout_s
+            settings.opa_url,
+            settings.opa_binary,
+            settings.policy_path,
+            settings.opa_timeout_s,
+            watch=settings.watch,
         )
     except EngineError as exc:
         error = exc
     collector = Collector(build_sources(settings))
     # The active waivers (from the log) go to OPA now, and again every 30 s.
     waivers = WaiverSync(engine, log).start() if engine is not None else None
+    watcher: PolicyWatcher | None = None
     try:
-        yield DecisionService(engine, log, error, collector, rule_ids(settings))
+        service = DecisionService(engine, log, error, collector, rule_ids(settings))
+        if settings.watch:
+            watcher = watch_policies(settings, service, waivers)
+        yield service
     finally:
+        if watcher is not None:
+            watcher.stop()
         if waivers is not None:
             waivers.stop()
         collector.close()
         if engine is not None:
             engine.close()
         log.close()
+
+
+def watch_policies(
+    settings: Settings, service: DecisionService, waivers: WaiverSync | None
+) -> PolicyWatcher | None:
+    """``serve --watch``: follow the managed OPA's reloads. An external OPA loads its own policies."""
+    engine = service.engine
+    if engine is None:
+        logger.warning(
+            "--watch: OPA did not start, so there is nothing to reload; fix the policies and restart"
+        )
+        return None
+    if engine.managed is None:
+        logger.warning(
+            "--watch applies only to the managed OPA: the OPA at %s (POLICYGATE_OPA_URL) loads its own "
+            "policies; decisions re-read its revision every 30 s",
+            engine.url,
+        )
+        return None
+
+    def reloaded() -> None:
+        service.rule_ids = rule_ids(settings)
+
+    restore = waivers.repush if waivers is not None else None  # OPA's file reloads wipe them
+    return PolicyWatcher(
+        engine, settings.opa_binary, settings.policy_path, on_reload=reloaded, restore=restore
+    ).start()
 
 
 def rule_ids(settings: Settings) -> list[str]:

@@ -46,12 +46,19 @@ def _free_port() -> int:
 
 
 class ManagedOpa:
-    """An ``opa run --server`` child on a free loopback port, loading the policy directory."""
+    """An ``opa run --server`` child on a free loopback port, loading the policy directory.
 
-    def __init__(self, binary: str, policy_dir: Path, start_timeout_s: float = 15.0) -> None:
+    ``watch``: OPA reloads the directory when files change (``--watch``) and keeps the old
+    policies when a change fails to load or compile (see :mod:`policygate.policy.watch`).
+    """
+
+    def __init__(
+        self, binary: str, policy_dir: Path, start_timeout_s: float = 15.0, *, watch: bool = False
+    ) -> None:
         self.binary = binary
         self.policy_dir = policy_dir
         self.start_timeout_s = start_timeout_s
+        self.watch = watch
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -71,6 +78,7 @@ class ManagedOpa:
             "--log-level",
             "error",
             "--skip-version-check",
+            *(["--watch"] if self.watch else []),
             str(self.policy_dir),
         ]
         try:
@@ -128,11 +136,19 @@ class OpaEngine:
         self._lock = threading.Lock()
 
     @classmethod
-    def start(cls, opa_url: str | None, binary: str, policy_dir: Path, timeout_s: float = 5.0) -> OpaEngine:
-        """Use the OPA at ``opa_url``, or start a managed one loading ``policy_dir``."""
+    def start(
+        cls,
+        opa_url: str | None,
+        binary: str,
+        policy_dir: Path,
+        timeout_s: float = 5.0,
+        *,
+        watch: bool = False,
+    ) -> OpaEngine:
+        """Use the OPA at ``opa_url``, or start a managed one loading ``policy_dir`` (and watching it)."""
         if opa_url:
             return cls(opa_url, timeout_s)
-        managed = ManagedOpa(binary, policy_dir)
+        managed = ManagedOpa(binary, policy_dir, watch=watch)
         return cls(managed.start(), timeout_s, managed)
 
     def close(self) -> None:
@@ -229,6 +245,18 @@ class OpaEngine:
                 self._revision = self._fetch_revision()
                 self._revision_at = time.monotonic()
             return self._revision
+
+    def refresh_revision(self) -> str:
+        """Re-read the revision from OPA now and cache it: after a reload, not 30 s later."""
+        with self._lock:
+            self._revision = self._fetch_revision()
+            self._revision_at = time.monotonic()
+            return self._revision
+
+    def note_revision(self, revision: str) -> None:
+        """Cache ``revision`` as what OPA holds, known without asking (the hot reload saw it load)."""
+        with self._lock:
+            self._revision, self._revision_at = revision, time.monotonic()
 
     def _fetch_revision(self) -> str:
         try:

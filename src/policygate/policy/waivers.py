@@ -354,6 +354,18 @@ class WaiverSync:
             self.last_error = str(exc)
             log.warning("could not push waivers to OPA at %s: %s", self.engine.url, exc)
 
+    def repush(self) -> None:
+        """Push the active set as last read, without reading the log: OPA lost its data (a file
+        reload under ``serve --watch``) and every millisecond without the waivers is a wrong deny."""
+        try:
+            with self._lock:
+                active = self.state.active(datetime.now(UTC))
+                push(self.engine, active)
+                self.pushed = [w.id for w in active]
+        except EngineError as exc:
+            self.last_error = str(exc)
+            log.warning("could not push waivers to OPA at %s: %s", self.engine.url, exc)
+
 
 _SYNCS: weakref.WeakKeyDictionary[OpaEngine, WaiverSync] = weakref.WeakKeyDictionary()
 

@@ -1,4 +1,5 @@
-"""Liveness and readiness: ready means OPA and the decision log both answer."""
+"""Liveness and readiness: ready means OPA and the decision log both answer (and, with
+``serve --watch``, that OPA took the policy files on disk: a refused change is a 503 naming it)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from policygate.api.deps import Service
+from policygate.policy.watch import state_of
 
 router = APIRouter(tags=["health"])
 
@@ -21,5 +23,11 @@ def readyz(service: Service) -> JSONResponse:
         "opa": service.engine is not None and service.engine.healthy(),
         "decision_log": service.log.ping(),
     }
+    watched = state_of(service.engine)
+    if watched is not None:
+        checks["policy"] = watched.ready
     ready = all(checks.values())
-    return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
+    content: dict[str, object] = {"ready": ready, "checks": checks}
+    if watched is not None:
+        content["policy"] = watched.to_dict()
+    return JSONResponse(status_code=200 if ready else 503, content=content)
