@@ -3,17 +3,23 @@
 Each record's hash covers its canonical JSON body and the previous record's
 hash; appends are serialised (SQLite ``BEGIN IMMEDIATE``, PostgreSQL advisory
 lock) so concurrent writers still build one unbroken chain. A record is
-committed before its decision is answered. The schema is owned by the Alembic
-migrations in ``policygate/decisions/migrations`` (run on open, under a lock).
+committed before its decision is answered; concurrent appends in one process
+share a transaction (group commit), each caller woken only after it committed.
+The schema is owned by the Alembic migrations in ``policygate/decisions/migrations``
+(run on open, under a lock).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,6 +188,52 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+MAX_BATCH = 256  # records per group-commit transaction
+COMMIT_DELAY_S = 0.001  # longest wait for announced records before a commit (DecisionLog.coming)
+
+
+@dataclass(slots=True, eq=False)
+class _Pending:
+    """A record waiting for the group commit, and then its outcome (``seq`` or ``error``)."""
+
+    kind: str
+    record_id: str
+    payload: dict[str, Any]
+    model_ref: str | None
+    target_stage: str | None
+    outcome: str | None
+    policy_revision: str | None
+    wake: Callable[[], None] | None  # a thread's caller; None for an event loop's (``future``)
+    seq: int | None = None
+    error: BaseException | None = None
+    future: asyncio.Future[None] | None = None
+
+    def result(self) -> int:
+        if self.error is not None:
+            raise self.error
+        assert self.seq is not None
+        return self.seq
+
+
+def _settle(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():  # the caller may have gone (request cancelled); its record stays
+            future.set_result(None)
+
+
+def _wake(batch: list[_Pending]) -> None:
+    """Wake a batch's callers: threads one by one, each event loop once for all its callers."""
+    loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for item in batch:
+        if item.future is not None:
+            loops.setdefault(item.future.get_loop(), []).append(item.future)
+        elif item.wake is not None:
+            item.wake()
+    for loop, futures in loops.items():
+        with contextlib.suppress(RuntimeError):  # an event loop already closed
+            loop.call_soon_threadsafe(_settle, futures)
+
+
 @dataclass(frozen=True)
 class StoredRecord:
     """One row of the log as stored: the hashed body plus its place in the chain."""
@@ -192,6 +244,119 @@ class StoredRecord:
     body: dict[str, Any]
     prev_hash: str
     record_hash: str
+
+
+class _ChainWriter:
+    """The writer thread's own database connection and statements compiled once.
+
+    One transaction per batch: lock the chain (SQLite ``BEGIN IMMEDIATE``, PostgreSQL
+    ``pg_advisory_xact_lock``), read the head, link each record to the one before, insert,
+    commit. It speaks DB-API directly because SQLAlchemy's per-statement work cost about
+    0.6 ms of CPU per transaction (bench/run_all.py, docs/benchmarks.md); values are bound
+    through the column types' own SQLAlchemy bind processors, so rows are stored exactly
+    as before. A connection that failed is discarded (its transaction rolls back).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        dialect = engine.dialect
+        self.postgres = dialect.name == "postgresql"
+        compiled = insert(Record).compile(dialect=dialect)
+        self.insert_sql = str(compiled)
+        self.positions = list(compiled.positiontup or []) if dialect.positional else None
+        self.processors: dict[str, Callable[[Any], Any]] = {}
+        for column in Record.__table__.columns:
+            processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.processors[column.name] = processor
+        self.head_sql = f"SELECT seq, record_hash FROM {Record.__tablename__} ORDER BY seq DESC LIMIT 1"
+        self.lock_sql = "SELECT pg_advisory_xact_lock(%s)" if self.postgres else "BEGIN IMMEDIATE"
+        dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+        self.errors: tuple[type[Exception], ...] = (dbapi_error, SQLAlchemyError)
+        self.conn: Any = None
+
+    def write(self, batch: list[_Pending]) -> list[int]:
+        if self.conn is None:
+            self.conn = self.engine.raw_connection()
+        cursor = self.conn.cursor()
+        try:
+            if self.postgres:
+                cursor.execute(self.lock_sql, (_PG_LOCK_KEY,))  # the driver has begun the transaction
+            else:
+                cursor.execute(self.lock_sql)
+            cursor.execute(self.head_sql)
+            last = cursor.fetchone()
+            seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+            rows: list[Any] = []
+            seqs: list[int] = []
+            for item in batch:
+                seq += 1
+                now = datetime.now(UTC)  # taken under the lock: recorded_at follows seq
+                body = canonical_json(
+                    {
+                        "seq": seq,
+                        "kind": item.kind,
+                        "id": item.record_id,
+                        "recorded_at": now.isoformat(),
+                        **item.payload,
+                    }
+                ).decode()
+                record_hash = chain_hash(prev, body)
+                rows.append(
+                    self._bind(
+                        {
+                            "seq": seq,
+                            "kind": item.kind,
+                            "decision_id": item.record_id,
+                            "recorded_at": now,
+                            "model_ref": item.model_ref,
+                            "target_stage": item.target_stage,
+                            "outcome": item.outcome,
+                            "policy_revision": item.policy_revision,
+                            "body": body,
+                            "prev_hash": prev,
+                            "record_hash": record_hash,
+                        }
+                    )
+                )
+                prev = record_hash
+                seqs.append(seq)
+            cursor.executemany(self.insert_sql, rows)
+            if self.postgres:
+                self.conn.commit()
+            else:
+                cursor.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):  # release the lock now, not when the connection goes
+                if self.postgres:
+                    self.conn.rollback()
+                else:
+                    cursor.execute("ROLLBACK")
+            with contextlib.suppress(Exception):
+                cursor.close()
+            self.discard()
+            raise
+        with contextlib.suppress(Exception):
+            cursor.close()
+        return seqs
+
+    def _bind(self, row: dict[str, Any]) -> Any:
+        for name, processor in self.processors.items():
+            row[name] = processor(row[name])
+        return tuple(row[name] for name in self.positions) if self.positions is not None else row
+
+    def discard(self) -> None:
+        """Drop the connection (closing it rolls back whatever transaction it had open)."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
 
 class DecisionLog:
@@ -220,13 +385,28 @@ class DecisionLog:
                     raise LogError(f"no decision log at {self.safe_url} (table decision_log is missing)")
         except SQLAlchemyError as exc:
             raise LogError(f"decision log {self.safe_url} unavailable: {type(exc).__name__}") from exc
-        self._append_lock = threading.Lock()
+        self._group = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._writer: threading.Thread | None = None
+        self._closing = False
+        self._pid = os.getpid()
+        self._coming = 0
+        self.commit_delay_s = COMMIT_DELAY_S
 
     @property
     def safe_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
     def close(self) -> None:
+        """Write what is queued, stop the writer thread, release the connections."""
+        with self._group:
+            self._closing = True
+            self._group.notify_all()
+            writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join()
+        with self._group:
+            self._closing = False
         self.engine.dispose()
 
     def ping(self) -> bool:
@@ -248,46 +428,127 @@ class DecisionLog:
         outcome: str | None = None,
         policy_revision: str | None = None,
     ) -> int:
-        """Append one record to the chain and commit it; returns its sequence number."""
+        """Append one record to the chain and commit it; returns its sequence number.
+
+        Group commit: concurrent callers queue their records; the log's writer thread
+        writes every record queued so far in one transaction, in queue order, and wakes
+        each caller only after that transaction committed. A caller returns its own seq
+        once its record is durable, or gets a LogError and its record is not in the log.
+        """
+        committed = threading.Event()
+        item = _Pending(
+            kind, record_id, payload, model_ref, target_stage, outcome, policy_revision, committed.set
+        )
+        self._submit(item)
+        committed.wait()
+        return item.result()
+
+    async def append_async(
+        self,
+        kind: str,
+        record_id: str,
+        payload: dict[str, Any],
+        *,
+        model_ref: str | None = None,
+        target_stage: str | None = None,
+        outcome: str | None = None,
+        policy_revision: str | None = None,
+    ) -> int:
+        """:meth:`append` for the event loop: waits for the commit without holding a thread."""
+        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        item = _Pending(
+            kind,
+            record_id,
+            payload,
+            model_ref,
+            target_stage,
+            outcome,
+            policy_revision,
+            None,
+            future=committed,
+        )
+        self._submit(item)
+        await committed
+        return item.result()
+
+    @contextlib.contextmanager
+    def coming(self) -> Iterator[None]:
+        """Announce a record that will be appended when the block ends (a decision being made):
+        while some are announced, the writer waits up to ``commit_delay_s`` to commit them together."""
+        with self._group:
+            self._coming += 1
         try:
-            with self._append_lock, self.engine.connect() as conn:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-                with conn.begin():
-                    if self.backend == "postgresql":
-                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-                    last = conn.execute(
-                        select(Record.seq, Record.record_hash).order_by(Record.seq.desc()).limit(1)
-                    ).first()
-                    seq = (last.seq + 1) if last else 1
-                    prev = last.record_hash if last else GENESIS
-                    now = datetime.now(UTC)  # taken under the lock: recorded_at follows seq
-                    body = canonical_json(
-                        {
-                            "seq": seq,
-                            "kind": kind,
-                            "id": record_id,
-                            "recorded_at": now.isoformat(),
-                            **payload,
-                        }
-                    ).decode()
-                    conn.execute(
-                        insert(Record).values(
-                            seq=seq,
-                            kind=kind,
-                            decision_id=record_id,
-                            recorded_at=now,
-                            model_ref=model_ref,
-                            target_stage=target_stage,
-                            outcome=outcome,
-                            policy_revision=policy_revision,
-                            body=body,
-                            prev_hash=prev,
-                            record_hash=chain_hash(prev, body),
-                        )
-                    )
-            return seq
-        except SQLAlchemyError as exc:
-            raise LogError(f"could not write to decision log {self.safe_url}: {type(exc).__name__}") from exc
+            yield
+        finally:
+            with self._group:
+                self._coming -= 1
+
+    def _submit(self, item: _Pending) -> None:
+        if self._pid != os.getpid():  # a forked child: the parent's writer thread is not here
+            self._group, self._queue, self._writer, self._pid = threading.Condition(), [], None, os.getpid()
+            self._coming = 0
+        with self._group:
+            self._queue.append(item)
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_loop, name="decision-log-writer", daemon=True
+                )
+                self._writer.start()
+            self._group.notify()
+
+    def _write_loop(self) -> None:
+        """The writer: take what is queued (at most MAX_BATCH), write it in one transaction, wake
+        its callers; on close, drain the queue, then stop."""
+        writer = _ChainWriter(self.engine)
+        try:
+            while True:
+                with self._group:
+                    while not self._queue and not self._closing:
+                        self._group.wait()
+                    if not self._queue:
+                        self._writer = None
+                        return
+                    # Decisions announced as on their way (coming()) append in a moment: give them
+                    # that moment, so that one commit serves them all.
+                    linger = self._coming > 0 and len(self._queue) < MAX_BATCH and not self._closing
+                if linger:
+                    time.sleep(self.commit_delay_s)
+                with self._group:
+                    batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                try:
+                    self._write_batch(writer, batch)
+                except BaseException as exc:  # never leave a caller waiting, whatever happened
+                    for item in batch:
+                        if item.seq is None and item.error is None:
+                            item.error = LogError(f"could not write to decision log {self.safe_url}: {exc!r}")
+                _wake(batch)
+        finally:
+            writer.close()
+
+    def _write_batch(self, writer: _ChainWriter, batch: list[_Pending]) -> None:
+        """Write ``batch`` in one transaction; if that fails, each record in its own (so one
+        bad record, e.g. a duplicate id, fails alone). Sets ``seq`` or ``error`` on every item."""
+        try:
+            seqs = writer.write(batch)
+        except writer.errors as exc:
+            if len(batch) == 1:
+                batch[0].error = self._write_error(exc)
+                return
+            seqs = []
+        if not seqs:
+            for item in batch:
+                try:
+                    (item.seq,) = writer.write([item])
+                except writer.errors as one:
+                    item.error = self._write_error(one)
+            return
+        for item, seq in zip(batch, seqs, strict=True):
+            item.seq = seq
+
+    def _write_error(self, exc: BaseException) -> LogError:
+        error = LogError(f"could not write to decision log {self.safe_url}: {type(exc).__name__}")
+        error.__cause__ = exc
+        return error
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
