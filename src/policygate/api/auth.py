@@ -43,7 +43,8 @@ async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     route = request.scope.get("route")
-    scope = required_scope(request.method, getattr(route, "path", request.url.path))
+    path = getattr(route, "path", None) or request.scope["path"]  # not request.url: built per request
+    scope = required_scope(request.method, path)
     if scope is None:
         return ANONYMOUS
     auth: Authenticator = request.app.state.auth
@@ -68,7 +69,7 @@ async def authenticate(
     return principal
 
 
-def current_principal(request: Request) -> Principal:
+async def current_principal(request: Request) -> Principal:  # async: no thread hop per request
     principal: Principal = getattr(request.state, "principal", ANONYMOUS)
     return principal
 

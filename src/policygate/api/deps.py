@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from policygate.decisions.service import DecisionService
 
 
-def _service(request: Request) -> DecisionService:
+async def _service(request: Request) -> DecisionService:  # async: no thread hop per request
     service: DecisionService = request.app.state.service
     return service
 

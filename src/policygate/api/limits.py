@@ -22,7 +22,10 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        declared = None
+        for name, value in scope.get("headers") or ():  # as dict(headers) would: the last one counts
+            if name == b"content-length":
+                declared = value
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(send)
             return
@@ -98,7 +101,8 @@ class JsonDepthLimit:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if json_depth(body) > self.max_depth:
+        # nesting cannot exceed the number of opening brackets: most bodies need no scan at all
+        if body.count(b"[") + body.count(b"{") > self.max_depth and json_depth(body) > self.max_depth:
             await send_error(send, 422, "invalid_request", f"JSON nested deeper than {self.max_depth} levels")
             return
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}]), send)

@@ -6,6 +6,7 @@ import logging
 import uuid
 from typing import Any
 
+import anyio.to_thread
 from pydantic import ValidationError
 
 from policygate.approvals import verified_approvals, with_verified
@@ -104,19 +105,46 @@ class DecisionService:
             decision = self.error(doc, error_reason(exc.code, exc.message))
         return self.record(decision, doc, decision_id)
 
+    async def evaluate_async(self, evidence: EvidenceV1, *, decision_id: str | None = None) -> Decision:
+        """:meth:`evaluate` for the event loop: the same decision, recorded before it is returned,
+        without holding a thread while OPA evaluates or the log commits."""
+        doc = evidence.to_input()
+        with self.log.coming():  # the group commit waits a moment for this record
+            try:
+                if self.engine is None:
+                    raise self.engine_error or EngineError("unreachable", "no OPA engine configured")
+                raw = await self.engine.evaluate_async(doc)
+                revision = await self._revision_async()
+                decision = self._decision_from(_policy_result(raw), doc, revision)
+            except EngineError as exc:
+                decision = self._error_decision(
+                    doc, [error_reason(exc.code, exc.message)], await self._revision_or_none_async()
+                )
+        return await self.record_async(decision, doc, decision_id)
+
+    async def _revision_async(self) -> str:
+        """The policy revision; asks OPA (in a thread) only when the cached one is stale."""
+        assert self.engine is not None
+        cached = self.engine.cached_revision()
+        if cached is not None:
+            return cached
+        engine = self.engine
+        return await anyio.to_thread.run_sync(lambda: engine.policy_revision)
+
+    async def _revision_or_none_async(self) -> str | None:
+        if self.engine is None:
+            return None
+        try:
+            return await self._revision_async()
+        except EngineError:
+            return None
+
     def _evaluate(self, doc: dict[str, Any]) -> tuple[PolicyResult, str]:
         if self.engine is None:
             raise self.engine_error or EngineError("unreachable", "no OPA engine configured")
         raw = self.engine.evaluate(doc)
         revision = self.engine.policy_revision
-        try:
-            return PolicyResult.model_validate(raw), revision
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "decision"
-            raise EngineError(
-                "policy_error", f"data.policygate.decision is malformed at {where}: {first['msg']}"
-            ) from exc
+        return _policy_result(raw), revision
 
     def _decision_from(self, result: PolicyResult, doc: dict[str, Any], revision: str) -> Decision:
         allow = result.allow and not result.deny  # a policy that allows with denials is a deny
@@ -140,11 +168,16 @@ class DecisionService:
                 revision = self.engine.policy_revision
             except EngineError:
                 revision = None
+        return self._error_decision(doc, list(reasons), revision)
+
+    def _error_decision(
+        self, doc: dict[str, Any] | None, reasons: list[Reason], revision: str | None
+    ) -> Decision:
         return Decision(
             decision_id=str(uuid.uuid4()),
             outcome="error",
             allow=False,
-            reasons=list(reasons),
+            reasons=reasons,
             policy_revision=revision,
             evidence_digest=digest(doc) if doc else None,
             **_about(doc or {}),
@@ -154,26 +187,56 @@ class DecisionService:
         self, decision: Decision, doc: dict[str, Any] | None, decision_id: str | None = None
     ) -> Decision:
         """Commit the decision (with its evidence) before anyone sees it."""
-        if decision_id:
-            decision = decision.model_copy(update={"decision_id": decision_id})
-        payload = {"decision": decision.model_dump(mode="json"), "evidence": doc}
-        self.log.append(
-            "decision",
-            decision.decision_id,
-            payload,
-            model_ref=(decision.subject or {}).get("ref"),
-            target_stage=(decision.target or {}).get("stage"),
-            outcome=decision.outcome,
-            policy_revision=decision.policy_revision,
-        )
-        log.info(
-            "decision %s %s %s -> %s",
-            decision.decision_id,
-            (decision.subject or {}).get("ref"),
-            (decision.target or {}).get("stage"),
-            decision.outcome,
-        )
+        decision, args, fields = _record_of(decision, doc, decision_id)
+        self.log.append(*args, **fields)
+        _log_decision(decision)
         return decision
+
+    async def record_async(
+        self, decision: Decision, doc: dict[str, Any] | None, decision_id: str | None = None
+    ) -> Decision:
+        """:meth:`record` for the event loop: returns once the decision is committed."""
+        decision, args, fields = _record_of(decision, doc, decision_id)
+        await self.log.append_async(*args, **fields)
+        _log_decision(decision)
+        return decision
+
+
+def _policy_result(raw: dict[str, Any]) -> PolicyResult:
+    try:
+        return PolicyResult.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "decision"
+        raise EngineError(
+            "policy_error", f"data.policygate.decision is malformed at {where}: {first['msg']}"
+        ) from exc
+
+
+def _record_of(
+    decision: Decision, doc: dict[str, Any] | None, decision_id: str | None
+) -> tuple[Decision, tuple[str, str, dict[str, Any]], dict[str, Any]]:
+    """The log record of a decision: (decision with its final id, positional and keyword arguments)."""
+    if decision_id:
+        decision = decision.model_copy(update={"decision_id": decision_id})
+    payload = {"decision": decision.model_dump(mode="json"), "evidence": doc}
+    fields = {
+        "model_ref": (decision.subject or {}).get("ref"),
+        "target_stage": (decision.target or {}).get("stage"),
+        "outcome": decision.outcome,
+        "policy_revision": decision.policy_revision,
+    }
+    return decision, ("decision", decision.decision_id, payload), fields
+
+
+def _log_decision(decision: Decision) -> None:
+    log.info(
+        "decision %s %s %s -> %s",
+        decision.decision_id,
+        (decision.subject or {}).get("ref"),
+        (decision.target or {}).get("stage"),
+        decision.outcome,
+    )
 
 
 def _about(doc: dict[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,10 @@ an undefined ``data.policygate.decision`` is an error, never an allow.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
+import json
 import logging
 import socket
 import subprocess
@@ -17,9 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 from opa_client import OpaClient
 
+from policygate.engine.http1 import Http1Pool
 from policygate.evidence import digest
 
 log = logging.getLogger(__name__)
@@ -134,6 +138,9 @@ class OpaEngine:
         self._revision: str | None = None
         self._revision_at = 0.0
         self._lock = threading.Lock()
+        # evaluate_async: keep-alive connections on the running event loop (made on first use)
+        self.timeout_s = timeout_s
+        self._async: tuple[asyncio.AbstractEventLoop, str, Http1Pool] | None = None
 
     @classmethod
     def start(
@@ -153,6 +160,9 @@ class OpaEngine:
 
     def close(self) -> None:
         self.client.close_connection()
+        if self._async is not None:
+            self._async[2].close()
+            self._async = None
         if self.managed:
             self.managed.stop()
 
@@ -166,16 +176,51 @@ class OpaEngine:
         return bool(self.client.check_health())
 
     def evaluate(self, evidence: dict[str, Any]) -> dict[str, Any]:
-        result = self._query(evidence)
-        if "result" not in result:
-            raise EngineError(
-                "undefined",
-                f"data.{DECISION_PACKAGE}.{DECISION_RULE} is undefined: the policy gave no decision",
+        return _decision_of(self._query(evidence))
+
+    async def evaluate_async(self, evidence: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`evaluate` for the event loop: the same query and the same failures, over
+        kept-alive connections that hold no thread (:mod:`policygate.engine.http1`)."""
+        body = _wire({"input": evidence})
+        path = f"/v1/data/{DECISION_PACKAGE}/{DECISION_RULE}"
+        try:
+            status, answer = await self._pool().post_json(path, body)
+        except TimeoutError as exc:  # the same words as the synchronous client's
+            raise EngineError("unreachable", f"OPA unreachable at {self.url}: ReadTimeout") from exc
+        except OSError as exc:  # refused, reset, closed, TLS, malformed HTTP
+            raise EngineError("unreachable", f"OPA unreachable at {self.url}: ConnectionError") from exc
+        if status >= 300:
+            raise EngineError("policy_error", f"OPA refused the query: {_opa_error_of(status, answer)}")
+        try:
+            result = json.loads(answer)
+        except ValueError as exc:
+            raise EngineError("policy_error", f"OPA answered with invalid JSON: {exc}") from exc
+        if not isinstance(result, dict):
+            raise EngineError("policy_error", "OPA answered with something other than a JSON object")
+        return _decision_of(result)
+
+    def _pool(self) -> Http1Pool:
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async[0] is not loop or self._async[1] != self.url:
+            if self._async is not None:
+                self._async[2].close()
+            parts = urlsplit(self.url)
+            tls = parts.scheme == "https"
+            pool = Http1Pool(
+                parts.hostname or "127.0.0.1",
+                parts.port or (443 if tls else 80),
+                tls=tls,
+                timeout_s=self.timeout_s,
             )
-        decision = result["result"]
-        if not isinstance(decision, dict):
-            raise EngineError("policy_error", f"data.{DECISION_PACKAGE}.{DECISION_RULE} is not an object")
-        return decision
+            self._async = (loop, self.url, pool)
+        return self._async[2]
+
+    def cached_revision(self) -> str | None:
+        """The policy revision if it is cached and fresh, without asking OPA (None otherwise)."""
+        revision, at = self._revision, self._revision_at
+        if revision is None or time.monotonic() - at > REVISION_TTL_S:
+            return None
+        return revision
 
     def _query(self, evidence: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
@@ -276,17 +321,44 @@ class OpaEngine:
         return digest({"policies": raws, "params": params.json().get("result")})
 
 
+def _wire(query: dict[str, Any]) -> bytes:
+    """The query as JSON for the wire (not hashed, so orjson's number spelling is fine)."""
+    try:
+        return orjson.dumps(query)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: the standard encoder has no limit
+        return json.dumps(query, ensure_ascii=False).encode()
+
+
+def _decision_of(result: dict[str, Any]) -> dict[str, Any]:
+    """``data.policygate.decision`` from OPA's answer; undefined or not an object is an error."""
+    if "result" not in result:
+        raise EngineError(
+            "undefined",
+            f"data.{DECISION_PACKAGE}.{DECISION_RULE} is undefined: the policy gave no decision",
+        )
+    decision = result["result"]
+    if not isinstance(decision, dict):
+        raise EngineError("policy_error", f"data.{DECISION_PACKAGE}.{DECISION_RULE} is not an object")
+    return decision
+
+
+def _opa_error_of(status: int, body: bytes) -> str:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return f"HTTP {status}"
+    if not isinstance(parsed, dict):
+        return f"HTTP {status}"
+    details = "; ".join(
+        f"{e.get('code', '')}: {e.get('message', '')}"
+        for e in parsed.get("errors") or []
+        if isinstance(e, dict)
+    )
+    summary = f"HTTP {status} {parsed.get('code', '')}: {parsed.get('message', '')}"
+    return f"{summary} ({details})" if details else summary
+
+
 def _opa_error(response: requests.Response | None) -> str:
     if response is None:
         return "no response"
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    details = "; ".join(
-        f"{e.get('code', '')}: {e.get('message', '')}"
-        for e in body.get("errors") or []
-        if isinstance(e, dict)
-    )
-    summary = f"HTTP {response.status_code} {body.get('code', '')}: {body.get('message', '')}"
-    return f"{summary} ({details})" if details else summary
+    return _opa_error_of(response.status_code, response.content)
