@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     source_timeout_s: float = Field(
         default=10.0, gt=0, description="Total time one evidence collection may take."
     )
+    evidence_cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds a source's registered model, run and experiment for one model version "
+        "are reused (0: never); the version itself, its alias and its approvals are always read afresh.",
+    )
     mlflow_webhook_secret: SecretStr | None = Field(
         default=None, description="Shared secret of the MLflow registry webhook (HMAC signature)."
     )

@@ -196,6 +196,11 @@ class SourceStatus(_Part):
         default=True, description="A failed required source makes evidence incomplete (EVD-001)."
     )
     error: str | None = Field(default=None, description="What failed, when ok is false.")
+    read_at: str | None = Field(
+        default=None,
+        description="When the source's answers were read (UTC); before collection.collected_at when "
+        "they came from the short evidence cache (POLICYGATE_EVIDENCE_CACHE_TTL_S).",
+    )
 
 
 class Conflict(_Part):

@@ -105,7 +105,9 @@ def build_sources(settings: Settings, **azure_options: Any) -> dict[str, Evidenc
     if settings.mlflow_uri:
         from policygate.sources.mlflow import MlflowSource
 
-        sources["mlflow"] = MlflowSource(settings.mlflow_uri, settings.tags, settings.source_timeout_s)
+        sources["mlflow"] = MlflowSource(
+            settings.mlflow_uri, settings.tags, settings.source_timeout_s, settings.evidence_cache_ttl_s
+        )
     from policygate.sources.azureml import AzureMLSource
 
     sources["azureml"] = AzureMLSource(

@@ -108,6 +108,7 @@ def test_evidence_collect_prints_one_azure_document(azure: AzureWorld) -> None:
             "ok": True,
             "required": True,
             "error": None,
+            "read_at": None,
         }
     ]
     assert evidence["collection"]["gaps"] == [] and evidence["collection"]["conflicts"] == []

@@ -33,6 +33,7 @@ class Parts:
     deployment: Deployment | None = None
     gaps: list[str] = field(default_factory=list)
     calls: int = 0
+    read_at: str | None = None  # when the answers were read, if earlier than the collection (a cache)
 
 
 class EvidenceSource(Protocol):

@@ -69,7 +69,9 @@ def merge(
 
     gaps = sorted({g for p in parts for g in p.gaps if missing(g)})
     approvals = [a for p in parts for a in p.approvals]
-    sources = [SourceStatus(platform=p.platform, endpoint=p.endpoint, ok=True) for p in parts] + list(failed)
+    sources = [
+        SourceStatus(platform=p.platform, endpoint=p.endpoint, ok=True, read_at=p.read_at) for p in parts
+    ] + list(failed)
     return EvidenceV1(
         subject=primary.subject,
         request=request,

@@ -4,15 +4,24 @@ One collection is at most 5 REST calls: the version (or alias), then the
 registered model and the run (or the LoggedModel first when the version has no
 run id) in parallel, then the experiment. The whole collection is bounded by a
 total timeout; MLflow's own retries are off so a dead server costs seconds, not minutes.
+
+The model version itself (alias resolution, stage, status, tags: the approvals) is
+read on every collection. What surrounds it (registered model, run, experiment) is
+kept for ``cache_ttl_s`` seconds (``POLICYGATE_EVIDENCE_CACHE_TTL_S``, default 5;
+0 turns it off), keyed by model name and version and reused only while the version
+still names the same run and source: within the TTL a decision costs one call. The
+evidence says when the cached answers were read (``collection.sources[].read_at``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,12 +35,28 @@ from policygate.sources.tags import (
     ownership_from,
     ownership_gaps,
 )
+from policygate.timeutil import now_iso
 
 PLATFORM = "mlflow"
 APPROVALS_SOURCE = "mlflow:model-version-tag"
 T = TypeVar("T")
 
 _AUTH_CODES = {"UNAUTHENTICATED", "PERMISSION_DENIED", "UNAUTHORIZED"}
+CACHE_MAX_ENTRIES = 1024
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What MLflow answered about one model version, and when."""
+
+    at: float  # time.monotonic()
+    read_at: str  # ISO 8601, UTC: goes into the evidence
+    mv: Any
+    rm: Any
+    run: Any
+    experiment: Any
+
+
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
 
 
@@ -49,7 +74,13 @@ def safe_uri(uri: str) -> str:
 class MlflowSource:
     platform = PLATFORM
 
-    def __init__(self, tracking_uri: str, tags: TagMapping | None = None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        tags: TagMapping | None = None,
+        timeout_s: float = 10.0,
+        cache_ttl_s: float = 5.0,
+    ) -> None:
         if not tracking_uri:
             raise SourceError(
                 PLATFORM, "configure", "no tracking URI: pass --mlflow-uri or set MLFLOW_TRACKING_URI"
@@ -64,6 +95,9 @@ class MlflowSource:
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self.tags = tags or TagMapping()
         self.timeout_s = timeout_s
+        self.cache_ttl_s = cache_ttl_s
+        self._cache: dict[tuple[str, str], _Read] = {}
+        self._cache_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mlflow-source")
 
     def close(self) -> None:
@@ -87,12 +121,18 @@ class MlflowSource:
                     PLATFORM, what, f"no answer from {self.endpoint} within {self.timeout_s:g} s (timeout)"
                 ) from None
 
+        # The version itself (its stage, status and tags: the approvals) is read on every
+        # collection; only what rarely changes around it comes from the cache.
         if ref.alias:
             what = f"get model version by alias {ref.name}@{ref.alias}"
             mv = wait(what, call(what, self.client.get_model_version_by_alias, ref.name, ref.alias))
         else:
             what = f"get model version {ref.name}/{ref.version}"
             mv = wait(what, call(what, self.client.get_model_version, ref.name, str(ref.version)))
+        cached = self._cached(ref.name, str(mv.version))
+        if cached is not None and (cached.mv.run_id, cached.mv.source) == (mv.run_id, mv.source):
+            return self._parts_of(ref, cached, calls, mv=mv)
+        read_at = now_iso()
 
         registered = call(f"get registered model {ref.name}", self.client.get_registered_model, ref.name)
         run_id = mv.run_id or None
@@ -109,9 +149,36 @@ class MlflowSource:
             what = f"get experiment {run.info.experiment_id}"
             experiment = wait(what, call(what, self.client.get_experiment, run.info.experiment_id))
 
-        parts = self._parts(ref, mv, rm, run, experiment)
+        read = _Read(time.monotonic(), read_at, mv, rm, run, experiment)
+        self._remember(ref.name, str(mv.version), read)
+        return self._parts_of(ref, read, calls)
+
+    def _parts_of(self, ref: ModelRef, read: _Read, calls: int, mv: Any = None) -> Parts:
+        parts = self._parts(ref, mv if mv is not None else read.mv, read.rm, read.run, read.experiment)
         parts.calls = calls
+        parts.read_at = read.read_at
         return parts
+
+    def _cached(self, name: str, version: str) -> _Read | None:
+        if self.cache_ttl_s <= 0:
+            return None
+        with self._cache_lock:
+            read = self._cache.get((name, version))
+        if read is None or time.monotonic() - read.at >= self.cache_ttl_s:
+            return None
+        return read
+
+    def _remember(self, name: str, version: str, read: _Read) -> None:
+        if self.cache_ttl_s <= 0:
+            return
+        with self._cache_lock:
+            if len(self._cache) >= CACHE_MAX_ENTRIES:
+                now = time.monotonic()
+                for key in [k for k, r in self._cache.items() if now - r.at >= self.cache_ttl_s]:
+                    del self._cache[key]
+                while len(self._cache) >= CACHE_MAX_ENTRIES:  # all fresh: drop the oldest
+                    del self._cache[next(iter(self._cache))]
+            self._cache[(name, version)] = read
 
     def _guard(self, what: str, fn: Any, *args: Any) -> Any:
         from mlflow.exceptions import MlflowException
