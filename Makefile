@@ -39,5 +39,8 @@ lint:
 serve: setup
 	$(VENV)/bin/policygate serve
 
+bench: setup  # policygate against raw OPA, side by side (docs/benchmarks.md); about 4 minutes
+	$(PY) bench/run_all.py --markdown
+
 clean:
 	rm -rf $(VENV) .bin .policygate
