@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from policygate.cli_auth import approve, token_app
+from policygate.cli_common import DbOption, fail, settings_with
 from policygate.cli_log import log_app
 from policygate.cli_policy import emit_explained, policy_app, replay, waiver_app
 from policygate.config import Settings
@@ -32,8 +33,6 @@ app = typer.Typer(
     add_completion=False,
 )
 
-EXIT_ERROR = 2
-
 
 class Format(StrEnum):
     text = "text"
@@ -42,20 +41,7 @@ class Format(StrEnum):
     github = "github"
 
 
-DbOption = Annotated[str | None, typer.Option("--db", help="Decision log URL (default: POLICYGATE_DB_URL).")]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
-
-
-def fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_ERROR)
-
-
-def settings_with(db: str | None = None) -> Settings:
-    settings = Settings()
-    if db:
-        settings.db_url = db
-    return settings
 
 
 def validation_message(exc: ValidationError, source: str) -> str:

@@ -11,25 +11,18 @@ import typer
 
 from policygate.auth.principal import parse_scopes
 from policygate.auth.tokens import TokenStore
+from policygate.cli_common import DbOption, fail
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog, LogError
 
 token_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
-
-EXIT_ERROR = 2
-DbOption = Annotated[str | None, typer.Option("--db", help="Decision log URL (default: POLICYGATE_DB_URL).")]
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_ERROR)
 
 
 def _store(db: str | None) -> TokenStore:
     try:
         return TokenStore(DecisionLog(db or Settings().db_url))
     except LogError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         raise
 
 
@@ -45,10 +38,10 @@ def token_create(
     try:
         wanted = parse_scopes(scopes)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if not name.strip() or len(name) > 200:
-        _fail("--name must be 1 to 200 characters")
+        fail("--name must be 1 to 200 characters")
     token_id, token = _store(db).create(name.strip(), wanted, created_by=f"cli:{getpass.getuser()}")
     typer.echo(f"created token {token_id} for {name} with scopes {','.join(sorted(wanted))}")
     typer.echo("store it now: it cannot be shown again")
@@ -69,7 +62,7 @@ def token_revoke(
 ) -> None:
     """Revoke a token; it stops working within seconds on every replica."""
     if not _store(db).revoke(token_id, by=f"cli:{getpass.getuser()}"):
-        _fail(f"no active token with id {token_id!r}")
+        fail(f"no active token with id {token_id!r}")
     typer.echo(f"revoked {token_id}")
 
 
@@ -91,12 +84,12 @@ def approve(
     POLICYGATE_TOKEN, never a name typed here."""
     bearer = os.environ.get("POLICYGATE_TOKEN")
     if not server:
-        _fail(
+        fail(
             "approvals are recorded by a policygate service that authenticates you: "
             "pass --server or set POLICYGATE_URL"
         )
     if not bearer:
-        _fail("set POLICYGATE_TOKEN to a token (or OIDC access token) of yours with the 'approve' scope")
+        fail("set POLICYGATE_TOKEN to a token (or OIDC access token) of yours with the 'approve' scope")
     body = {
         "model": ref,
         "stage": stage,
@@ -111,14 +104,14 @@ def approve(
             timeout=30,
         )
     except requests.RequestException as exc:
-        _fail(f"policygate server {server} unreachable ({type(exc).__name__})")
+        fail(f"policygate server {server} unreachable ({type(exc).__name__})")
         return
     if resp.status_code != 201:
         try:
             message = resp.json().get("message")
         except ValueError:
             message = resp.text[:200]
-        _fail(f"approval refused (HTTP {resp.status_code}): {message}")
+        fail(f"approval refused (HTTP {resp.status_code}): {message}")
     answer = resp.json()
     a = answer["approval"]
     typer.echo(f"{a['decision']} {a['model']} for {a['stage']} by {a['by']} at {a['at']} ({a['id']})")

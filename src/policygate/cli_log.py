@@ -14,10 +14,11 @@ import sys
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
+from policygate.cli_common import DbOption, fail
 from policygate.config import Settings
 from policygate.decisions.export import write_csv, write_jsonl
 from policygate.decisions.log import DecisionLog, LogError, as_utc
@@ -30,12 +31,6 @@ log_app = typer.Typer(
 
 EXIT_TAMPERED = 1
 EXIT_NOT_FOUND = 1
-EXIT_ERROR = 2
-
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Decision log URL (default: POLICYGATE_DB_URL or the local SQLite)."),
-]
 
 
 class ShowFormat(StrEnum):
@@ -48,17 +43,12 @@ class ExportFormat(StrEnum):
     csv = "csv"
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_ERROR)
-
-
 def _open(db: str | None) -> DecisionLog:
     url = db or Settings().db_url
     try:
         return DecisionLog(url, create=False)
     except LogError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _when(value: str | None, option: str) -> datetime | None:
@@ -68,9 +58,7 @@ def _when(value: str | None, option: str) -> datetime | None:
     try:
         return as_utc(datetime.fromisoformat(value.strip()))
     except ValueError:
-        _fail(
-            f"{option}: {value!r} is not an ISO 8601 date or time (e.g. 2026-11-01 or 2026-11-01T12:00:00Z)"
-        )
+        fail(f"{option}: {value!r} is not an ISO 8601 date or time (e.g. 2026-11-01 or 2026-11-01T12:00:00Z)")
 
 
 @log_app.command("verify")
@@ -85,7 +73,7 @@ def verify(db: DbOption = None) -> None:
         result = log.verify()
         seq, head = log.head()
     except LogError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         log.close()
     if not result.ok:
@@ -111,7 +99,7 @@ def show(
         record = governed_record(log, ref, history=limit)
         single = None if record is not None else log.get(ref)
     except LogError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         log.close()
     if record is None and single is None:
@@ -187,7 +175,7 @@ def export(
     """Stream every decision (oldest first) as JSONL OPA decision-log events or as CSV."""
     start, end = _when(since, "--since"), _when(until, "--until")
     if start and end and start >= end:
-        _fail("--since must be earlier than --until")
+        fail("--since must be earlier than --until")
     log = _open(db)
     records = log.records(since=start, until=end, kind="decision")
     writer = write_jsonl if fmt is ExportFormat.jsonl else write_csv
@@ -204,9 +192,9 @@ def export(
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(0) from None
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror or exc}")
+        fail(f"cannot write {output}: {exc.strerror or exc}")
     except LogError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         log.close()
     typer.echo(f"exported {n} decisions from {log.safe_url}", err=True)

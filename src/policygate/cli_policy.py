@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn, Protocol, TypeVar
 
 import typer
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from policygate.cli_common import DbOption, fail, settings_with
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.model import Decision
@@ -28,8 +30,6 @@ from policygate.policy.explain import Explanation
 from policygate.policy.explain import render as render_explanation
 from policygate.policy.timespec import TimeSpecError, instant_or_duration
 from policygate.refs import RefError, parse
-
-EXIT_ERROR = 2
 
 policy_app = typer.Typer(
     help="Policy authoring: run the Rego tests with coverage, check strictly, list the rules.",
@@ -52,29 +52,17 @@ class ListFormat(StrEnum):
     markdown = "markdown"
 
 
+ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json.")]
 PolicyDirOption = Annotated[
     Path | None,
     typer.Option("--policy-dir", help="Policy directory (default: POLICYGATE_POLICY_DIR or ./rego)."),
 ]
-DbOption = Annotated[str | None, typer.Option("--db", help="Decision log URL (default: POLICYGATE_DB_URL).")]
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_ERROR)
-
-
-def _settings(db: str | None = None) -> Settings:
-    settings = Settings()
-    if db:
-        settings.db_url = db
-    return settings
 
 
 def _policy_dir(policy_dir: Path | None) -> Path:
     path = policy_dir or Settings().policy_path
     if not path.is_dir():
-        _fail(f"policy directory {path} does not exist")
+        fail(f"policy directory {path} does not exist")
     return path
 
 
@@ -83,15 +71,15 @@ def _open_log(url: str, *, must_exist: bool) -> DecisionLog:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        _fail(f"invalid decision log URL {url!r}: expected e.g. sqlite:///decisions.db")
+        fail(f"invalid decision log URL {url!r}: expected e.g. sqlite:///decisions.db")
     if must_exist and parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if not db or db == ":memory:" or not Path(db).is_file():
-            _fail(f"no decision log at {url} (nothing recorded there yet?)")
+            fail(f"no decision log at {url} (nothing recorded there yet?)")
     try:
         return DecisionLog(url)
     except LogError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _echo_json(data: object) -> None:
@@ -103,40 +91,52 @@ def _echo_json(data: object) -> None:
 # ---------------------------------------------------------------------------
 
 
-@policy_app.command("test")
-def policy_test(
-    policy_dir: PolicyDirOption = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json.")] = ReportFormat.text,
-) -> None:
-    """Run the Rego tests (opa test): pass/fail per test, coverage, uncovered lines; exit 1 on failure."""
-    path = _policy_dir(policy_dir)
+class _Report(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=_Report)
+
+
+def _report(
+    run: Callable[[str, Path], R],
+    render: Callable[[R], str],
+    policy_dir: Path | None,
+    fmt: ReportFormat,
+    *,
+    errors_to_stderr: bool,
+) -> NoReturn:
+    """Run an OPA authoring command on the policy directory, print its report, exit 0 or 1."""
     try:
-        report = authoring.run_tests(Settings().opa_binary, path)
+        report = run(Settings().opa_binary, _policy_dir(policy_dir))
     except authoring.AuthoringError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if fmt is ReportFormat.json:
         _echo_json(report.to_dict())
     else:
-        typer.echo(authoring.render_tests(report))
+        typer.echo(render(report), err=errors_to_stderr and not report.ok)
     raise typer.Exit(0 if report.ok else 1)
+
+
+@policy_app.command("test")
+def policy_test(
+    policy_dir: PolicyDirOption = None,
+    fmt: ReportFormatOption = ReportFormat.text,
+) -> None:
+    """Run the Rego tests (opa test): pass/fail per test, coverage, uncovered lines; exit 1 on failure."""
+    _report(authoring.run_tests, authoring.render_tests, policy_dir, fmt, errors_to_stderr=False)
 
 
 @policy_app.command("check")
 def policy_check(
     policy_dir: PolicyDirOption = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json.")] = ReportFormat.text,
+    fmt: ReportFormatOption = ReportFormat.text,
 ) -> None:
     """Compile the policies strictly (opa check --strict): errors with file and line; exit 1 on errors."""
-    path = _policy_dir(policy_dir)
-    try:
-        report = authoring.run_check(Settings().opa_binary, path)
-    except authoring.AuthoringError as exc:
-        _fail(str(exc))
-    if fmt is ReportFormat.json:
-        _echo_json(report.to_dict())
-    else:
-        typer.echo(authoring.render_check(report), err=not report.ok)
-    raise typer.Exit(0 if report.ok else 1)
+    _report(authoring.run_check, authoring.render_check, policy_dir, fmt, errors_to_stderr=True)
 
 
 @policy_app.command("list")
@@ -154,7 +154,7 @@ def policy_list(
         with OpaEngine.start(opa_url, settings.opa_binary, path, settings.opa_timeout_s) as engine:
             cat = authoring.catalogue(engine)
     except EngineError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     if fmt is ListFormat.json:
         _echo_json(cat.to_dict())
     elif fmt is ListFormat.markdown:
@@ -243,7 +243,7 @@ def waiver_add(
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.text,
 ) -> None:
     """Grant a time-bound waiver; recorded in the decision log's chain."""
-    settings = _settings(db)
+    settings = settings_with(db)
     try:
         request = waivers.WaiverRequest(
             rule=rule,
@@ -257,15 +257,15 @@ def waiver_add(
         waiver = waivers.new_waiver(request, known_rules=_known_rules(settings))
     except ValidationError as exc:
         first = exc.errors()[0]
-        _fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
     except waivers.WaiverError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     log = _open_log(settings.db_url, must_exist=False)
     try:
         seq = waivers.record_add(log, waiver)
         note = _push_external(settings, log)
     except LogError as exc:
-        _fail(f"{exc}; the waiver was not granted")
+        fail(f"{exc}; the waiver was not granted")
     finally:
         log.close()
     if fmt is ReportFormat.json:
@@ -282,12 +282,12 @@ def waiver_list(
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.text,
 ) -> None:
     """Active waivers (with --all: expired and revoked too), from the decision log."""
-    settings = _settings(db)
+    settings = settings_with(db)
     log = _open_log(settings.db_url, must_exist=True)
     try:
         views = waivers.load_state(log).views(datetime.now(UTC), include_inactive=all_)
     except LogError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         log.close()
     if fmt is ReportFormat.json:
@@ -306,7 +306,7 @@ def waiver_revoke(
     db: DbOption = None,
 ) -> None:
     """End a waiver now; recorded in the decision log's chain."""
-    settings = _settings(db)
+    settings = settings_with(db)
     log = _open_log(settings.db_url, must_exist=True)
     try:
         view = waivers.revoke(
@@ -317,11 +317,11 @@ def waiver_revoke(
         )
         note = _push_external(settings, log)
     except waivers.WaiverNotFound as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except waivers.WaiverError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except LogError as exc:
-        _fail(f"{exc}; the waiver was not revoked")
+        fail(f"{exc}; the waiver was not revoked")
     finally:
         log.close()
     typer.echo(f"revoked:\n{_waiver_text(view)}\n{note}")
@@ -341,7 +341,7 @@ def replay(
         typer.Option("--since", help="Decisions recorded since: a duration (30d, 12h), RFC 3339, or all."),
     ] = "30d",
     model: Annotated[str | None, typer.Option("--model", help="Only this model version.")] = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json.")] = ReportFormat.text,
+    fmt: ReportFormatOption = ReportFormat.text,
     db: DbOption = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=32, help="Parallel OPA queries.")] = 4,
 ) -> None:
@@ -350,29 +350,29 @@ def replay(
     from policygate.policy.replay import replay as run_replay
 
     if not (policy_dir / "policygate").is_dir():
-        _fail(f"candidate policy directory {policy_dir} has no policygate/ package directory")
+        fail(f"candidate policy directory {policy_dir} has no policygate/ package directory")
     start: datetime | None = None
     if since.strip().lower() != "all":
         try:
             start = instant_or_duration(since, datetime.now(UTC), future=False)
         except TimeSpecError as exc:
-            _fail(f"--since: {exc}")
+            fail(f"--since: {exc}")
     model_ref = None
     if model:
         try:
             ref = parse(model)
         except RefError as exc:
-            _fail(f"--model: {exc}")
+            fail(f"--model: {exc}")
         if ref.version is None:
-            _fail(f"--model: {model!r} is an alias; the log records versions, e.g. mlflow:models:/fraud/7")
+            fail(f"--model: {model!r} is an alias; the log records versions, e.g. mlflow:models:/fraud/7")
         model_ref = str(ref)
-    settings = _settings(db)
+    settings = settings_with(db)
     try:
         compiled = authoring.run_check(settings.opa_binary, policy_dir, strict=False)
     except authoring.AuthoringError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not compiled.ok:
-        _fail(f"candidate policies in {policy_dir} do not compile:\n" + authoring.render_check(compiled))
+        fail(f"candidate policies in {policy_dir} do not compile:\n" + authoring.render_check(compiled))
     log = _open_log(settings.db_url, must_exist=True)
     try:
         with OpaEngine.start(None, settings.opa_binary, policy_dir, settings.opa_timeout_s) as engine:
@@ -380,9 +380,9 @@ def replay(
                 log, engine, candidate=str(policy_dir), since=start, model=model_ref, workers=workers
             )
     except EngineError as exc:
-        _fail(f"candidate policies in {policy_dir}: {exc.message}")
+        fail(f"candidate policies in {policy_dir}: {exc.message}")
     except LogError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         log.close()
     if fmt is ReportFormat.json:

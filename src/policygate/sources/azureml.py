@@ -51,8 +51,8 @@ from policygate.evidence import (
 )
 from policygate.refs import ModelRef
 from policygate.sources.azureml_uris import AssetRef, parse_asset_uri
-from policygate.sources.base import Parts, SourceError
-from policygate.sources.tags import TagMapping, approvals_from, ownership_from, ownership_gaps
+from policygate.sources.base import Parts, SourceError, gaps_of
+from policygate.sources.tags import TagMapping, approvals_from, ownership_from
 
 PLATFORM: Literal["azureml"] = "azureml"
 APPROVALS_FROM_TAG = "azureml:model-version-tag"
@@ -503,18 +503,7 @@ class AzureMLSource:
             )
         lineage = _lineage(job, datasets)
 
-        gaps = ownership_gaps(ownership)
-        if not subject.created_at:
-            gaps.append("subject.created_at")
-        if not approvals_ok:
-            gaps.append("approvals")
-        if lineage.run is None:
-            gaps.append("lineage.run")
-        else:
-            if not lineage.code.commit:
-                gaps.append("lineage.code.commit")
-            if not any(d.context in (None, "training") for d in lineage.datasets):
-                gaps.append("lineage.datasets")
+        gaps = gaps_of(subject, ownership, approvals_ok, lineage)
         return Parts(PLATFORM, where, subject, ownership, lineage, approvals, None, gaps)
 
 

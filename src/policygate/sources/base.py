@@ -9,6 +9,24 @@ from policygate.evidence import Approval, Deployment, Lineage, Ownership, Subjec
 from policygate.refs import ModelRef
 
 
+def gaps_of(subject: Subject, ownership: Ownership, approvals_ok: bool, lineage: Lineage) -> list[str]:
+    """The expected fields a platform left empty or unreadable, the same for every source
+    (``collection.gaps``: EVD-001 and the rules that own the fields read them)."""
+    gaps = [f"ownership.{f}" for f in ("owner", "risk_tier", "use_case") if not getattr(ownership, f)]
+    if not subject.created_at:
+        gaps.append("subject.created_at")
+    if not approvals_ok:
+        gaps.append("approvals")
+    if lineage.run is None:
+        gaps.append("lineage.run")
+    else:
+        if not lineage.code.commit:
+            gaps.append("lineage.code.commit")
+        if not any(d.context in (None, "training") for d in lineage.datasets):
+            gaps.append("lineage.datasets")
+    return gaps
+
+
 class SourceError(Exception):
     """A source could not answer; ``call`` names what failed (for the reason shown to the caller)."""
 

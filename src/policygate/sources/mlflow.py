@@ -27,13 +27,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from policygate.evidence import Code, Dataset, Experiment, Lineage, Run, Subject
 from policygate.refs import ModelRef
-from policygate.sources.base import Parts, SourceError
+from policygate.sources.base import Parts, SourceError, gaps_of
 from policygate.sources.tags import (
     TagMapping,
     approvals_from,
     iso_from_millis,
     ownership_from,
-    ownership_gaps,
 )
 from policygate.timeutil import now_iso
 
@@ -220,18 +219,7 @@ class MlflowSource:
         approvals, approvals_ok = approvals_from(version_tags.get(self.tags.approvals), APPROVALS_SOURCE)
         lineage = _lineage(run, experiment)
 
-        gaps = ownership_gaps(ownership)
-        if not subject.created_at:
-            gaps.append("subject.created_at")
-        if not approvals_ok:
-            gaps.append("approvals")
-        if lineage.run is None:
-            gaps.append("lineage.run")
-        else:
-            if not lineage.code.commit:
-                gaps.append("lineage.code.commit")
-            if not any(d.context in (None, "training") for d in lineage.datasets):
-                gaps.append("lineage.datasets")
+        gaps = gaps_of(subject, ownership, approvals_ok, lineage)
         return Parts(PLATFORM, self.endpoint, subject, ownership, lineage, approvals, None, gaps)
 
 

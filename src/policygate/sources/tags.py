@@ -36,10 +36,6 @@ def ownership_from(mapping: TagMapping, *tag_sets: Mapping[str, str]) -> Ownersh
     )
 
 
-def ownership_gaps(ownership: Ownership) -> list[str]:
-    return [f"ownership.{f}" for f in ("owner", "risk_tier", "use_case") if not getattr(ownership, f)]
-
-
 class _TaggedApproval(BaseModel):
     by: str
     stage: str
