@@ -245,11 +245,12 @@ def serve(
 
     from policygate.api.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The service log: policygate's own news (start, reloads, refused changes, webhook work) at INFO;
+    # libraries stay at main()'s WARNING. Each decision is in the decision log, each request in the
+    # access log.
+    logging.getLogger("policygate").setLevel(logging.INFO)
     settings = settings_with(db)
     settings.watch = settings.watch or watch
-    if settings.watch:  # reloads are news an operator wants in the service log (main() set WARNING)
-        logging.getLogger("policygate.policy.watch").setLevel(logging.INFO)
     if not _loopback(host) and not settings.auth_required:
         logging.getLogger("policygate").warning("binding %s (not loopback): authentication is required", host)
         settings.auth_required = True

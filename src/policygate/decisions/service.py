@@ -230,7 +230,7 @@ def _record_of(
 
 
 def _log_decision(decision: Decision) -> None:
-    log.info(
+    log.debug(
         "decision %s %s %s -> %s",
         decision.decision_id,
         (decision.subject or {}).get("ref"),
