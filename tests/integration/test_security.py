@@ -95,6 +95,33 @@ def test_revoked_token_stops_working(make_client: Callable[..., TestClient], sql
     log.close()
 
 
+def test_a_token_is_answered_from_memory_only_within_the_cache_ttl(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request path asks ``cached`` first (no thread, no database); what it answers is what
+    ``verify`` found less than 5 s ago, and nothing older."""
+    from sqlalchemy import text
+
+    from policygate.auth import tokens
+
+    log = DecisionLog(sqlite_url)
+    store = TokenStore(log)
+    _, secret = store.create("ci", parse_scopes("decide"), "test")
+    assert store.cached(secret) == (False, None)  # never verified: only the database can tell
+    principal = store.verify(secret)
+    assert principal is not None and principal.may("decide")
+    with log.engine.begin() as conn:  # from here on the database cannot answer
+        conn.execute(text("ALTER TABLE api_tokens RENAME TO api_tokens_gone"))
+    assert store.cached(secret) == (True, principal)
+    assert store.cached(secret + "x") == (False, None)  # another secret is another key
+    now = time.monotonic()
+    monkeypatch.setattr(tokens.time, "monotonic", lambda: now + tokens.CACHE_TTL_S + 0.1)
+    assert store.cached(secret) == (False, None)  # expired: back to the database
+    with log.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE api_tokens_gone RENAME TO api_tokens"))
+    log.close()
+
+
 def test_rate_limit_answers_429(make_client: Callable[..., TestClient], sqlite_url: str) -> None:
     client = make_client(auth_required=True, rate_limit_per_minute=6)  # burst of 1
     reader = token(sqlite_url, "busy", "read")

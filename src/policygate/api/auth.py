@@ -53,7 +53,9 @@ async def authenticate(
             raise _unauthorised("authentication required: send Authorization: Bearer <token>")
         principal = ANONYMOUS
     else:
-        found = await run_in_threadpool(auth.verify, credentials.credentials)
+        known, found = auth.cached(credentials.credentials)  # most requests: no thread, no database
+        if not known:
+            found = await run_in_threadpool(auth.verify, credentials.credentials)
         if found is None:
             raise _unauthorised("invalid, expired or revoked token")
         principal = found

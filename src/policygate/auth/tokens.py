@@ -126,17 +126,24 @@ class TokenStore:
             self._cache.clear()
         return True
 
+    def cached(self, token: str) -> tuple[bool, Principal | None]:
+        """(True, the answer) when :meth:`verify` answered for this token less than CACHE_TTL_S ago;
+        (False, None) when only the database can tell. Never blocks on the database."""
+        hit = self._cache.get(_sha(token))  # one dict read: atomic under the GIL
+        if hit and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
     def verify(self, token: str) -> Principal | None:
         parsed = split_token(token)
         if parsed is None:
             return None
         token_id, secret = parsed
+        known, principal = self.cached(token)
+        if known:
+            return principal
         key = _sha(token)
         now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit and hit[0] > now:
-                return hit[1]
         with self.log.engine.connect() as conn:
             row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
         principal = None
