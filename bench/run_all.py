@@ -10,12 +10,14 @@ for docs/benchmarks.md):
    ``policygate serve`` process, decision log on SQLite, then on PostgreSQL (the test server
    of scripts/ensure-postgres.sh, in a schema of its own, dropped afterwards). After each
    backend the log is verified and must hold at least as many decisions as wrk got answers;
-3. MLflow-backed decisions ``POST /v1/decisions`` for ``mlflow:models:/bench-model@champion``
+3. the same ``/v1/evaluate`` as a non-loopback deployment runs it: authentication required, an
+   API token made with ``policygate token create``, SQLite, concurrency 16;
+4. MLflow-backed decisions ``POST /v1/decisions`` for ``mlflow:models:/bench-model@champion``
    against a local MLflow server (one worker, seeded with policygate.demo.seed.register),
    at concurrency 1 and 16, with MLflow REST calls per decision counted from the MLflow
    server's own access log.
 
-    .venv/bin/python bench/run_all.py                 # about 4 minutes on 2 cores
+    .venv/bin/python bench/run_all.py                 # about 3 minutes on 2 cores
     .venv/bin/python bench/run_all.py --duration 5 --markdown
 
 Installs wrk with ``apt-get install -y wrk`` when it is missing (Debian, as root).
@@ -56,7 +58,7 @@ MODEL = "bench-model"
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-local f = assert(io.open("%(body)s", "rb"))
+%(auth)slocal f = assert(io.open("%(body)s", "rb"))
 wrk.body = f:read("*a")
 f:close()
 
@@ -166,12 +168,19 @@ def served(workdir: Path, name: str, env: dict[str, str]) -> Iterator[tuple[str,
 
 
 def wrk(
-    wrk_bin: str, url: str, body: bytes, concurrency: int, duration_s: float, workdir: Path
+    wrk_bin: str,
+    url: str,
+    body: bytes,
+    concurrency: int,
+    duration_s: float,
+    workdir: Path,
+    token: str | None = None,
 ) -> dict[str, Any]:
     body_path = workdir / f"body-{uuid.uuid4().hex[:8]}.json"
     body_path.write_bytes(body)
     script = workdir / f"post-{uuid.uuid4().hex[:8]}.lua"
-    script.write_text(LUA % {"body": str(body_path)})
+    auth = f'wrk.headers["Authorization"] = "Bearer {token}"\n' if token else ""
+    script.write_text(LUA % {"body": str(body_path), "auth": auth})
     # one wrk thread: it drives 64 connections easily and leaves the cores to the servers
     cmd = [
         wrk_bin,
@@ -225,12 +234,13 @@ def measure(
     workdir: Path,
     pids: list[int],
     concurrencies: tuple[int, ...] = CONCURRENCY,
+    token: str | None = None,
 ) -> list[Point]:
-    wrk(wrk_bin, url, body, 16, max(2.0, duration_s / 4), workdir)  # warm-up, not reported
+    wrk(wrk_bin, url, body, 16, max(2.0, duration_s / 4), workdir, token)  # warm-up, not reported
     points = []
     for c in concurrencies:
         before = [cpu_s(pid) for pid in pids]
-        r = wrk(wrk_bin, url, body, c, duration_s, workdir)
+        r = wrk(wrk_bin, url, body, c, duration_s, workdir, token)
         used = [(cpu_s(pid) - b) * 1000 / max(1, r["requests"]) for pid, b in zip(pids, before, strict=True)]
         p = point(what, c, r, "CPU per request: " + " + ".join(f"{u:.2f}" for u in used) + " ms")
         print(
@@ -383,6 +393,46 @@ def run_mlflow(
     return [seq_point, conc], notes
 
 
+def run_with_token(
+    wrk_bin: str, workdir: Path, body: bytes, duration_s: float, notes: list[str]
+) -> list[Point]:
+    """/v1/evaluate as a non-loopback deployment runs it: authentication required, an API token
+    (created with `policygate token create`), SQLite, concurrency 16. The per-caller rate limit is
+    raised out of the way: it is a limit, not a cost."""
+    db_url = f"sqlite:///{workdir}/decisions-token.db"
+    out = subprocess.run(
+        [sys.executable, "-m", "policygate.cli", "token", "create", "--db", db_url]
+        + ["--name", "bench", "--scopes", "decide"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = out.stdout.strip().splitlines()[-1]
+    env = {
+        "POLICYGATE_DB_URL": db_url,
+        "POLICYGATE_AUTH_REQUIRED": "true",
+        "POLICYGATE_RATE_LIMIT_PER_MINUTE": "100000000",
+    }
+    with served(workdir, "token", env) as (url, pids):
+        refused = requests.post(f"{url}/v1/evaluate", data=body, timeout=30)
+        if refused.status_code != 401:
+            raise SystemExit(f"bench: without a token expected 401, got {refused.status_code}")
+        got = measure(
+            wrk_bin,
+            "policygate /v1/evaluate, SQLite, API token",
+            f"{url}/v1/evaluate",
+            body,
+            duration_s,
+            workdir,
+            pids,
+            concurrencies=(16,),
+            token=token,
+        )
+    notes.append("API token: " + verify_log(db_url, sum(p.requests - p.errors for p in got)))
+    print(f"  {notes[-1]}", flush=True)
+    return got
+
+
 def table(points: list[Point]) -> str:
     lines = [
         "| what | concurrency | requests | errors | throughput (req/s) "
@@ -404,13 +454,13 @@ def main() -> None:
     parser.add_argument(
         "--duration", type=float, default=10.0, help="seconds per measured point (default 10)"
     )
-    parser.add_argument("--only", choices=["opa", "sqlite", "postgresql", "mlflow"], action="append")
+    parser.add_argument("--only", choices=["opa", "sqlite", "postgresql", "token", "mlflow"], action="append")
     parser.add_argument("--markdown", action="store_true", help="print the result as a Markdown table")
     parser.add_argument(
         "--evidence-cache-ttl", default=None, help="POLICYGATE_EVIDENCE_CACHE_TTL_S for the MLflow part"
     )
     args = parser.parse_args()
-    only = set(args.only or ["opa", "sqlite", "postgresql", "mlflow"])
+    only = set(args.only or ["opa", "sqlite", "postgresql", "token", "mlflow"])
     wrk_bin = ensure_wrk()
     evidence = json.loads(EVIDENCE_FILE.read_text())
     opa_body = json.dumps({"input": evidence}).encode()
@@ -448,6 +498,8 @@ def main() -> None:
                 answered = sum(p.requests - p.errors for p in got)
                 notes.append(f"{name}: " + verify_log(db_url, answered))
                 print(f"  {notes[-1]}", flush=True)
+        if "token" in only:
+            points += run_with_token(wrk_bin, workdir, pg_body, args.duration, notes)
         if "mlflow" in only:
             got, more = run_mlflow(wrk_bin, workdir, args.duration, args.evidence_cache_ttl)
             points += got
