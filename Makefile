@@ -39,7 +39,7 @@ lint:
 serve: setup
 	$(VENV)/bin/policygate serve
 
-bench: setup  # policygate against raw OPA, side by side (docs/benchmarks.md); about 4 minutes
+bench: setup  # policygate against raw OPA, side by side (docs/benchmarks.md); about 3 minutes
 	$(PY) bench/run_all.py --markdown
 
 clean:
