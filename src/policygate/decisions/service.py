@@ -111,9 +111,7 @@ class DecisionService:
         doc = evidence.to_input()
         with self.log.coming():  # the group commit waits a moment for this record
             try:
-                if self.engine is None:
-                    raise self.engine_error or EngineError("unreachable", "no OPA engine configured")
-                raw = await self.engine.evaluate_async(doc)
+                raw = await self._engine().evaluate_async(doc)
                 revision = await self._revision_async()
                 decision = self._decision_from(_policy_result(raw), doc, revision)
             except EngineError as exc:
@@ -124,27 +122,27 @@ class DecisionService:
 
     async def _revision_async(self) -> str:
         """The policy revision; asks OPA (in a thread) only when the cached one is stale."""
-        assert self.engine is not None
-        cached = self.engine.cached_revision()
+        engine = self._engine()
+        cached = engine.cached_revision()
         if cached is not None:
             return cached
-        engine = self.engine
         return await anyio.to_thread.run_sync(lambda: engine.policy_revision)
 
     async def _revision_or_none_async(self) -> str | None:
-        if self.engine is None:
-            return None
         try:
             return await self._revision_async()
         except EngineError:
             return None
 
-    def _evaluate(self, doc: dict[str, Any]) -> tuple[PolicyResult, str]:
+    def _engine(self) -> OpaEngine:
         if self.engine is None:
             raise self.engine_error or EngineError("unreachable", "no OPA engine configured")
-        raw = self.engine.evaluate(doc)
-        revision = self.engine.policy_revision
-        return _policy_result(raw), revision
+        return self.engine
+
+    def _evaluate(self, doc: dict[str, Any]) -> tuple[PolicyResult, str]:
+        engine = self._engine()
+        raw = engine.evaluate(doc)
+        return _policy_result(raw), engine.policy_revision
 
     def _decision_from(self, result: PolicyResult, doc: dict[str, Any], revision: str) -> Decision:
         allow = result.allow and not result.deny  # a policy that allows with denials is a deny
@@ -162,12 +160,10 @@ class DecisionService:
         )
 
     def error(self, doc: dict[str, Any] | None, *reasons: Reason) -> Decision:
-        revision = None
-        if self.engine is not None:
-            try:
-                revision = self.engine.policy_revision
-            except EngineError:
-                revision = None
+        try:
+            revision: str | None = self._engine().policy_revision
+        except EngineError:  # no engine, or OPA unreachable: the error decision has no revision
+            revision = None
         return self._error_decision(doc, list(reasons), revision)
 
     def _error_decision(

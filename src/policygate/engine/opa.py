@@ -135,8 +135,7 @@ class OpaEngine:
             retries=0,
             timeout=timeout_s,
         )
-        self._revision: str | None = None
-        self._revision_at = 0.0
+        self._revision: tuple[str, float] | None = None  # (revision, time.monotonic() when known)
         self._lock = threading.Lock()
         # evaluate_async: keep-alive connections on the running event loop (made on first use)
         self.timeout_s = timeout_s
@@ -217,10 +216,10 @@ class OpaEngine:
 
     def cached_revision(self) -> str | None:
         """The policy revision if it is cached and fresh, without asking OPA (None otherwise)."""
-        revision, at = self._revision, self._revision_at
-        if revision is None or time.monotonic() - at > REVISION_TTL_S:
+        known = self._revision  # one read: a consistent pair, no lock needed
+        if known is None or time.monotonic() - known[1] > REVISION_TTL_S:
             return None
-        return revision
+        return known[0]
 
     def _query(self, evidence: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
@@ -286,22 +285,22 @@ class OpaEngine:
     def policy_revision(self) -> str:
         """Digest of the policies and parameters OPA actually holds (refreshed every 30 s)."""
         with self._lock:
-            if self._revision is None or time.monotonic() - self._revision_at > REVISION_TTL_S:
-                self._revision = self._fetch_revision()
-                self._revision_at = time.monotonic()
-            return self._revision
+            return self.cached_revision() or self._refresh_locked()
 
     def refresh_revision(self) -> str:
         """Re-read the revision from OPA now and cache it: after a reload, not 30 s later."""
         with self._lock:
-            self._revision = self._fetch_revision()
-            self._revision_at = time.monotonic()
-            return self._revision
+            return self._refresh_locked()
 
     def note_revision(self, revision: str) -> None:
         """Cache ``revision`` as what OPA holds, known without asking (the hot reload saw it load)."""
         with self._lock:
-            self._revision, self._revision_at = revision, time.monotonic()
+            self._revision = (revision, time.monotonic())
+
+    def _refresh_locked(self) -> str:
+        revision = self._fetch_revision()
+        self._revision = (revision, time.monotonic())
+        return revision
 
     def _fetch_revision(self) -> str:
         try:
