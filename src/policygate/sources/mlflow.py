@@ -50,7 +50,7 @@ class _Read:
 
     at: float  # time.monotonic()
     read_at: str  # ISO 8601, UTC: goes into the evidence
-    mv: Any
+    made_from: tuple[Any, Any]  # the version's (run_id, source): reused only while they still hold
     rm: Any
     run: Any
     experiment: Any
@@ -129,8 +129,8 @@ class MlflowSource:
             what = f"get model version {ref.name}/{ref.version}"
             mv = wait(what, call(what, self.client.get_model_version, ref.name, str(ref.version)))
         cached = self._cached(ref.name, str(mv.version))
-        if cached is not None and (cached.mv.run_id, cached.mv.source) == (mv.run_id, mv.source):
-            return self._parts_of(ref, cached, calls, mv=mv)
+        if cached is not None and cached.made_from == (mv.run_id, mv.source):
+            return self._parts_of(ref, mv, cached, calls)
         read_at = now_iso()
 
         registered = call(f"get registered model {ref.name}", self.client.get_registered_model, ref.name)
@@ -148,12 +148,12 @@ class MlflowSource:
             what = f"get experiment {run.info.experiment_id}"
             experiment = wait(what, call(what, self.client.get_experiment, run.info.experiment_id))
 
-        read = _Read(time.monotonic(), read_at, mv, rm, run, experiment)
+        read = _Read(time.monotonic(), read_at, (mv.run_id, mv.source), rm, run, experiment)
         self._remember(ref.name, str(mv.version), read)
-        return self._parts_of(ref, read, calls)
+        return self._parts_of(ref, mv, read, calls)
 
-    def _parts_of(self, ref: ModelRef, read: _Read, calls: int, mv: Any = None) -> Parts:
-        parts = self._parts(ref, mv if mv is not None else read.mv, read.rm, read.run, read.experiment)
+    def _parts_of(self, ref: ModelRef, mv: Any, read: _Read, calls: int) -> Parts:
+        parts = self._parts(ref, mv, read.rm, read.run, read.experiment)
         parts.calls = calls
         parts.read_at = read.read_at
         return parts
