@@ -71,9 +71,14 @@ async def authenticate(
     return principal
 
 
-async def current_principal(request: Request) -> Principal:  # async: no thread hop per request
+def principal_of(request: Request) -> Principal:
+    """Who :func:`authenticate` found for this request (anonymous when auth is off)."""
     principal: Principal = getattr(request.state, "principal", ANONYMOUS)
     return principal
+
+
+async def current_principal(request: Request) -> Principal:  # async: no thread hop per request
+    return principal_of(request)
 
 
 Caller = Annotated[Principal, Depends(current_principal)]

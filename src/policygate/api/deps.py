@@ -9,9 +9,13 @@ from fastapi import Depends, Request
 from policygate.decisions.service import DecisionService
 
 
-async def _service(request: Request) -> DecisionService:  # async: no thread hop per request
+def service_of(request: Request) -> DecisionService:
     service: DecisionService = request.app.state.service
     return service
+
+
+async def _service(request: Request) -> DecisionService:  # async: no thread hop per request
+    return service_of(request)
 
 
 Service = Annotated[DecisionService, Depends(_service)]

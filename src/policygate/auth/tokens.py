@@ -129,7 +129,10 @@ class TokenStore:
     def cached(self, token: str) -> tuple[bool, Principal | None]:
         """(True, the answer) when :meth:`verify` answered for this token less than CACHE_TTL_S ago;
         (False, None) when only the database can tell. Never blocks on the database."""
-        hit = self._cache.get(_sha(token))  # one dict read: atomic under the GIL
+        return self._hit(_sha(token))
+
+    def _hit(self, key: str) -> tuple[bool, Principal | None]:
+        hit = self._cache.get(key)  # one dict read: atomic under the GIL
         if hit and hit[0] > time.monotonic():
             return True, hit[1]
         return False, None
@@ -139,10 +142,10 @@ class TokenStore:
         if parsed is None:
             return None
         token_id, secret = parsed
-        known, principal = self.cached(token)
+        key = _sha(token)
+        known, principal = self._hit(key)
         if known:
             return principal
-        key = _sha(token)
         now = time.monotonic()
         with self.log.engine.connect() as conn:
             row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()

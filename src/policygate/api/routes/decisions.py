@@ -12,13 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from policygate.api.auth import Caller
-from policygate.api.deps import Service
+from policygate.api.auth import Caller, principal_of
+from policygate.api.deps import Service, service_of
 from policygate.api.routes.policy import explained
-from policygate.auth.principal import ANONYMOUS, Principal
 from policygate.decisions.model import Decision
 from policygate.decisions.record import model_spellings
-from policygate.decisions.service import DecisionService
 from policygate.evidence import EvidenceV1, Target
 from policygate.refs import parse
 
@@ -62,8 +60,7 @@ async def evaluate(
     With ``?explain=true`` the answer also carries ``explanation`` (not recorded)."""
     # The hot path: no per-request dependencies beyond authentication (which set the principal),
     # OPA over the async client, the log through its group commit, the answer serialised once.
-    service: DecisionService = request.app.state.service
-    caller: Principal = getattr(request.state, "principal", ANONYMOUS)
+    service, caller = service_of(request), principal_of(request)
     body.evidence.request.caller = caller.label
     decision = await service.evaluate_async(body.evidence)
     if explain:
