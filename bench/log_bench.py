@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from percentiles import pct
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -82,11 +83,6 @@ def payload(decision_id: str, name: str, version: str, outcome: str, target: str
         "evaluated_at": "2026-11-20T12:00:00Z",
     }
     return {"decision": decision, "evidence": evidence}
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def append_rate(log: DecisionLog, n: int, models: int, writers: int) -> float:

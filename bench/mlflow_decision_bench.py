@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import requests
+from percentiles import pct
 
 from policygate.config import Settings
 from policygate.demo.mlflow_server import MlflowServer
@@ -22,11 +23,6 @@ from policygate.demo.seed import ModelSpec, register
 from policygate.evidence import Target
 from policygate.refs import parse
 from policygate.runtime import open_service
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def main() -> None:

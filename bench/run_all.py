@@ -48,6 +48,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from percentiles import pct  # noqa: E402
+
 from policygate.demo.mlflow_server import MlflowServer, free_port  # noqa: E402
 
 EVIDENCE_FILE = ROOT / "examples" / "evidence" / "compliant.json"
@@ -86,6 +88,13 @@ class Point:
     p99_ms: float
     max_ms: float
     extra: str = ""
+
+    def line(self) -> str:
+        return (
+            f"{self.what:44} c={self.concurrency:<3} {self.rps:8.1f} req/s  p50 {self.p50_ms:6.2f}  "
+            f"p95 {self.p95_ms:6.2f}  p99 {self.p99_ms:6.2f}  max {self.max_ms:7.2f} ms  "
+            f"errors {self.errors}  {self.extra}"
+        )
 
 
 def ensure_wrk() -> str:
@@ -243,11 +252,7 @@ def measure(
         r = wrk(wrk_bin, url, body, c, duration_s, workdir, token)
         used = [(cpu_s(pid) - b) * 1000 / max(1, r["requests"]) for pid, b in zip(pids, before, strict=True)]
         p = point(what, c, r, "CPU per request: " + " + ".join(f"{u:.2f}" for u in used) + " ms")
-        print(
-            f"  {what:32} c={c:<3} {p.rps:8.1f} req/s  p50 {p.p50_ms:6.2f}  p95 {p.p95_ms:6.2f}  "
-            f"p99 {p.p99_ms:6.2f} ms  errors {p.errors}  {p.extra}",
-            flush=True,
-        )
+        print(f"  {p.line()}", flush=True)
         points.append(p)
     return points
 
@@ -367,16 +372,12 @@ def run_mlflow(
                 0,
                 n_seq / sum(x / 1000 for x in lat),
                 statistics.median(lat),
-                lat[min(len(lat) - 1, int(0.95 * (len(lat) - 1) + 0.5))],
-                lat[min(len(lat) - 1, int(0.99 * (len(lat) - 1) + 0.5))],
+                pct(lat, 95),
+                pct(lat, 99),
                 lat[-1],
                 f"{per:.2f} MLflow calls/decision",
             )
-            print(
-                f"  {seq_point.what:32} c=1   {seq_point.rps:8.1f} req/s  p50 {seq_point.p50_ms:6.2f}  "
-                f"p95 {seq_point.p95_ms:6.2f}  p99 {seq_point.p99_ms:6.2f} ms  {seq_point.extra}",
-                flush=True,
-            )
+            print(f"  {seq_point.line()}", flush=True)
             mark, before = server.log_path.stat().st_size, count_decisions(db)
             r = wrk(wrk_bin, f"{url}/v1/decisions", body, 16, duration_s, workdir)
             time.sleep(1.0)  # requests wrk left in flight finish and are logged
@@ -384,11 +385,7 @@ def run_mlflow(
             conc = point(
                 "MLflow-backed /v1/decisions", 16, r, f"{calls / max(1, decided):.2f} MLflow calls/decision"
             )
-            print(
-                f"  {conc.what:32} c=16  {conc.rps:8.1f} req/s  p50 {conc.p50_ms:6.2f}  "
-                f"p95 {conc.p95_ms:6.2f}  p99 {conc.p99_ms:6.2f} ms  errors {conc.errors}  {conc.extra}",
-                flush=True,
-            )
+            print(f"  {conc.line()}", flush=True)
             notes.append(f"MLflow decision example: subject {decision['subject']['ref']}")
     return [seq_point, conc], notes
 
@@ -519,15 +516,7 @@ def main() -> None:
     for p in points:
         if p.what.startswith("policygate /v1/evaluate") and p.concurrency in raw:
             p.extra = f"**{p.rps / raw[p.concurrency]:.0%} of raw OPA**; {p.extra} (policygate + its OPA)"
-    print(
-        table(points)
-        if args.markdown
-        else "\n".join(
-            f"{p.what:36} c={p.concurrency:<3} {p.rps:8.1f} req/s  p50 {p.p50_ms:6.2f}  p95 {p.p95_ms:6.2f}  "
-            f"p99 {p.p99_ms:6.2f}  max {p.max_ms:7.2f} ms  errors {p.errors}  {p.extra}"
-            for p in points
-        )
-    )
+    print(table(points) if args.markdown else "\n".join(p.line() for p in points))
     for note in notes:
         print(f"- {note}")
 
