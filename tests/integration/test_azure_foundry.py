@@ -209,14 +209,7 @@ def test_a_hanging_foundry_project_is_cut_off_by_the_total_timeout(azure_world: 
     import azure.ai.ml  # noqa: F401  # warm imports, so only the hanging call uses the budget
     import azure.ai.projects  # noqa: F401
 
-    answer = azure_world.answer
-
-    def slow(method: str, host: str, path: str, query: dict[str, list[str]]) -> Any:
-        if host == FOUNDRY_HOST:
-            time.sleep(2.5)
-        return answer(method, host, path, query)
-
-    azure_world.adapter.handler = slow
+    azure_world.hang(lambda host, path: host == FOUNDRY_HOST, 2.5)
     started = time.monotonic()
     with pytest.raises(SourceError) as err:
         collect(azure_world, timeout_s=1.0)

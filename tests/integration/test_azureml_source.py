@@ -440,14 +440,7 @@ def test_retries_are_bounded(azure_world: AzureWorld) -> None:
 
 
 def test_a_hanging_service_is_cut_off_by_the_total_timeout(azure_world: AzureWorld) -> None:
-    answer = azure_world.answer
-
-    def slow(method: str, host: str, path: str, query: dict[str, list[str]]) -> Any:
-        if "/jobs/" in path:
-            time.sleep(2.5)
-        return answer(method, host, path, query)
-
-    azure_world.adapter.handler = slow
+    azure_world.hang(lambda host, path: "/jobs/" in path, 2.5)
     started = time.monotonic()
     with pytest.raises(SourceError) as err:
         collect(azure_world, timeout_s=1.0)
