@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from types import TracebackType
 
 import requests
@@ -18,7 +19,13 @@ from tests.conftest import REGO, opa_binary
 class Served:
     """Started and ready (``/readyz`` 200) on entry; terminated on exit, its output kept in ``output``."""
 
-    def __init__(self, env: dict[str, str], host: str = "127.0.0.1", ready_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        host: str = "127.0.0.1",
+        ready_timeout_s: float = 60.0,
+        args: Sequence[str] = (),
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -28,12 +35,14 @@ class Served:
             **env,
         }
         self.host = host
+        self.args = list(args)  # more `serve` options, e.g. --watch
         self.ready_timeout_s = ready_timeout_s
         self.output = ""
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Served:
         cmd = [sys.executable, "-m", "policygate.cli", "serve", "--host", self.host, "--port", str(self.port)]
+        cmd += self.args
         # a file, not a pipe: nobody reads a pipe while the server runs, and a full one blocks its logging
         self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
@@ -49,6 +58,11 @@ class Served:
             time.sleep(0.2)
         self.__exit__(None, None, None)
         raise AssertionError(f"policygate serve did not become ready:\n{self.output[-3000:]}")
+
+    def output_so_far(self) -> str:
+        """What the server wrote until now, while it runs (pread: the shared file offset stays put)."""
+        fd = self._log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -5,10 +5,8 @@ recovers, and the waivers survive OPA's reloads. Every wait is bounded."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,51 +18,24 @@ from fastapi.testclient import TestClient
 
 from policygate.api.app import create_app
 from policygate.config import Settings
-from policygate.demo.mlflow_server import free_port
 from policygate.engine.opa import OpaEngine
 from policygate.policy.watch import expected_revision, json_errors, load, params_of, snapshot
 from tests.conftest import REGO, load_example, opa_binary
+from tests.served import Served
 
 MODEL = "mlflow:models:/fraud-detector/7"
 RELOAD_S = 15.0  # bound for a change to show (measured: well under 1 s)
 T = TypeVar("T")
 
 
-class WatchedServe:
-    """`policygate serve --watch` on a copy of rego/, its output in a file (readable while it runs)."""
+class WatchedServe(Served):
+    """`policygate serve --watch` on a copy of rego/ (``output_so_far()`` while it runs)."""
 
     def __init__(self, tmp: Path) -> None:
         self.rego = tmp / "rego"
         shutil.copytree(REGO, self.rego)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.out_path = tmp / "serve.log"
-        self.env = {
-            **os.environ,
-            "POLICYGATE_POLICY_DIR": str(self.rego),
-            "POLICYGATE_OPA_BIN": opa_binary(),
-            "POLICYGATE_DB_URL": f"sqlite:///{tmp}/decisions.db",
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> WatchedServe:
-        cmd = [sys.executable, "-m", "policygate.cli", "serve", "--port", str(self.port), "--watch"]
-        with self.out_path.open("wb") as out:
-            self.proc = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        until(lambda: self.ready().status_code == 200, 60, "policygate serve --watch never became ready")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def output(self) -> str:
-        return self.out_path.read_text(errors="replace")
+        env = {"POLICYGATE_POLICY_DIR": str(self.rego), "POLICYGATE_DB_URL": f"sqlite:///{tmp}/decisions.db"}
+        super().__init__(env, args=["--watch"])
 
     def ready(self) -> requests.Response:
         return requests.get(f"{self.base}/readyz", timeout=5)
@@ -152,11 +123,11 @@ def test_watch_reloads_refuses_a_broken_policy_and_recovers(served: WatchedServe
         still = served.evaluate(compliant)
         assert still["outcome"] == "deny" and "APR-001" in ids(still) and still["policy_revision"] == r2
     until(
-        lambda: "ERROR policygate.policy.watch: policy change refused" in served.output(),
+        lambda: "ERROR policygate.policy.watch: policy change refused" in served.output_so_far(),
         RELOAD_S,
         "the refusal was not logged at ERROR",
     )
-    assert "main.rego:" in served.output()
+    assert "main.rego:" in served.output_so_far()
 
     # The fix (the good text and a comment, so a new revision): ready again, decisions show it.
     main.write_text(good + "\n# fixed\n")
