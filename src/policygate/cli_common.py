@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, NoReturn
 
 import typer
@@ -10,6 +11,14 @@ from policygate.config import Settings
 from policygate.decisions.model import EXIT_CODES
 
 EXIT_ERROR = EXIT_CODES["error"]
+
+
+class TextOrJson(StrEnum):
+    """``--format`` of the commands that print for people (text) or for programs (json)."""
+
+    text = "text"
+    json = "json"
+
 
 DbOption = Annotated[
     str | None,

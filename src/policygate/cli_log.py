@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from policygate.cli_common import DbOption, fail
+from policygate.cli_common import DbOption, TextOrJson, fail
 from policygate.config import Settings
 from policygate.decisions.export import write_csv, write_jsonl
 from policygate.decisions.log import DecisionLog, LogError, as_utc
@@ -31,11 +31,6 @@ log_app = typer.Typer(
 
 EXIT_TAMPERED = 1
 EXIT_NOT_FOUND = 1
-
-
-class ShowFormat(StrEnum):
-    text = "text"
-    json = "json"
 
 
 class ExportFormat(StrEnum):
@@ -89,7 +84,7 @@ def show(
     ref: Annotated[
         str, typer.Argument(help="Model reference (e.g. mlflow:models:/fraud/7) or a decision id.")
     ],
-    fmt: Annotated[ShowFormat, typer.Option("--format", "-f", help="text or json.")] = ShowFormat.text,
+    fmt: Annotated[TextOrJson, typer.Option("--format", "-f", help="text or json.")] = TextOrJson.text,
     limit: Annotated[int, typer.Option(min=1, max=500, help="Recent decisions to include.")] = 20,
     db: DbOption = None,
 ) -> None:
@@ -105,7 +100,7 @@ def show(
     if record is None and single is None:
         typer.echo(f"no decision recorded for {ref!r} in {log.safe_url}", err=True)
         raise typer.Exit(EXIT_NOT_FOUND)
-    if fmt is ShowFormat.json:
+    if fmt is TextOrJson.json:
         typer.echo(json.dumps(record if record is not None else single, indent=2))
         return
     typer.echo(render_record(record) if record is not None else json.dumps(single, indent=2))

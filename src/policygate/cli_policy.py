@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from policygate.cli_common import DbOption, fail, settings_with
+from policygate.cli_common import DbOption, TextOrJson, fail, settings_with
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.model import Decision
@@ -41,18 +41,13 @@ waiver_app = typer.Typer(
 )
 
 
-class ReportFormat(StrEnum):
-    text = "text"
-    json = "json"
-
-
 class ListFormat(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
 
 
-ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json.")]
+ReportFormatOption = Annotated[TextOrJson, typer.Option("--format", "-f", help="text or json.")]
 PolicyDirOption = Annotated[
     Path | None,
     typer.Option("--policy-dir", help="Policy directory (default: POLICYGATE_POLICY_DIR or ./rego)."),
@@ -105,7 +100,7 @@ def _report(
     run: Callable[[str, Path], R],
     render: Callable[[R], str],
     policy_dir: Path | None,
-    fmt: ReportFormat,
+    fmt: TextOrJson,
     *,
     errors_to_stderr: bool,
 ) -> NoReturn:
@@ -114,7 +109,7 @@ def _report(
         report = run(Settings().opa_binary, _policy_dir(policy_dir))
     except authoring.AuthoringError as exc:
         fail(str(exc))
-    if fmt is ReportFormat.json:
+    if fmt is TextOrJson.json:
         _echo_json(report.to_dict())
     else:
         typer.echo(render(report), err=errors_to_stderr and not report.ok)
@@ -124,7 +119,7 @@ def _report(
 @policy_app.command("test")
 def policy_test(
     policy_dir: PolicyDirOption = None,
-    fmt: ReportFormatOption = ReportFormat.text,
+    fmt: ReportFormatOption = TextOrJson.text,
 ) -> None:
     """Run the Rego tests (opa test): pass/fail per test, coverage, uncovered lines; exit 1 on failure."""
     _report(authoring.run_tests, authoring.render_tests, policy_dir, fmt, errors_to_stderr=False)
@@ -133,7 +128,7 @@ def policy_test(
 @policy_app.command("check")
 def policy_check(
     policy_dir: PolicyDirOption = None,
-    fmt: ReportFormatOption = ReportFormat.text,
+    fmt: ReportFormatOption = TextOrJson.text,
 ) -> None:
     """Compile the policies strictly (opa check --strict): errors with file and line; exit 1 on errors."""
     _report(authoring.run_check, authoring.render_check, policy_dir, fmt, errors_to_stderr=True)
@@ -240,7 +235,7 @@ def waiver_add(
         typer.Option("--target", "-t", help="Target stage (repeatable); default: every stage."),
     ] = None,
     db: DbOption = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.text,
+    fmt: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
 ) -> None:
     """Grant a time-bound waiver; recorded in the decision log's chain."""
     settings = settings_with(db)
@@ -268,7 +263,7 @@ def waiver_add(
         fail(f"{exc}; the waiver was not granted")
     finally:
         log.close()
-    if fmt is ReportFormat.json:
+    if fmt is TextOrJson.json:
         _echo_json({**waiver.model_dump(), "status": "active", "log_seq": seq})
     else:
         view = waivers.WaiverView(**waiver.model_dump(), status="active")
@@ -279,7 +274,7 @@ def waiver_add(
 def waiver_list(
     all_: Annotated[bool, typer.Option("--all", help="Include expired and revoked waivers.")] = False,
     db: DbOption = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.text,
+    fmt: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
 ) -> None:
     """Active waivers (with --all: expired and revoked too), from the decision log."""
     settings = settings_with(db)
@@ -290,7 +285,7 @@ def waiver_list(
         fail(str(exc))
     finally:
         log.close()
-    if fmt is ReportFormat.json:
+    if fmt is TextOrJson.json:
         _echo_json({"waivers": [v.model_dump() for v in views]})
     elif not views:
         typer.echo("no active waivers" if not all_ else "no waivers recorded")
@@ -341,7 +336,7 @@ def replay(
         typer.Option("--since", help="Decisions recorded since: a duration (30d, 12h), RFC 3339, or all."),
     ] = "30d",
     model: Annotated[str | None, typer.Option("--model", help="Only this model version.")] = None,
-    fmt: ReportFormatOption = ReportFormat.text,
+    fmt: ReportFormatOption = TextOrJson.text,
     db: DbOption = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=32, help="Parallel OPA queries.")] = 4,
 ) -> None:
@@ -385,7 +380,7 @@ def replay(
         fail(str(exc))
     finally:
         log.close()
-    if fmt is ReportFormat.json:
+    if fmt is TextOrJson.json:
         _echo_json(report.to_dict())
     else:
         typer.echo(render(report))
