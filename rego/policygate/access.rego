@@ -25,7 +25,10 @@ _identity_label := sprintf("%s identity %s", [
 ])
 
 # Scope is a resource group or a resource inside one.
-_within_resource_group(scope) if regex.match(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+`, scope)
+_within_resource_group(scope) if {
+	is_string(scope)
+	regex.match(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+`, scope)
+}
 
 _production_auth_mode(mode) if lower_str(mode) in lower_set("production_auth_modes")
 

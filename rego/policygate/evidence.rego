@@ -9,6 +9,7 @@ package policygate
 _required_gap(gap) if gap in params.required_fields
 
 _required_gap(gap) if {
+	is_string(gap)
 	some field in params.required_fields
 	startswith(field, concat("", [gap, "."]))
 }

@@ -22,14 +22,57 @@ package policygate
 # METADATA
 # title: Promotion decision
 # description: >-
-#   {"allow", "deny", "warn", "dryrun"}; allow is true only when deny is
-#   empty. Always defined, for any input object.
+#   {"allow", "deny", "warn", "dryrun", "errors"}; allow is true only when
+#   deny and errors are empty. Always defined, for any input object. A
+#   non-empty errors list (a mistake in the policies themselves) makes
+#   policygate answer outcome error, never allow.
 # entrypoint: true
 decision := {
-	"allow": count(deny_reasons) == 0,
+	"allow": (count(deny_reasons) + count(policy_errors)) == 0,
 	"deny": _by_id(deny_reasons),
 	"warn": _by_id(warn_reasons),
 	"dryrun": _by_id(dryrun_reasons),
+	"errors": sort(policy_errors),
+}
+
+# ---------------------------------------------------------------------------
+# Policy errors: mistakes in the policies that policygate's load checks refuse
+# (policy check, start-up, reload). Checked here too, so that an OPA that
+# policygate did not load (POLICYGATE_OPA_URL, a sidecar) still fails closed.
+# ---------------------------------------------------------------------------
+
+policy_errors contains "data.policygate_params is missing or not an object: load rego/data.json with the policies" if {
+	not is_object(data.policygate_params)
+}
+
+policy_errors contains msg if {
+	some r in violation
+	problem := _reason_problem(r)
+	msg := sprintf("a violation rule produced a malformed reason (%s): %v", [problem, object.get(r, "id", r)])
+}
+
+_severities := {"low", "medium", "high", "critical"}
+
+_reason_problem(r) := "not an object" if {
+	not is_object(r)
+} else := "no rule id: the rule's METADATA needs custom.id" if {
+	not regex.match(`^[A-Z]{2,5}-[0-9]{3}$`, object.get(r, "id", ""))
+} else := "no title: the rule's METADATA needs title" if {
+	not present(object.get(r, "title", null))
+} else := "no valid severity: custom.severity must be low, medium, high or critical" if {
+	not object.get(r, "severity", null) in _severities
+} else := "no controls: custom.controls must list at least one control" if {
+	not _nonempty_strings(object.get(r, "controls", null))
+} else := "no message" if {
+	not present(object.get(r, "message", null))
+}
+
+_nonempty_strings(xs) if {
+	is_array(xs)
+	count(xs) > 0
+	every x in xs {
+		present(x)
+	}
 }
 
 # Reasons as an array ordered by rule id (then content), for stable output.
@@ -94,15 +137,21 @@ waiver_for(r) := applicable[0][1] if {
 # targets = every stage) and expires after the reference time. A waiver
 # without a valid RFC 3339 expiry never applies.
 _waiver_applies(w, r) if {
+	is_string(w.rule)
 	upper(trim_space(w.rule)) == r.id
 	_waiver_model_matches(w.model)
 	_waiver_targets_match(w)
-	time.parse_rfc3339_ns(w.expires) > ref_time_ns
+	regex.match(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T`, w.expires)
+	parse_time(w.expires) > ref_time_ns
 }
 
 _waiver_model_matches(pattern) if pattern == input.subject.ref
 
-_waiver_model_matches(pattern) if glob.match(pattern, null, input.subject.ref)
+_waiver_model_matches(pattern) if {
+	is_string(pattern)
+	is_string(input.subject.ref)
+	glob.match(pattern, null, input.subject.ref)
+}
 
 _waiver_targets_match(w) if not _waiver_has_targets(w)
 
@@ -111,4 +160,8 @@ _waiver_targets_match(w) if {
 	lower_str(stage) == target_stage
 }
 
-_waiver_has_targets(w) if count(w.targets) > 0
+_waiver_has_targets(w) if {
+	t := object.get(w, "targets", null)
+	t != null
+	t != []
+}

@@ -58,7 +58,7 @@ test_decision_defined_without_input if {
 }
 
 test_decision_for_compliant_evidence if {
-	decide(compliant) == {"allow": true, "deny": [], "warn": [], "dryrun": []}
+	decide(compliant) == {"allow": true, "deny": [], "warn": [], "dryrun": [], "errors": []}
 }
 
 test_deny_is_ordered_by_rule_id if {
@@ -110,13 +110,39 @@ test_every_rule_reports_with_its_annotation if {
 	}
 }
 
-test_fallback_parameters_match_data_json if {
-	data.policygate._fallback_params == data.policygate_params
+test_missing_parameters_are_a_policy_error_never_allow if {
+	d := decide(compliant) with data.policygate_params as null
+	d.allow == false
+	count(d.errors) == 1
+	contains(d.errors[0], "data.policygate_params is missing")
 }
 
-test_fallback_parameters_used_without_data_json if {
-	decide(compliant) == {"allow": true, "deny": [], "warn": [], "dryrun": []} with data.policygate_params as null
-	deny_ids(failed_run) == {"LIN-002"} with data.policygate_params as null
+test_rule_without_metadata_is_a_policy_error if {
+	d := decide(compliant) with data.policygate.violation as {data.policygate.reason({}, "Something is wrong.", [])}
+	d.allow == false
+	count(d.deny) == 1
+	[e] := d.errors
+	contains(e, "no rule id")
+}
+
+test_rule_without_controls_is_a_policy_error if {
+	meta := {"title": "T", "custom": {"id": "XYZ-001", "severity": "high"}}
+	d := decide(compliant) with data.policygate.violation as {data.policygate.reason(meta, "Something is wrong.", [])}
+	d.allow == false
+	[e] := d.errors
+	contains(e, "no controls")
+}
+
+test_rule_with_unknown_severity_is_a_policy_error if {
+	meta := {"title": "T", "custom": {"id": "XYZ-001", "severity": "urgent", "controls": ["C"]}}
+	d := decide(compliant) with data.policygate.violation as {data.policygate.reason(meta, "Something is wrong.", [])}
+	[e] := d.errors
+	contains(e, "no valid severity")
+}
+
+test_well_formed_decision_has_no_errors if {
+	decide(compliant).errors == []
+	decide(everything_wrong).errors == []
 }
 
 # modes -------------------------------------------------------------------------

@@ -8,54 +8,28 @@ package policygate
 # Parameters
 # ---------------------------------------------------------------------------
 
-# The policy parameters: data.policygate_params (rego/data.json) deep-merged
-# over _fallback_params. rego/data.json is the source of truth; the fallback
-# only keeps the gate closed and deterministic when the data file was not
-# loaded (e.g. `opa eval -d rego/policygate`). A test asserts both are equal.
-params := object.union(_fallback_params, _configured_params)
-
-_configured_params := p if {
-	p := data.policygate_params
-	is_object(p)
-} else := {}
-
-_fallback_params := {
-	"required_approvals": {
-		"production": {"low": 1, "medium": 1, "high": 2},
-		"staging": {"low": 0, "medium": 0, "high": 0},
-		"development": {"low": 0, "medium": 0, "high": 0},
-	},
-	"max_approval_age_days": 90,
-	"privileged_roles": [
-		"Owner",
-		"Contributor",
-		"User Access Administrator",
-		"Role Based Access Control Administrator",
-	],
-	"successful_run_statuses": ["FINISHED", "Completed", "Succeeded"],
-	"require_verified_approvals": false,
-	"required_fields": [
-		"approvals",
-		"subject.created_at",
-	],
-	"modes": {},
-	"production_auth_modes": ["aad_token"],
-}
+# The policy parameters: data.policygate_params (rego/data.json), checked
+# against policygate's parameter schema whenever policygate loads the policies.
+# There is no fallback: without parameters the decision is an error (see
+# policy_errors in main.rego), never a silent default.
+params := data.policygate_params
 
 # A list parameter as a set of lower-cased strings (for case-insensitive tests).
-lower_set(name) := {lower_str(x) | some x in params[name]}
+lower_set(name) := {lower_str(x) | some x in params[name]; is_string(x)}
 
 # ---------------------------------------------------------------------------
 # Reasons
 # ---------------------------------------------------------------------------
 
 # Builds a reason from the calling rule's METADATA annotation, so id, title,
-# severity and controls have a single source.
+# severity and controls have a single source. Total: a rule whose metadata is
+# missing or incomplete still fires, and main.rego turns its malformed reason
+# into a policy error instead of letting the rule vanish.
 reason(meta, msg, fields) := {
-	"id": meta.custom.id,
-	"title": meta.title,
-	"severity": meta.custom.severity,
-	"controls": meta.custom.controls,
+	"id": object.get(meta, ["custom", "id"], null),
+	"title": object.get(meta, "title", null),
+	"severity": object.get(meta, ["custom", "severity"], null),
+	"controls": object.get(meta, ["custom", "controls"], null),
 	"message": msg,
 	"fields": fields,
 }
@@ -70,11 +44,15 @@ ev(path) := v if {
 	v := object.get(input, path, null)
 } else := null
 
-# Lower-cased, trimmed string; undefined for non-strings.
-lower_str(x) := lower(trim_space(x))
+# Lower-cased, trimmed string; undefined for non-strings (guarded, so strict
+# builtin errors never fire on a null or a number).
+lower_str(x) := lower(trim_space(x)) if is_string(x)
 
 # True for a non-blank string.
-present(x) if trim_space(x) != ""
+present(x) if {
+	is_string(x)
+	trim_space(x) != ""
+}
 
 # A value rendered for a message: quoted strings, "none" for null/absent.
 show(x) := sprintf("%q", [x]) if {
@@ -96,13 +74,18 @@ ns_per_day := ((24 * 60) * 60) * 1000000000
 
 # Parses an RFC 3339 / ISO-8601 timestamp to ns since the epoch; a timestamp
 # without zone is taken as UTC, a bare date as its midnight UTC. Undefined
-# when unparseable.
-parse_time(s) := ns if {
-	ns := time.parse_rfc3339_ns(s)
-} else := ns if {
-	ns := time.parse_ns("2006-01-02T15:04:05", s)
-} else := ns if {
-	ns := time.parse_ns("2006-01-02", s)
+# when not shaped like one: the shape is checked first, because under strict
+# builtin errors a failed parse is an error, not undefined. (A well-shaped
+# impossible date, 2026-02-30, is still an error: the decision fails closed.)
+parse_time(s) := time.parse_rfc3339_ns(s) if {
+	is_string(s)
+	regex.match(`^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`, s)
+} else := time.parse_ns("2006-01-02T15:04:05", s) if {
+	is_string(s)
+	regex.match(`^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?$`, s)
+} else := time.parse_ns("2006-01-02", s) if {
+	is_string(s)
+	regex.match(`^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$`, s)
 }
 
 # The reference time of the decision: the request time when valid, so a
