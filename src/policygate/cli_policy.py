@@ -1,18 +1,18 @@
 """The policy author's commands: ``policy test|check|list``, ``waiver add|list|revoke``, ``replay``.
 
-Exit codes: 0 success (replay: nothing would change), 1 tests failed / check found
-errors / replay found changes, 2 bad input or OPA could not be run.
+Exit codes: 0 success (replay: nothing would change), 1 tests failed / check refused the
+policies / replay found an outcome or deny-reason change, 3 replay found only warning or dry-run
+changes, 2 bad input or OPA could not be run.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Protocol, TypeVar
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -23,11 +23,13 @@ from policygate.cli_common import DbOption, TextOrJson, fail, settings_with
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.model import Decision
+from policygate.engine.catalogue import rules_in
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.output import renderer
 from policygate.policy import authoring, waivers
 from policygate.policy.explain import Explanation
 from policygate.policy.explain import render as render_explanation
+from policygate.policy.load import LoadReport, load_policy
 from policygate.policy.timespec import TimeSpecError, instant_or_duration
 from policygate.refs import RefError, parse
 
@@ -86,52 +88,71 @@ def _echo_json(data: object) -> None:
 # ---------------------------------------------------------------------------
 
 
-class _Report(Protocol):
-    @property
-    def ok(self) -> bool: ...
+ExamplesDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--examples-dir",
+        help="Example documents <RULE-ID>.json each rule must deny (default: POLICYGATE_EXAMPLES_DIR or "
+        "examples/evidence beside the policy directory).",
+    ),
+]
 
-    def to_dict(self) -> dict[str, Any]: ...
+
+def _examples_dir(policy_dir: Path | None, examples_dir: Path | None) -> Path | None:
+    if examples_dir is not None:
+        return examples_dir
+    settings = Settings()
+    return settings.examples_dir if policy_dir is None or settings.examples_dir else None
 
 
-R = TypeVar("R", bound=_Report)
-
-
-def _report(
-    run: Callable[[str, Path], R],
-    render: Callable[[R], str],
-    policy_dir: Path | None,
-    fmt: TextOrJson,
-    *,
-    errors_to_stderr: bool,
-) -> NoReturn:
-    """Run an OPA authoring command on the policy directory, print its report, exit 0 or 1."""
-    try:
-        report = run(Settings().opa_binary, _policy_dir(policy_dir))
-    except authoring.AuthoringError as exc:
-        fail(str(exc))
-    if fmt is TextOrJson.json:
-        _echo_json(report.to_dict())
-    else:
-        typer.echo(render(report), err=errors_to_stderr and not report.ok)
-    raise typer.Exit(0 if report.ok else 1)
+def _loaded(binary: str, policy_dir: Path, examples_dir: Path | None) -> LoadReport:
+    """Every load check on the directory (the OPA it starts is stopped again)."""
+    report, engine = load_policy(binary, policy_dir, examples_dir)
+    if engine is not None:
+        engine.close()
+    return report
 
 
 @policy_app.command("test")
 def policy_test(
     policy_dir: PolicyDirOption = None,
     fmt: ReportFormatOption = TextOrJson.text,
+    examples_dir: ExamplesDirOption = None,
 ) -> None:
-    """Run the Rego tests (opa test): pass/fail per test, coverage, uncovered lines; exit 1 on failure."""
-    _report(authoring.run_tests, authoring.render_tests, policy_dir, fmt, errors_to_stderr=False)
+    """Run the Rego tests (opa test) and the load checks: pass/fail per test, coverage, uncovered
+    lines, and what policygate would refuse; exit 1 on a failure or a refusal."""
+    path = _policy_dir(policy_dir)
+    binary = Settings().opa_binary
+    try:
+        tests = authoring.run_tests(binary, path)
+    except authoring.AuthoringError as exc:
+        fail(str(exc))
+    loaded = _loaded(binary, path, _examples_dir(policy_dir, examples_dir))
+    ok = tests.ok and loaded.ok
+    if fmt is TextOrJson.json:
+        _echo_json({**tests.to_dict(), "ok": ok, "load": loaded.to_dict()})
+    else:
+        typer.echo(authoring.render_tests(tests))
+        typer.echo(loaded.render(), err=not loaded.ok)
+    raise typer.Exit(0 if ok else 1)
 
 
 @policy_app.command("check")
 def policy_check(
     policy_dir: PolicyDirOption = None,
     fmt: ReportFormatOption = TextOrJson.text,
+    examples_dir: ExamplesDirOption = None,
 ) -> None:
-    """Compile the policies strictly (opa check --strict): errors with file and line; exit 1 on errors."""
-    _report(authoring.run_check, authoring.render_check, policy_dir, fmt, errors_to_stderr=True)
+    """Every check policygate runs before it loads policies (opa check --strict with the evidence
+    schema, rule metadata, parameter schema, evidence paths, each rule denies its example): errors
+    with file and line; exit 1 when the directory would be refused."""
+    path = _policy_dir(policy_dir)
+    report = _loaded(Settings().opa_binary, path, _examples_dir(policy_dir, examples_dir))
+    if fmt is TextOrJson.json:
+        _echo_json(report.to_dict())
+    else:
+        typer.echo(report.render(), err=not report.ok)
+    raise typer.Exit(0 if report.ok else 1)
 
 
 @policy_app.command("list")
@@ -146,7 +167,13 @@ def policy_list(
     opa_url = None if policy_dir else settings.opa_url
     path = _policy_dir(policy_dir) if policy_dir or not opa_url else settings.policy_path
     try:
-        with OpaEngine.start(opa_url, settings.opa_binary, path, settings.opa_timeout_s) as engine:
+        with OpaEngine.start(
+            opa_url,
+            settings.opa_binary,
+            path,
+            settings.opa_timeout_s,
+            examples_dir=_examples_dir(policy_dir, None),
+        ) as engine:
             cat = authoring.catalogue(engine)
     except EngineError as exc:
         fail(exc.message)
@@ -198,9 +225,13 @@ def _push_external(settings: Settings, log: DecisionLog) -> str:
 
 
 def _known_rules(settings: Settings) -> list[str]:
-    from policygate.runtime import rule_ids
-
-    return rule_ids(settings)
+    """Rule ids of the local policy directory (empty when there is none, e.g. bundles)."""
+    if not (settings.policy_path / "policygate").is_dir():
+        return []
+    try:
+        return [r.id for r in rules_in(settings.opa_binary, settings.policy_path)]
+    except EngineError:
+        return []
 
 
 def _waiver_text(v: waivers.WaiverView) -> str:
@@ -339,8 +370,12 @@ def replay(
     fmt: ReportFormatOption = TextOrJson.text,
     db: DbOption = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=32, help="Parallel OPA queries.")] = 4,
+    examples_dir: ExamplesDirOption = None,
 ) -> None:
-    """Re-evaluate recorded decisions with candidate policies (separate OPA); exit 1 if any would change."""
+    """Re-evaluate recorded decisions with candidate policies (separate OPA, checked like any load).
+
+    Exit 0: nothing would change; 1: an outcome would flip (allow/deny/error) or deny reasons change;
+    3: only warnings or dry-run findings would change; 2: bad input or the candidate is refused."""
     from policygate.policy.replay import render
     from policygate.policy.replay import replay as run_replay
 
@@ -362,15 +397,14 @@ def replay(
             fail(f"--model: {model!r} is an alias; the log records versions, e.g. mlflow:models:/fraud/7")
         model_ref = str(ref)
     settings = settings_with(db)
-    try:
-        compiled = authoring.run_check(settings.opa_binary, policy_dir, strict=False)
-    except authoring.AuthoringError as exc:
-        fail(str(exc))
-    if not compiled.ok:
-        fail(f"candidate policies in {policy_dir} do not compile:\n" + authoring.render_check(compiled))
+    loaded, candidate = load_policy(
+        settings.opa_binary, policy_dir, examples_dir, timeout_s=settings.opa_timeout_s
+    )
+    if candidate is None:
+        fail(f"candidate policies in {policy_dir} are refused:\n{loaded.render()}")
     log = _open_log(settings.db_url, must_exist=True)
     try:
-        with OpaEngine.start(None, settings.opa_binary, policy_dir, settings.opa_timeout_s) as engine:
+        with candidate as engine:
             report = run_replay(
                 log, engine, candidate=str(policy_dir), since=start, model=model_ref, workers=workers
             )
@@ -384,7 +418,7 @@ def replay(
         _echo_json(report.to_dict())
     else:
         typer.echo(render(report))
-    raise typer.Exit(1 if report.changes else 0)
+    raise typer.Exit(report.exit_code)
 
 
 __all__ = ["emit_explained", "policy_app", "replay", "waiver_app"]

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     )
     opa_bin: str | None = Field(default=None, description="OPA binary for the managed server.")
     policy_dir: Path | None = Field(default=None, description="Rego policies and data (default: rego/).")
+    examples_dir: Path | None = Field(
+        default=None,
+        description="Example evidence documents, <RULE-ID>.json, one per rule, that the rule must deny "
+        "(default: examples/evidence beside the policy directory).",
+    )
     opa_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of one OPA query.")
     watch: bool = Field(
         default=False,
@@ -110,6 +115,12 @@ class Settings(BaseSettings):
             if (candidate / "policygate").is_dir():
                 return candidate
         return Path.cwd() / "rego"
+
+    @cached_property
+    def examples_path(self) -> Path:
+        from policygate.policy.load import default_examples_dir
+
+        return self.examples_dir or default_examples_dir(self.policy_path)
 
     @cached_property
     def opa_binary(self) -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
-from policygate.engine.catalogue import load_catalogue
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.policy.waivers import WaiverSync
 from policygate.policy.watch import PolicyWatcher
@@ -33,7 +32,7 @@ def open_service(settings: Settings) -> Iterator[DecisionService]:
             settings.opa_binary,
             settings.policy_path,
             settings.opa_timeout_s,
-            watch=settings.watch,
+            examples_dir=settings.examples_path,
         )
     except EngineError as exc:
         error = exc
@@ -42,7 +41,7 @@ def open_service(settings: Settings) -> Iterator[DecisionService]:
     waivers = WaiverSync(engine, log).start() if engine is not None else None
     watcher: PolicyWatcher | None = None
     try:
-        service = DecisionService(engine, log, error, collector, rule_ids(settings))
+        service = DecisionService(engine, log, error, collector, rule_ids(engine))
         if settings.watch:
             watcher = watch_policies(settings, service, waivers)
         yield service
@@ -76,20 +75,33 @@ def watch_policies(
         return None
 
     def reloaded() -> None:
-        service.rule_ids = rule_ids(settings)
+        service.rule_ids = rule_ids(engine)
 
-    restore = waivers.repush if waivers is not None else None  # OPA's file reloads wipe them
+    def restore(candidate: OpaEngine, then: Callable[[], None]) -> None:
+        if waivers is not None:  # the new OPA gets the waivers before it serves
+            waivers.repush(candidate, then)
+
     return PolicyWatcher(
-        engine, settings.opa_binary, settings.policy_path, on_reload=reloaded, restore=restore
+        engine,
+        settings.opa_binary,
+        settings.policy_path,
+        examples_dir=settings.examples_path,
+        on_reload=reloaded,
+        restore=restore,
     ).start()
 
 
-def rule_ids(settings: Settings) -> list[str]:
-    """Rule ids from the policy annotations (empty when the policies are not local, e.g. bundles)."""
-    if not (settings.policy_path / "policygate").is_dir():
+def rule_ids(engine: OpaEngine | None) -> list[str]:
+    """The rule ids of the policy the engine serves: as loaded, or (an OPA policygate did not load)
+    from the annotations OPA holds."""
+    if engine is None:
         return []
+    if engine.rule_ids:
+        return list(engine.rule_ids)
+    from policygate.policy.authoring import annotated_rules
+
     try:
-        return [r.id for r in load_catalogue(settings.opa_binary, settings.policy_path)]
+        return [str(a["custom"]["id"]) for a in annotated_rules(engine)]
     except EngineError:
         return []
 

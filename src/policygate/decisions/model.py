@@ -4,33 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, Field
+
+from policygate.engine.result import PolicyResult, Reason
 
 Outcome = Literal["allow", "deny", "error"]
 EXIT_CODES: dict[str, int] = {"allow": 0, "deny": 1, "error": 2}
-
-
-class Reason(BaseModel):
-    """Why a decision went the way it did; policies may add fields, which are kept."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    message: str
-    severity: str = "high"
-    controls: list[str] = Field(default_factory=list)
-    title: str | None = None
-    fields: list[str] = Field(default_factory=list)
-    waiver: str | None = None
-
-
-class PolicyResult(BaseModel):
-    """The shape ``data.policygate.decision`` must have; anything else is a policy error."""
-
-    allow: StrictBool
-    deny: list[Reason]
-    warn: list[Reason] = Field(default_factory=list)
-    dryrun: list[Reason] = Field(default_factory=list)
+__all__ = ["EXIT_CODES", "Decision", "Outcome", "PolicyResult", "Reason"]
 
 
 class Decision(BaseModel):

@@ -113,7 +113,7 @@ class DecisionService:
             try:
                 raw = await self._engine().evaluate_async(doc)
                 revision = await self._revision_async()
-                decision = self._decision_from(_policy_result(raw), doc, revision)
+                decision = self._decision_from(PolicyResult.from_opa(raw), doc, revision)
             except EngineError as exc:
                 decision = self._error_decision(
                     doc, [error_reason(exc.code, exc.message)], await self._revision_or_none_async()
@@ -142,14 +142,13 @@ class DecisionService:
     def _evaluate(self, doc: dict[str, Any]) -> tuple[PolicyResult, str]:
         engine = self._engine()
         raw = engine.evaluate(doc)
-        return _policy_result(raw), engine.policy_revision
+        return PolicyResult.from_opa(raw), engine.policy_revision
 
     def _decision_from(self, result: PolicyResult, doc: dict[str, Any], revision: str) -> Decision:
-        allow = result.allow and not result.deny  # a policy that allows with denials is a deny
         return Decision(
             decision_id=str(uuid.uuid4()),
-            outcome="allow" if allow else "deny",
-            allow=allow,
+            outcome=result.outcome,
+            allow=result.outcome == "allow",
             reasons=result.deny,
             warnings=result.warn,
             dryrun=result.dryrun,
@@ -196,17 +195,6 @@ class DecisionService:
         await self.log.append_async(*args, **fields)
         _log_decision(decision)
         return decision
-
-
-def _policy_result(raw: dict[str, Any]) -> PolicyResult:
-    try:
-        return PolicyResult.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "decision"
-        raise EngineError(
-            "policy_error", f"data.policygate.decision is malformed at {where}: {first['msg']}"
-        ) from exc
 
 
 def _record_of(

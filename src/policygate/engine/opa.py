@@ -11,12 +11,15 @@ import atexit
 import contextlib
 import json
 import logging
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -24,7 +27,7 @@ import requests
 from opa_client import OpaClient
 
 from policygate.engine.http1 import Http1Pool
-from policygate.evidence import digest
+from policygate.engine.revision import revision_of
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,9 @@ DECISION_PACKAGE = "policygate"
 DECISION_RULE = "decision"
 PARAMS_PATH = "policygate_params"
 REVISION_TTL_S = 30.0
+# Every evaluation: a builtin error (1/0, to_number("x"), a bad time) stops the query instead of
+# making the rule undefined, which would read as "no violation".
+STRICT = {"strict-builtin-errors": "true"}
 
 
 class EngineError(Exception):
@@ -57,13 +63,21 @@ class ManagedOpa:
     """
 
     def __init__(
-        self, binary: str, policy_dir: Path, start_timeout_s: float = 15.0, *, watch: bool = False
+        self,
+        binary: str,
+        policy_dir: Path,
+        start_timeout_s: float = 15.0,
+        *,
+        watch: bool = False,
+        owned_dir: Path | None = None,
     ) -> None:
         self.binary = binary
         self.policy_dir = policy_dir
         self.start_timeout_s = start_timeout_s
         self.watch = watch
+        self.owned_dir = owned_dir  # a private copy of the policies, removed when OPA stops
         self.proc: subprocess.Popen[bytes] | None = None
+        self._output: IO[bytes] | None = None
         self.url = ""
 
     def start(self) -> str:
@@ -86,7 +100,10 @@ class ManagedOpa:
             str(self.policy_dir),
         ]
         try:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            # OPA prints a load error on stdout: both go to a file (a pipe nobody reads would fill and
+            # block OPA), read back if it exits
+            self._output = tempfile.TemporaryFile()
+            self.proc = subprocess.Popen(cmd, stdout=self._output, stderr=subprocess.STDOUT)
         except OSError as exc:
             raise EngineError(
                 "unreachable", f"cannot start OPA ({self.binary}): {exc}; run `make setup`"
@@ -95,9 +112,14 @@ class ManagedOpa:
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
+                self._output.seek(0)
+                err = self._output.read(8000).decode(errors="replace")
+                status = self.proc.returncode
+                self.stop()
                 raise EngineError(
-                    "policy_error", f"OPA exited while loading {self.policy_dir}: {err.strip()}"
+                    "policy_error",
+                    f"OPA exited while loading {self.policy_dir}: "
+                    f"{err.strip()[:4000] or f'exit status {status}, no message'}",
                 )
             with contextlib.suppress(requests.RequestException):
                 if requests.get(f"{self.url}/health?bundles=true", timeout=0.5).status_code == 200:
@@ -114,20 +136,33 @@ class ManagedOpa:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc and self.proc.stderr:
-            self.proc.stderr.close()
+        if self._output is not None:
+            self._output.close()
+            self._output = None
         self.proc = None
+        if self.owned_dir is not None:
+            shutil.rmtree(self.owned_dir, ignore_errors=True)
 
 
 class OpaEngine:
     """Queries ``data.policygate.decision`` over a keep-alive connection pool."""
 
-    def __init__(self, url: str, timeout_s: float = 5.0, managed: ManagedOpa | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 5.0,
+        managed: ManagedOpa | None = None,
+        *,
+        describe: Callable[[list[dict[str, Any]]], str] | None = None,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise EngineError("unreachable", f"invalid OPA URL {url!r}: expected http(s)://host:port")
         self.url = url.rstrip("/")
         self.managed = managed
+        # names the rule an evaluation error happened in (engine.catalogue.RuleLocator.describe)
+        self.describe = describe
+        self.rule_ids: list[str] = []  # the rules the loaded policy has (set by policy.load)
         self.client = OpaClient(
             host=parts.hostname,
             port=parts.port or (443 if parts.scheme == "https" else 80),
@@ -150,12 +185,35 @@ class OpaEngine:
         timeout_s: float = 5.0,
         *,
         watch: bool = False,
+        examples_dir: Path | None = None,
     ) -> OpaEngine:
-        """Use the OPA at ``opa_url``, or start a managed one loading ``policy_dir`` (and watching it)."""
+        """Use the OPA at ``opa_url``, or start a managed one on ``policy_dir`` once it passed every
+        load check (:mod:`policygate.policy.load`; refused: ``EngineError`` naming the problems).
+        ``watch`` is kept for callers; reloads are :class:`policygate.policy.watch.PolicyWatcher`'s."""
+        del watch
         if opa_url:
             return cls(opa_url, timeout_s)
-        managed = ManagedOpa(binary, policy_dir, watch=watch)
-        return cls(managed.start(), timeout_s, managed)
+        from policygate.policy.load import start_checked  # the checks need the engine
+
+        return start_checked(binary, policy_dir, examples_dir, timeout_s)
+
+    def adopt(self, other: OpaEngine) -> Callable[[], None]:
+        """Serve from ``other``'s OPA from now on (a checked reload). Returns what retires the OPA
+        this engine used before, for the caller to run once queries in flight are done."""
+        with self._lock:
+            old_client, old_managed = self.client, self.managed
+            self.url, self.client, self.managed = other.url, other.client, other.managed
+            self.describe = other.describe
+            self.rule_ids = other.rule_ids
+            self._revision = other._revision
+            other.managed = None
+
+        def retire() -> None:
+            old_client.close_connection()
+            if old_managed is not None:
+                old_managed.stop()
+
+        return retire
 
     def close(self) -> None:
         self.client.close_connection()
@@ -181,7 +239,7 @@ class OpaEngine:
         """:meth:`evaluate` for the event loop: the same query and the same failures, over
         kept-alive connections that hold no thread (:mod:`policygate.engine.http1`)."""
         body = _wire({"input": evidence})
-        path = f"/v1/data/{DECISION_PACKAGE}/{DECISION_RULE}"
+        path = f"/v1/data/{DECISION_PACKAGE}/{DECISION_RULE}?strict-builtin-errors=true"
         try:
             status, answer = await self._pool().post_json(path, body)
         except TimeoutError as exc:  # the same words as the synchronous client's
@@ -189,7 +247,7 @@ class OpaEngine:
         except OSError as exc:  # refused, reset, closed, TLS, malformed HTTP
             raise EngineError("unreachable", f"OPA unreachable at {self.url}: ConnectionError") from exc
         if status >= 300:
-            raise EngineError("policy_error", f"OPA refused the query: {_opa_error_of(status, answer)}")
+            raise self._refused(status, answer)
         try:
             result = json.loads(answer)
         except ValueError as exc:
@@ -221,15 +279,32 @@ class OpaEngine:
             return None
         return known[0]
 
-    def _query(self, evidence: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _query(self, evidence: dict[str, Any]) -> dict[str, Any]:
         try:
-            return dict(self.client.query_rule(evidence, DECISION_PACKAGE, DECISION_RULE, params))
+            return dict(self.client.query_rule(evidence, DECISION_PACKAGE, DECISION_RULE, STRICT))
         except requests.HTTPError as exc:
-            raise EngineError("policy_error", f"OPA refused the query: {_opa_error(exc.response)}") from exc
+            response = exc.response
+            if response is None:
+                raise EngineError("policy_error", "OPA refused the query: no response") from exc
+            raise self._refused(response.status_code, response.content) from exc
         except requests.RequestException as exc:
             raise EngineError("unreachable", f"OPA unreachable at {self.url}: {type(exc).__name__}") from exc
         except ValueError as exc:
             raise EngineError("policy_error", f"OPA answered with invalid JSON: {exc}") from exc
+
+    def _refused(self, status: int, body: bytes) -> EngineError:
+        """The error for a query OPA answered with an error: an evaluation error names its rule."""
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        errors = parsed.get("errors") if isinstance(parsed, dict) else None
+        if isinstance(errors, list) and errors and all(isinstance(e, dict) for e in errors):
+            from policygate.engine.catalogue import RuleLocator  # it needs EngineError from here
+
+            describe = self.describe or RuleLocator([]).describe
+            return EngineError("policy_error", f"policy error: {describe(errors)}")
+        return EngineError("policy_error", f"OPA refused the query: {_opa_error_of(status, body)}")
 
     def put_data(self, path: str, value: Any) -> None:
         """Replace the data document at ``path`` (``PUT /v1/data/{path}``), e.g. the active waivers."""
@@ -312,12 +387,8 @@ class OpaEngine:
             params.raise_for_status()
         except requests.RequestException as exc:
             raise EngineError("unreachable", f"OPA unreachable at {self.url}: {type(exc).__name__}") from exc
-        raws = sorted(
-            p.get("raw", "")
-            for p in policies.json().get("result", [])
-            if not p.get("id", "").endswith("_test.rego")
-        )
-        return digest({"policies": raws, "params": params.json().get("result")})
+        modules = [(str(p.get("id", "")), str(p.get("raw", ""))) for p in policies.json().get("result", [])]
+        return revision_of(modules, params.json().get("result"))
 
 
 def _wire(query: dict[str, Any]) -> bytes:

@@ -2,7 +2,6 @@
 
 - ``run_tests``: ``opa test`` for per-test results, ``opa test --coverage`` for coverage
   and the lines no test reached.
-- ``run_check``: ``opa check --strict``, errors with file, line and column.
 - ``catalogue``: the rules OPA actually holds (``# METADATA`` annotations from the
   server's own AST), each with its enforcement mode as ``data.policygate.mode`` decides
   it, and the policy revision of the same OPA.
@@ -16,7 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from policygate.engine.catalogue import Catalogue, Rule
 from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.runner import output_text, run_opa
 
 TestStatus = Literal["pass", "fail", "error", "skip"]
 MODES = ("enforce", "warn", "dryrun")
@@ -28,11 +29,9 @@ class AuthoringError(Exception):
 
 def _opa(binary: str, args: list[str], timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout_s, check=False)
-    except FileNotFoundError:
-        raise AuthoringError(f"OPA binary {binary!r} not found: run `make setup`") from None
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise AuthoringError(f"cannot run {binary} {args[0]}: {exc}") from exc
+        return run_opa(binary, args, timeout_s=timeout_s)
+    except EngineError as exc:
+        raise AuthoringError(exc.message) from None
 
 
 def _require_dir(policy_dir: Path) -> None:
@@ -153,9 +152,7 @@ def run_tests(binary: str, policy_dir: Path) -> TestReport:
     try:
         results = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        report.error = (proc.stderr.strip() or proc.stdout.strip() or f"opa test exited {proc.returncode}")[
-            :4000
-        ]
+        report.error = output_text(proc)
         return report
     report.tests = [_case(r) for r in results if isinstance(r, dict)]
     if not report.tests:
@@ -222,104 +219,8 @@ def render_tests(report: TestReport) -> str:
 
 
 # ---------------------------------------------------------------------------
-# opa check --strict
+# Rule catalogue (of the OPA that serves)
 # ---------------------------------------------------------------------------
-
-
-@dataclass
-class CheckError:
-    file: str
-    row: int
-    col: int
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.row}:{self.col}: {self.code}: {self.message}"
-
-
-@dataclass
-class CheckReport:
-    policy_dir: str
-    errors: list[CheckError] = field(default_factory=list)
-    files: int = 0
-    strict: bool = True
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "policy_dir": self.policy_dir,
-            "ok": self.ok,
-            "files": self.files,
-            "strict": self.strict,
-            "errors": [asdict(e) for e in self.errors],
-        }
-
-
-def run_check(binary: str, policy_dir: Path, *, strict: bool = True) -> CheckReport:
-    """``opa check --strict``: compile everything, with strict-mode lints (``strict=False``: compile only)."""
-    _require_dir(policy_dir)
-    report = CheckReport(str(policy_dir), files=len(list(policy_dir.rglob("*.rego"))), strict=strict)
-    flags = ["--strict"] if strict else []
-    proc = _opa(binary, ["check", *flags, "--format", "json", str(policy_dir)])
-    if proc.returncode == 0:
-        return report
-    try:
-        raw = json.loads(proc.stdout or proc.stderr)
-    except json.JSONDecodeError:
-        message = (proc.stderr.strip() or proc.stdout.strip())[:4000]
-        report.errors.append(CheckError(str(policy_dir), 0, 0, "opa_check_failed", message))
-        return report
-    for err in raw.get("errors") or []:
-        loc = err.get("location") or {}
-        report.errors.append(
-            CheckError(
-                file=str(loc.get("file", "")),
-                row=int(loc.get("row", 0)),
-                col=int(loc.get("col", 0)),
-                code=str(err.get("code", "")),
-                message=str(err.get("message", "")),
-            )
-        )
-    if not report.errors:
-        report.errors.append(CheckError(str(policy_dir), 0, 0, "opa_check_failed", proc.stdout[:4000]))
-    return report
-
-
-def render_check(report: CheckReport) -> str:
-    command = f"opa check{' --strict' if report.strict else ''} {report.policy_dir}"
-    if report.ok:
-        return f"ok: {command}: {report.files} Rego files, no errors"
-    lines = [str(e) for e in report.errors]
-    lines.append(f"{len(report.errors)} error(s): {command}")
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------
-# Rule catalogue
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    title: str
-    severity: str
-    mode: str
-    controls: list[str]
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    policy_revision: str
-    rules: list[Rule]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"policy_revision": self.policy_revision, "rules": [asdict(r) for r in self.rules]}
 
 
 def annotated_rules(engine: OpaEngine) -> list[dict[str, Any]]:

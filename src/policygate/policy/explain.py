@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from policygate.decisions.model import Decision, Reason
 from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.runner import output_text, run_opa
 from policygate.policy.authoring import annotated_rules
 
 TRACE_TIMEOUT_S = 30.0
@@ -319,22 +319,13 @@ def _firing(
 
 
 def _opa_eval(binary: str, root: Path, query: str, doc: dict[str, Any], explain: bool) -> dict[str, Any]:
-    args = [binary, "eval", "--format", "json", "--data", str(root), "--stdin-input"]
+    """``opa eval`` with strict builtin errors, as the decision itself runs."""
+    args = ["eval", "--format", "json", "--strict-builtin-errors", "--data", str(root), "--stdin-input"]
     if explain:
         args += ["--explain", "full"]
-    try:
-        proc = subprocess.run(
-            [*args, query],
-            input=json.dumps(doc),
-            capture_output=True,
-            text=True,
-            timeout=TRACE_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise EngineError("unreachable", f"cannot run {binary} eval: {exc}") from exc
+    proc = run_opa(binary, [*args, query], timeout_s=TRACE_TIMEOUT_S, stdin=json.dumps(doc))
     if proc.returncode != 0:
-        raise EngineError("policy_error", f"opa eval failed: {(proc.stderr or proc.stdout).strip()[:500]}")
+        raise EngineError("policy_error", f"opa eval failed: {output_text(proc)[:500]}")
     result: dict[str, Any] = json.loads(proc.stdout)
     return result
 

@@ -23,8 +23,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.model import PolicyResult
 from policygate.engine.opa import EngineError, OpaEngine
@@ -68,6 +66,15 @@ class ReplayReport:
     elapsed_s: float = 0.0
 
     @property
+    def exit_code(self) -> int:
+        """0 nothing changes; 1 an outcome flips or deny reasons change; 3 only warn/dry-run changes."""
+        if not self.changes:
+            return 0
+        if any(c.old_outcome != c.new_outcome or c.reasons_added or c.reasons_removed for c in self.changes):
+            return 1
+        return 3
+
+    @property
     def changed(self) -> int:
         return len(self.changes)
 
@@ -98,6 +105,7 @@ class ReplayReport:
             },
             "changed": self.changed,
             "unchanged": self.replayed - self.changed,
+            "exit_code": self.exit_code,
             "by_direction": self.directions(),
             "reasons_added": self.tally("reasons_added"),
             "reasons_removed": self.tally("reasons_removed"),
@@ -145,8 +153,7 @@ def compare(record: dict[str, Any], result: PolicyResult | None, error: str | No
     if result is None:
         new_outcome, new = "error", {"reasons": [], "warnings": [], "dryrun": []}
     else:
-        allow = result.allow and not result.deny
-        new_outcome = "allow" if allow else "deny"
+        new_outcome = result.outcome
         new = {
             "reasons": [r.model_dump() for r in result.deny],
             "warnings": [r.model_dump() for r in result.warn],
@@ -184,13 +191,9 @@ def compare(record: dict[str, Any], result: PolicyResult | None, error: str | No
 
 def _evaluate(engine: OpaEngine, doc: dict[str, Any]) -> tuple[PolicyResult | None, str | None]:
     try:
-        return PolicyResult.model_validate(engine.evaluate(doc)), None
+        return PolicyResult.from_opa(engine.evaluate(doc)), None
     except EngineError as exc:
         return None, f"{exc.code}: {exc.message}"
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "decision"
-        return None, f"policy_error: data.policygate.decision is malformed at {where}: {first['msg']}"
 
 
 def replay(
@@ -297,6 +300,11 @@ def render(report: ReplayReport) -> str:
         )
     lines.append(f"{report.elapsed_s:.2f} s, {report.rate:.0f} decisions/s")
     lines.append(
-        "RESULT: " + ("no decision would change" if not report.changes else "decisions would change")
+        "RESULT: "
+        + {
+            0: "no decision would change",
+            1: "decisions would change",
+            3: "only warnings or dry-run findings would change",
+        }[report.exit_code]
     )
     return "\n".join(lines)

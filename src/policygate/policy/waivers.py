@@ -23,7 +23,7 @@ import re
 import threading
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -354,14 +354,17 @@ class WaiverSync:
             self.last_error = str(exc)
             log.warning("could not push waivers to OPA at %s: %s", self.engine.url, exc)
 
-    def repush(self) -> None:
-        """Push the active set as last read, without reading the log: OPA lost its data (a file
-        reload under ``serve --watch``) and every millisecond without the waivers is a wrong deny."""
+    def repush(self, target: OpaEngine | None = None, then: Callable[[], None] | None = None) -> None:
+        """Push the active set as last read, without reading the log, to ``target`` (default: this
+        sync's engine), then run ``then`` under the same lock: a reloaded OPA gets the waivers before
+        it serves (``serve --watch`` hands over with ``then``), and no older set can follow."""
         try:
             with self._lock:
                 active = self.state.active(datetime.now(UTC))
-                push(self.engine, active)
+                push(target or self.engine, active)
                 self.pushed = [w.id for w in active]
+                if then is not None:
+                    then()
         except EngineError as exc:
             self.last_error = str(exc)
             log.warning("could not push waivers to OPA at %s: %s", self.engine.url, exc)

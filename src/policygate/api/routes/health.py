@@ -28,6 +28,8 @@ def readyz(service: Service) -> JSONResponse:
         checks["policy"] = watched.ready
     ready = all(checks.values())
     content: dict[str, object] = {"ready": ready, "checks": checks}
+    if service.engine is None and service.engine_error is not None:
+        content["error"] = service.engine_error.message  # e.g. the policy refused at start-up
     if watched is not None:
         content["policy"] = watched.to_dict()
     return JSONResponse(status_code=200 if ready else 503, content=content)

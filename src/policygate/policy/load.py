@@ -1,0 +1,323 @@
+"""Load a policy directory the only way policygate loads one: checked, then served from a private copy.
+
+Every place that loads policies (``evaluate``, ``check``, ``serve`` start-up, a ``serve --watch``
+reload, a ``replay --policy-dir`` candidate, ``policy check|test``) goes through :func:`load_policy`:
+
+1. the files are read once and copied to a private directory, so what was checked is what OPA loads;
+2. JSON data parses; ``opa check --strict --schema`` (the evidence schema) compiles, with strict lints
+   and type errors for misspelled ``input.…`` paths;
+3. every ``violation`` rule has complete metadata and a unique id; literal evidence paths
+   (``ev([...])``, ``object.get(input, ...)``) exist in the evidence schema;
+4. ``data.policygate_params`` matches its schema (:mod:`policygate.policy.params`);
+5. an OPA started on the copy denies each rule's example document with that rule (and evaluates
+   every example without a builtin error).
+
+Anything found refuses the whole directory, naming file, line and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from policygate.engine import runner
+from policygate.engine.catalogue import (
+    ParsedRule,
+    Rule,
+    RuleLocator,
+    parse_modules,
+    rules_of,
+    violation_rules,
+)
+from policygate.engine.opa import PARAMS_PATH, EngineError, ManagedOpa, OpaEngine
+from policygate.engine.result import PolicyResult
+from policygate.engine.revision import revision_of
+from policygate.engine.runner import CheckError
+from policygate.evidence import EvidenceV1, json_schema
+from policygate.policy.checks import input_path_errors, metadata_errors
+from policygate.policy.params import check_params
+
+# What ``opa run DIR`` loads: Rego modules and JSON/YAML data files.
+LOADED = (".rego", ".json", ".yaml", ".yml")
+COMPLIANT = "compliant.json"
+
+Files = dict[str, bytes]
+
+
+def default_examples_dir(policy_dir: Path) -> Path:
+    """Where a policy directory's example documents live unless configured: ``../examples/evidence``."""
+    return policy_dir.resolve().parent / "examples" / "evidence"
+
+
+@dataclass
+class LoadReport:
+    """The outcome of loading one policy directory; ``ok`` means it may decide."""
+
+    policy_dir: str
+    examples_dir: str
+    errors: list[CheckError] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
+    revision: str | None = None
+    files: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy_dir": self.policy_dir,
+            "examples_dir": self.examples_dir,
+            "ok": self.ok,
+            "revision": self.revision,
+            "files": self.files,
+            "rules": [r.id for r in self.rules],
+            "errors": [asdict(e) for e in self.errors],
+        }
+
+    def summary(self) -> str:
+        """One line for an error decision or /readyz: the first problems, with file and line."""
+        shown = "; ".join(str(e) for e in self.errors[:5])
+        more = (
+            f" (and {len(self.errors) - 5} more: run `policygate policy check`)"
+            if len(self.errors) > 5
+            else ""
+        )
+        return f"policy refused ({self.policy_dir}): {shown}{more}"
+
+    def render(self) -> str:
+        if self.ok:
+            return (
+                f"ok: {self.policy_dir}: {self.files} files, {len(self.rules)} rules, each denies its "
+                f"example in {self.examples_dir}; revision {self.revision}"
+            )
+        lines = [str(e) for e in self.errors]
+        lines.append(f"{len(self.errors)} error(s): {self.policy_dir} is refused")
+        return "\n".join(lines)
+
+
+def snapshot(policy_dir: Path) -> Files:
+    """Every file OPA loads from the directory, by path, with its bytes."""
+    files: Files = {}
+    for root, dirs, names in os.walk(policy_dir):
+        dirs.sort()
+        for name in sorted(names):
+            if name.endswith(LOADED):
+                path = os.path.join(root, name)
+                try:
+                    files[path] = Path(path).read_bytes()
+                except OSError:  # removed between listing and reading: the next poll sees it gone
+                    continue
+    return files
+
+
+def json_errors(files: Files) -> list[CheckError]:
+    """JSON data files that do not parse, with line and column (OPA names only the file)."""
+    errors = []
+    for path, content in sorted(files.items()):
+        if not path.endswith(".json"):
+            continue
+        try:
+            json.loads(content)
+        except ValueError as exc:
+            row, col = (exc.lineno, exc.colno) if isinstance(exc, json.JSONDecodeError) else (0, 0)
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            errors.append(CheckError(path, row, col, "data_parse_error", msg))
+    return errors
+
+
+def params_of(files: Files, policy_dir: Path) -> tuple[str, Any]:
+    """(the data file that holds ``policygate_params``, its value); ("", None) when none does."""
+    for path, content in sorted(files.items()):
+        if not path.endswith(".json") or Path(path).parent != policy_dir:
+            continue
+        try:
+            doc = json.loads(content)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and PARAMS_PATH in doc:
+            return path, doc[PARAMS_PATH]
+    return str(policy_dir / "data.json"), None
+
+
+def _row_of(files: Files, path: str, message: str) -> int:
+    """The line of the parameter a message names (its last key), for the author's editor."""
+    key = message.split(":", 1)[0].rsplit(".", 1)[-1]
+    text = files.get(path, b"").decode(errors="replace")
+    for n, line in enumerate(text.splitlines(), 1):
+        if f'"{key}"' in line:
+            return n
+    return 0
+
+
+def revision_of_files(files: Files, params: Any) -> str:
+    return revision_of(
+        ((p, c.decode("utf-8", errors="replace")) for p, c in files.items() if p.endswith(".rego")), params
+    )
+
+
+def load_policy(
+    binary: str,
+    policy_dir: Path,
+    examples_dir: Path | None = None,
+    *,
+    timeout_s: float = 5.0,
+) -> tuple[LoadReport, OpaEngine | None]:
+    """Check ``policy_dir`` and start an OPA on a private copy of it: (report, engine when ok).
+
+    The caller owns the engine (``close()`` stops its OPA and removes the copy).
+    """
+    examples = examples_dir or default_examples_dir(policy_dir)
+    report = LoadReport(str(policy_dir), str(examples))
+    if not (policy_dir / "policygate").is_dir():
+        report.errors.append(
+            CheckError(
+                str(policy_dir), 0, 0, "policy_dir", f"{policy_dir} has no policygate/ package directory"
+            )
+        )
+        return report, None
+    files = snapshot(policy_dir)
+    report.files = len(files)
+    root = Path(tempfile.mkdtemp(prefix="policygate-policy-"))
+    copy = root / (policy_dir.name or "policy")
+    locator_names = {str(copy): str(policy_dir)}
+    for path, content in files.items():
+        target = copy / os.path.relpath(path, policy_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    schema = json_schema()
+    schema_file = root / "evidence.schema.json"
+    schema_file.write_text(json.dumps(schema))
+    engine: OpaEngine | None = None
+    try:
+        report.errors, parsed = _static_errors(binary, files, policy_dir, copy, schema_file, schema, report)
+        if not report.errors:
+            locator = RuleLocator(parsed, locator_names)
+            managed = ManagedOpa(binary, copy, owned_dir=root)
+            engine = OpaEngine(managed.start(), timeout_s, managed, describe=locator.describe)
+            report.errors = [_renamed(e, locator) for e in example_errors(engine, report.rules, examples)]
+    except EngineError as exc:
+        report.errors.append(CheckError(str(policy_dir), 0, 0, exc.code, exc.message))
+    if not report.ok or engine is None:
+        if engine is not None:
+            engine.close()  # also removes the copy
+        shutil.rmtree(root, ignore_errors=True)
+        return report, None
+    report.revision = revision_of_files(files, params_of(files, policy_dir)[1])
+    engine.note_revision(report.revision)
+    engine.rule_ids = [r.id for r in report.rules]
+    return report, engine
+
+
+def _renamed(error: CheckError, locator: RuleLocator) -> CheckError:
+    return CheckError(locator.local(error.file), error.row, error.col, error.code, error.message)
+
+
+def _static_errors(
+    binary: str,
+    files: Files,
+    policy_dir: Path,
+    copy: Path,
+    schema_file: Path,
+    schema: dict[str, Any],
+    report: LoadReport,
+) -> tuple[list[CheckError], list[ParsedRule]]:
+    """Everything checked before an OPA starts: (errors, every rule as parsed)."""
+    locator = RuleLocator([], {str(copy): str(policy_dir)})
+    errors = json_errors(files)
+    if errors:
+        return errors, []
+    errors = [_renamed(e, locator) for e in runner.check(binary, [copy], strict=True, schema=schema_file)]
+    if errors:
+        return errors, []
+    modules = sorted(p for p in copy.rglob("*.rego") if not p.name.endswith("_test.rego"))
+    asts, parse_errors = parse_modules(binary, modules)
+    if parse_errors:
+        return [CheckError(str(policy_dir), 0, 0, "opa_parse_failed", e) for e in parse_errors], []
+    parsed = rules_of(asts, locator.rename)
+    errors = metadata_errors(parsed) + input_path_errors(parsed, schema)
+    rules = violation_rules(parsed)
+    params_file, params = params_of(files, policy_dir)
+    for err in check_params(params, params_file, {r.id for r in rules}):
+        err.row = _row_of(files, params_file, err.message)
+        errors.append(err)
+    if not errors and params is not None:
+        modes = params.get("modes") or {}
+        rules = [Rule(**{**asdict(r), "mode": modes.get(r.id, "enforce")}) for r in rules]
+    report.rules = rules
+    return [_renamed(e, locator) for e in errors], parsed
+
+
+def example_errors(engine: OpaEngine, rules: list[Rule], examples: Path) -> list[CheckError]:
+    """Each rule denies its example (``<examples>/<ID>.json``); no example evaluates with an error."""
+    errors = []
+    compliant = examples / COMPLIANT
+    if compliant.is_file():
+        doc, problem = _example(compliant)
+        if problem is None:
+            try:
+                PolicyResult.from_opa(engine.evaluate(doc))
+            except EngineError as exc:
+                problem = exc.message
+        if problem is not None:
+            errors.append(CheckError(str(compliant), 0, 0, "example_error", problem))
+    for rule in rules:
+        path = examples / f"{rule.id}.json"
+        where = (rule.file, rule.row, 1)
+        if not path.is_file():
+            errors.append(
+                CheckError(
+                    *where,
+                    "rule_example",
+                    f"{rule.id} has no example: add {path}, an evidence document this rule must deny "
+                    "(a rule that cannot be shown to fire is refused)",
+                )
+            )
+            continue
+        doc, problem = _example(path)
+        if problem is not None:
+            errors.append(CheckError(str(path), 0, 0, "rule_example", problem))
+            continue
+        try:
+            result = PolicyResult.from_opa(engine.evaluate(doc))
+        except EngineError as exc:
+            errors.append(CheckError(*where, "rule_example", f"{rule.id} on {path.name}: {exc.message}"))
+            continue
+        fired = {r.id for r in [*result.deny, *result.warn, *result.dryrun]}
+        if rule.id not in fired:
+            errors.append(
+                CheckError(
+                    *where,
+                    "rule_example",
+                    f"{rule.id} does not fire on its example {path}: the rule (or the example) no longer "
+                    f"matches; the example gave {sorted(fired) or 'no finding'}",
+                )
+            )
+    return errors
+
+
+def _example(path: Path) -> tuple[dict[str, Any], str | None]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return EvidenceV1.model_validate(doc).to_input(), None
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            return {}, f"not a valid evidence document at {where}: {first['msg']}"
+        return {}, f"cannot read the example: {exc}"
+
+
+def start_checked(binary: str, policy_dir: Path, examples_dir: Path | None, timeout_s: float) -> OpaEngine:
+    """A managed OPA serving ``policy_dir`` once it passed every check; refused: ``EngineError``."""
+    report, engine = load_policy(binary, policy_dir, examples_dir, timeout_s=timeout_s)
+    if engine is None:
+        raise EngineError("policy_error", report.summary())
+    return engine

@@ -1,0 +1,76 @@
+"""The schema of ``data.policygate_params`` (rego/data.json): every parameter the shipped rules read,
+with its type. Checked whenever policygate loads policies, so a quoted number or a typo in a mode is
+refused at load instead of silently switching a rule off. ``policygate schema --params`` prints it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from policygate.engine.runner import CheckError
+from policygate.evidence import Stage
+
+RULE_ID_PATTERN = r"^[A-Z]{2,5}-[0-9]{3}$"
+RuleId = Annotated[str, StringConstraints(pattern=RULE_ID_PATTERN)]
+Mode = Literal["enforce", "warn", "dryrun"]
+Name = Annotated[str, StringConstraints(min_length=1)]
+
+
+class Params(BaseModel):
+    """``data.policygate_params``: all keys required, no others (your own go under ``custom``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    required_approvals: dict[Stage, dict[Name, Annotated[int, Field(ge=0)]]] = Field(
+        description="Stage -> risk tier -> independent approvals needed (APR-001); the tiers are the "
+        "risk tiers OWN-002 accepts."
+    )
+    max_approval_age_days: int = Field(gt=0, description="Oldest an approval may be, in days (APR-003).")
+    privileged_roles: list[Name] = Field(description="Roles a deployment identity must not hold (ACC-001).")
+    successful_run_statuses: list[Name] = Field(
+        min_length=1, description="Run/job statuses that count as success (LIN-002)."
+    )
+    require_verified_approvals: bool = Field(
+        description="Count only approvals policygate recorded from authenticated callers (APR-001)."
+    )
+    required_fields: list[Name] = Field(
+        description="Evidence fields whose gap in collection.gaps denies (EVD-001)."
+    )
+    modes: dict[RuleId, Mode] = Field(description="Rule id -> enforce | warn | dryrun (unlisted: enforce).")
+    production_auth_modes: list[Name] = Field(
+        min_length=1, description="Endpoint auth modes allowed in production (ACC-003)."
+    )
+    custom: dict[str, Any] = Field(
+        default_factory=dict, description="Parameters of your own rules (not checked beyond being an object)."
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    return Params.model_json_schema()
+
+
+def check_params(value: Any, file: str, known_rules: set[str] | None = None) -> list[CheckError]:
+    """Problems of ``data.policygate_params`` as found in ``file``, each naming the key."""
+    if value is None:
+        return [CheckError(file, 0, 0, "params_missing", "no policygate_params in the policy data")]
+    errors = []
+    try:
+        params = Params.model_validate(value)
+    except ValidationError as exc:
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            got = f" (got {err['input']!r})" if err["type"] != "missing" else ""
+            errors.append(
+                CheckError(file, 0, 0, "params_invalid", f"policygate_params.{key}: {err['msg']}{got}"[:500])
+            )
+        return errors
+    for rule_id in sorted(
+        set(params.modes) - (known_rules if known_rules is not None else set(params.modes))
+    ):
+        errors.append(
+            CheckError(
+                file, 0, 0, "params_invalid", f"policygate_params.modes.{rule_id}: no rule has this id"
+            )
+        )
+    return errors
