@@ -13,7 +13,10 @@ COPY --from=build /install /usr/local
 COPY --from=opa /opa /usr/local/bin/opa
 WORKDIR /app
 COPY rego ./rego
+# every rule must deny its example before the policies may decide (docs/policy-authoring.md)
+COPY examples/evidence ./examples/evidence
 ENV POLICYGATE_POLICY_DIR=/app/rego \
+    POLICYGATE_EXAMPLES_DIR=/app/examples/evidence \
     POLICYGATE_OPA_BIN=/usr/local/bin/opa \
     POLICYGATE_DB_URL=sqlite:////app/data/decisions.db \
     PYTHONUNBUFFERED=1

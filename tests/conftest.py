@@ -24,6 +24,15 @@ REGO = ROOT / "rego"
 EXAMPLES = ROOT / "examples" / "evidence"
 
 
+def policy_copy(tmp: Path, name: str = "rego") -> Path:
+    """A copy of rego/ at ``tmp/name``, with the rule examples beside it (``tmp/examples/evidence``,
+    where policygate looks for them by default)."""
+    target = tmp / name
+    shutil.copytree(REGO, target)
+    shutil.copytree(EXAMPLES, tmp / "examples" / "evidence", dirs_exist_ok=True)
+    return target
+
+
 def opa_binary() -> str:
     binary = Settings().opa_binary
     if not (Path(binary).exists() or shutil.which(binary)):

@@ -67,11 +67,11 @@ counted_approvers contains lower_str(a.by) if {
 # the strictest requirement of the stage when the tier is unknown, and of all
 # stages when the stage is unknown.
 required_approvals := n if {
-	n := params.required_approvals[target_stage][risk_tier]
+	n := approvals_required[target_stage][risk_tier]
 } else := n if {
-	n := max({v | some v in params.required_approvals[target_stage]})
+	n := max({v | some v in approvals_required[target_stage]})
 } else := n if {
-	n := max({v | some stage; some v in params.required_approvals[stage]})
+	n := max({v | some stage; some v in approvals_required[stage]})
 } else := 0
 
 _tier_note := sprintf("a %s-risk model", [risk_tier]) if {

@@ -93,13 +93,12 @@ test_apr001_unknown_stage_uses_overall_maximum if {
 }
 
 test_apr001_unknown_stage_and_no_parameters_needs_nothing if {
-	ids := deny_ids(with_value("/request/target/stage", "canary")) with data.policygate.params as params_with("/required_approvals", {"production": {}})
+	ids := deny_ids(with_value("/request/target/stage", "canary")) with data.policygate_params.required_approvals as {"production": {}}
 	not "APR-001" in ids
 }
 
 test_apr001_stage_with_empty_requirements_uses_overall_maximum if {
-	p := params_with("/required_approvals", {"production": {}, "staging": {"low": 2}})
-	ids := deny_ids(with_approvals([bob])) with data.policygate.params as p
+	ids := deny_ids(with_approvals([bob])) with data.policygate_params.required_approvals as {"production": {}, "staging": {"low": 2}}
 	"APR-001" in ids
 }
 

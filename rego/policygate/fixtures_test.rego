@@ -117,11 +117,6 @@ without(path) := json.patch(compliant, [{"op": "remove", "path": path}])
 # The compliant document with several JSON-patch operations.
 patched(ops) := json.patch(compliant, ops)
 
-# The effective parameters with one member replaced. (`with` on a path under
-# data.policygate_params merges objects, so replacing a whole object goes
-# through the params rule instead.)
-params_with(path, value) := json.patch(data.policygate.params, [{"op": "add", "path": path, "value": value}])
-
 # Decision for an evidence document under the repository's parameters.
 decide(evidence) := d if {
 	d := data.policygate.decision with input as evidence

@@ -48,8 +48,12 @@ policy_errors contains "data.policygate_params is missing or not an object: load
 policy_errors contains msg if {
 	some r in violation
 	problem := _reason_problem(r)
-	msg := sprintf("a violation rule produced a malformed reason (%s): %v", [problem, object.get(r, "id", r)])
+	msg := sprintf("a violation rule produced a malformed reason (%s): %v", [problem, _reason_label(r)])
 }
+
+_reason_label(r) := object.get(r, "id", r) if is_object(r)
+
+else := r
 
 _severities := {"low", "medium", "high", "critical"}
 
@@ -84,7 +88,7 @@ _by_id(reasons) := [r |
 # Enforcement mode of a rule: enforce (default), warn or dryrun. Anything
 # else, including a typo, enforces.
 mode(id) := m if {
-	m := lower_str(params.modes[id])
+	m := lower_str(rule_modes[id])
 	m in {"warn", "dryrun"}
 } else := "enforce"
 

@@ -140,6 +140,18 @@ test_rule_with_unknown_severity_is_a_policy_error if {
 	contains(e, "no valid severity")
 }
 
+test_every_malformed_reason_is_named if {
+	full := {"id": "XYZ-001", "title": "T", "severity": "low", "controls": ["C"], "message": "M."}
+	problems := {p |
+		some r in ["not a reason", object.remove(full, ["title"]), object.remove(full, ["message"])]
+		some e in decide(compliant).errors with data.policygate.violation as {r}
+		some p in ["not an object", "no title", "no message"]
+		contains(e, p)
+	}
+	problems == {"not an object", "no title", "no message"}
+	decide(compliant).errors == [] with data.policygate.violation as {full}
+}
+
 test_well_formed_decision_has_no_errors if {
 	decide(compliant).errors == []
 	decide(everything_wrong).errors == []

@@ -14,6 +14,13 @@ package policygate
 # policy_errors in main.rego), never a silent default.
 params := data.policygate_params
 
+# The object-valued parameters, read by their own paths: a test that pins one
+# (`with data.policygate_params.modes as {}`) must replace it, but OPA (seen on
+# v1.22.3) merges such a `with` into a read of the whole data.policygate_params.
+rule_modes := data.policygate_params.modes
+
+approvals_required := data.policygate_params.required_approvals
+
 # A list parameter as a set of lower-cased strings (for case-insensitive tests).
 lower_set(name) := {lower_str(x) | some x in params[name]; is_string(x)}
 
@@ -111,7 +118,7 @@ risk_tier := lower_str(input.ownership.risk_tier)
 # Risk tiers the parameters know of (the keys of required_approvals).
 known_tiers contains tier if {
 	some stage
-	some tier, _ in params.required_approvals[stage]
+	some tier, _ in approvals_required[stage]
 }
 
 tier_known if risk_tier in known_tiers

@@ -216,9 +216,19 @@ def schema(
     fmt: Annotated[SchemaFormat, typer.Option("--format", "-f", help="json (JSON Schema) or markdown.")] = (
         SchemaFormat.json
     ),
+    params: Annotated[
+        bool,
+        typer.Option(
+            "--params", help="The schema of the policy parameters (data.policygate_params) instead."
+        ),
+    ] = False,
 ) -> None:
-    """Print the JSON Schema of the evidence document (policygate.evidence/v1)."""
-    if fmt is SchemaFormat.markdown:
+    """Print the JSON Schema of the evidence document (policygate.evidence/v1), or of the parameters."""
+    if params:
+        from policygate.policy.params import json_schema as params_schema
+
+        typer.echo(json.dumps(params_schema(), indent=2))
+    elif fmt is SchemaFormat.markdown:
         from policygate.schema_doc import markdown
 
         typer.echo(markdown())
@@ -235,8 +245,9 @@ def serve(
         bool,
         typer.Option(
             "--watch",
-            help="Reload policies and data when files in the policy directory change (managed OPA only); "
-            "a change that fails to load is refused and shown on /readyz.",
+            help="Reload policies and data when files in the policy directory (or the rule examples) "
+            "change (managed OPA only); a change that fails a load check is refused: the previous policy "
+            "keeps deciding and /readyz answers 503 naming it.",
         ),
     ] = False,
 ) -> None:

@@ -26,7 +26,7 @@ from policygate.decisions.model import Decision
 from policygate.engine.catalogue import rules_in
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.output import renderer
-from policygate.policy import authoring, waivers
+from policygate.policy import authoring, waiver_sync, waivers
 from policygate.policy.explain import Explanation
 from policygate.policy.explain import render as render_explanation
 from policygate.policy.load import LoadReport, load_policy
@@ -131,9 +131,10 @@ def policy_test(
     ok = tests.ok and loaded.ok
     if fmt is TextOrJson.json:
         _echo_json({**tests.to_dict(), "ok": ok, "load": loaded.to_dict()})
-    else:
-        typer.echo(authoring.render_tests(tests))
+    else:  # the load checks go before the verdict, which covers both
+        typer.echo(authoring.render_tests(tests, verdict=False))
         typer.echo(loaded.render(), err=not loaded.ok)
+        typer.echo("PASS" if ok else "FAIL")
     raise typer.Exit(0 if ok else 1)
 
 
@@ -216,7 +217,7 @@ def _push_external(settings: Settings, log: DecisionLog) -> str:
     try:
         engine = OpaEngine(settings.opa_url, settings.opa_timeout_s)
         try:
-            active = waivers.publish(engine, log)
+            active = waiver_sync.publish(engine, log)
         finally:
             engine.close()
     except EngineError as exc:

@@ -11,7 +11,7 @@ from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
 from policygate.engine.opa import EngineError, OpaEngine
-from policygate.policy.waivers import WaiverSync
+from policygate.policy.waiver_sync import WaiverSync
 from policygate.policy.watch import PolicyWatcher
 from policygate.sources.base import EvidenceSource
 from policygate.sources.collect import Collector

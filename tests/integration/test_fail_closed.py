@@ -10,7 +10,7 @@ import pytest
 
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.opa import EngineError, ManagedOpa, OpaEngine
 from policygate.evidence import EvidenceV1
 from tests.conftest import REGO, opa_binary
 
@@ -22,10 +22,13 @@ def closed_port() -> int:
 
 
 def engine_for(tmp_path: Path, rego: str) -> OpaEngine:
+    """An OPA serving ``rego`` that policygate did not load (as one at POLICYGATE_OPA_URL): none of the
+    load checks ran, so what these tests see are the guards every evaluation has."""
     pkg = tmp_path / "policies" / "policygate"
     pkg.mkdir(parents=True)
     (pkg / "main.rego").write_text(rego)
-    return OpaEngine.start(None, opa_binary(), tmp_path / "policies")
+    managed = ManagedOpa(opa_binary(), tmp_path / "policies")
+    return OpaEngine(managed.start(), managed=managed)
 
 
 def decide(
@@ -112,3 +115,30 @@ def test_revision_is_a_digest_of_what_opa_holds(opa: OpaEngine, tmp_path: Path) 
         assert same.policy_revision == opa.policy_revision
     with engine_for(tmp_path, 'package policygate\n\ndecision := {"allow": false, "deny": []}\n') as other:
         assert other.policy_revision != opa.policy_revision
+
+
+def test_a_builtin_error_is_an_error_never_a_silent_allow(
+    tmp_path: Path, decision_log: DecisionLog, compliant: dict[str, Any]
+) -> None:
+    """Without strict builtin errors the failing to_number would make the deny rule undefined: allow."""
+    rego = (
+        "package policygate\n\n"
+        'decision := {"allow": count(deny) == 0, "deny": [r | some r in deny]}\n\n'
+        'deny contains {"id": "XYZ-001", "message": "m"} if to_number(input.subject.name) > 0\n'
+    )
+    with engine_for(tmp_path, rego) as engine:
+        decision = decide(engine, decision_log, compliant)
+    assert decision.outcome == "error" and not decision.allow
+    [reason] = decision.reasons
+    assert reason.id == "ERR-POLICY-ERROR" and "to_number" in reason.message
+    assert "main.rego:5" in reason.message, reason.message
+
+
+def test_a_policy_that_reports_its_own_errors_is_an_error(
+    tmp_path: Path, decision_log: DecisionLog, compliant: dict[str, Any]
+) -> None:
+    """decision.errors (main.rego's own checks, e.g. missing parameters) is never an allow."""
+    rego = 'package policygate\n\ndecision := {"allow": true, "deny": [], "errors": ["params missing"]}\n'
+    with engine_for(tmp_path, rego) as engine:
+        decision = decide(engine, decision_log, compliant)
+    assert decision.outcome == "error" and "params missing" in decision.reasons[0].message

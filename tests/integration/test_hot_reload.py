@@ -5,7 +5,6 @@ recovers, and the waivers survive the swap to the reloaded OPA. Every wait is bo
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from policygate.api.app import create_app
 from policygate.config import Settings
 from policygate.engine.opa import OpaEngine
 from policygate.policy.load import json_errors, load_policy, snapshot
-from tests.conftest import EXAMPLES, REGO, load_example, opa_binary
+from tests.conftest import REGO, load_example, opa_binary, policy_copy
 from tests.served import Served
 
 MODEL = "mlflow:models:/fraud-detector/7"
@@ -31,9 +30,7 @@ class WatchedServe(Served):
     """`policygate serve --watch` on a copy of rego/ (``output_so_far()`` while it runs)."""
 
     def __init__(self, tmp: Path) -> None:
-        self.rego = tmp / "rego"
-        shutil.copytree(REGO, self.rego)
-        shutil.copytree(EXAMPLES, tmp / "examples" / "evidence")
+        self.rego = policy_copy(tmp)
         env = {"POLICYGATE_POLICY_DIR": str(self.rego), "POLICYGATE_DB_URL": f"sqlite:///{tmp}/decisions.db"}
         super().__init__(env, args=["--watch"])
 
@@ -221,9 +218,7 @@ def test_the_loaded_revision_is_the_one_opa_reports(opa: OpaEngine) -> None:
 
 def test_load_catches_what_opa_check_does_not(tmp_path: Path) -> None:
     """`opa check` reads no data files; loading as `opa run` does refuses a data/rule conflict too."""
-    rego = tmp_path / "rego"
-    shutil.copytree(REGO, rego)
-    shutil.copytree(EXAMPLES, tmp_path / "examples" / "evidence")
+    rego = policy_copy(tmp_path)
     report, engine = load_policy(opa_binary(), rego)
     assert report.ok and engine is not None
     engine.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from policygate.api.app import create_app
 from policygate.cli import app
 from policygate.config import Settings
 from policygate.engine.opa import OpaEngine
-from tests.conftest import REGO, opa_binary
+from tests.conftest import REGO, opa_binary, policy_copy
 from tests.integration.test_policy_rollout import walkthrough
 
 runner = CliRunner()
@@ -25,12 +24,6 @@ runner = CliRunner()
 
 def run(*args: str) -> Any:
     return runner.invoke(app, list(args))
-
-
-def policy_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "rego"
-    shutil.copytree(REGO, target)
-    return target
 
 
 # policy test ---------------------------------------------------------------------
@@ -103,7 +96,8 @@ def test_a_missing_policy_directory_is_exit_2(tmp_path: Path, command: str) -> N
 
 def test_policy_check_passes_on_the_repository() -> None:
     result = run("policy", "check", "--policy-dir", str(REGO))
-    assert result.exit_code == 0 and result.stdout.startswith("ok: opa check --strict")
+    assert result.exit_code == 0 and result.stdout.startswith(f"ok: {REGO}: ")
+    assert "15 rules, each denies its example" in result.stdout
 
 
 def test_policy_check_reports_errors_with_file_line_and_column(tmp_path: Path) -> None:
@@ -146,8 +140,16 @@ def test_policy_list_shows_revision_and_every_rule(opa: OpaEngine) -> None:
     assert apr["description"].startswith("An approval for the requested stage was given by the model's owner")
 
 
+def test_a_mode_that_is_not_a_mode_is_refused(tmp_path: Path) -> None:
+    policy_dir = walkthrough(tmp_path, {"CHG-001": "DryRun", "OWN-002": "typo"})
+    result = run("policy", "list", "--policy-dir", str(policy_dir))
+    assert result.exit_code == 2
+    assert "policygate_params.modes.CHG-001: Input should be 'enforce', 'warn' or 'dryrun'" in result.stderr
+    assert "policygate_params.modes.OWN-002" in result.stderr
+
+
 def test_modes_come_from_the_data_as_the_policy_reads_them(tmp_path: Path) -> None:
-    policy_dir = walkthrough(tmp_path, {"CHG-001": "DryRun", "LIN-004": "warn", "OWN-002": "typo"})
+    policy_dir = walkthrough(tmp_path, {"CHG-001": "dryrun", "LIN-004": "warn", "OWN-002": "enforce"})
     listed = json.loads(run("policy", "list", "--policy-dir", str(policy_dir), "-f", "json").stdout)
     modes = {r["id"]: r["mode"] for r in listed["rules"]}
     assert modes["CHG-001"] == "dryrun" and modes["LIN-004"] == "warn" and modes["OWN-002"] == "enforce"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from policygate.cli import app
 from policygate.config import Settings
 from policygate.evidence import EvidenceV1
 from policygate.runtime import open_service
-from tests.conftest import REGO, ROOT, opa_binary
+from tests.conftest import ROOT, opa_binary, policy_copy
 
 runner = CliRunner()
 DOC = ROOT / "docs" / "policy-authoring.md"
@@ -30,10 +29,16 @@ def doc_blocks() -> tuple[str, str]:
     return rule, tests
 
 
+def doc_example() -> str:
+    """The walk-through's example document for CHG-001, exactly as the guide shows it."""
+    return next(b for b in re.findall(r"```json\n(.*?)```", DOC.read_text(), re.S) if '"schema"' in b)
+
+
 def walkthrough(tmp_path: Path, modes: dict[str, str] | None = None, name: str = "rego") -> Path:
-    """A copy of rego/ with the guide's CHG-001 rule and tests, and the given modes."""
-    target = tmp_path / name
-    shutil.copytree(REGO, target)
+    """A copy of rego/ (and the examples beside it) with the guide's CHG-001 rule, its tests and its
+    example, and the given modes."""
+    target = policy_copy(tmp_path, name)
+    (tmp_path / "examples" / "evidence" / "CHG-001.json").write_text(doc_example())
     rule, tests = doc_blocks()
     (target / "policygate" / "change.rego").write_text(rule)
     (target / "policygate" / "change_test.rego").write_text(tests)
@@ -128,3 +133,30 @@ def test_an_enforced_rule_is_waived_for_one_model_until_the_waiver_expires(
     assert "hotfix, ticket to follow (INC-311)" in now.warnings[0].message
     assert later.outcome == "deny" and "CHG-001" in [r.id for r in later.reasons]
     assert not [w for w in later.warnings if w.waiver]
+
+
+def test_the_walkthrough_keeps_policy_test_green_at_every_step(tmp_path: Path) -> None:
+    """docs/policy-authoring.md followed verbatim from a clean copy: `policy test` (the Rego tests and
+    every load check) passes after each step, in every rollout mode."""
+    target = policy_copy(tmp_path)
+    examples = tmp_path / "examples" / "evidence"
+    rule, tests = doc_blocks()
+
+    def policy_test(step: str) -> None:
+        result = runner.invoke(app, ["policy", "test", "--policy-dir", str(target)])
+        assert result.exit_code == 0, f"after {step}:\n{result.output}"
+
+    policy_test("the clean checkout")
+    (target / "policygate" / "change.rego").write_text(rule)
+    (examples / "CHG-001.json").write_text(doc_example())
+    policy_test("step 1 (the rule and its example)")
+    (target / "policygate" / "change_test.rego").write_text(tests)
+    policy_test("step 2 (its tests)")
+    data_file = target / "data.json"
+    for step, mode in (("step 5", "dryrun"), ("step 6", "warn"), ("step 6", "enforce")):
+        data = json.loads(data_file.read_text())
+        data["policygate_params"]["modes"] = {"CHG-001": mode}
+        data_file.write_text(json.dumps(data, indent=2))
+        policy_test(f"{step} ({mode})")
+    listed = runner.invoke(app, ["policy", "list", "--policy-dir", str(target), "-f", "json"])
+    assert {r["id"]: r["mode"] for r in json.loads(listed.stdout)["rules"]}["CHG-001"] == "enforce"

@@ -31,7 +31,7 @@ def evaluate(sqlite_url: str, path: Path, **env: str) -> dict[str, Any]:
 
 def replay(sqlite_url: str, policy_dir: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     result = cli("replay", "--policy-dir", str(policy_dir), "--db", sqlite_url, "--format", "json", *extra)
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code in (0, 1, 3), result.output
     report: dict[str, Any] = json.loads(result.stdout)
     return result.exit_code, report
 
@@ -99,10 +99,14 @@ def test_a_new_rule_lists_exactly_the_decisions_it_changes(
 def test_dryrun_and_warn_modes_show_as_their_own_changes(
     sqlite_url: str, history: dict[str, Any], tmp_path: Path
 ) -> None:
-    _, dry = replay(sqlite_url, walkthrough(tmp_path, {"CHG-001": "dryrun"}, name="dry"))
+    code, dry = replay(sqlite_url, walkthrough(tmp_path, {"CHG-001": "dryrun"}, name="dry"))
+    assert code == 3 and dry["exit_code"] == 3  # only dry-run findings change: not a flip
     assert dry["by_direction"] == {"allow->allow (warnings/dry-run changed)": 1}
     assert dry["dryrun_added"] == {"CHG-001": 1} and dry["reasons_added"] == {}
-    _, warn = replay(sqlite_url, walkthrough(tmp_path, {"APR-002": "warn", "CHG-001": "dryrun"}, name="warn"))
+    code, warn = replay(
+        sqlite_url, walkthrough(tmp_path, {"APR-002": "warn", "CHG-001": "dryrun"}, name="warn")
+    )
+    assert code == 1  # a deny became an allow
     assert warn["by_direction"] == {"deny->allow": 1, "allow->allow (warnings/dry-run changed)": 1}
     [change] = [c for c in warn["changes"] if c["direction"] == "deny->allow"]
     assert change["decision_id"] == history["apr002"]["decision_id"]
@@ -112,16 +116,23 @@ def test_dryrun_and_warn_modes_show_as_their_own_changes(
 def test_a_candidate_that_fails_at_runtime_is_a_change_to_error(
     sqlite_url: str, history: dict[str, Any], tmp_path: Path
 ) -> None:
+    """It passes every load check (its examples never reach the conflict); a recorded document does."""
     policy_dir = walkthrough(tmp_path)
     (policy_dir / "policygate" / "conflict.rego").write_text(
         "package policygate\n\n"
-        "_conflict := 1 if input.request.ticket == null\n\n"
-        "_conflict := 2 if input.request.ticket == null\n\n"
-        'violation contains {"id": "X-1", "message": "m"} if _conflict == 3\n'
+        "_conflict := 1 if {\n\tinput.request.ticket == null\n\tcount(input.approvals) > 0\n}\n\n"
+        "_conflict := 2 if {\n\tinput.request.ticket == null\n\tcount(input.approvals) > 0\n}\n"
+    )
+    change = policy_dir / "policygate" / "change.rego"
+    change.write_text(
+        change.read_text().replace(
+            'target_stage == "production"\n', 'target_stage == "production"\n\tnot _conflict == 3\n', 1
+        )
     )
     code, report = replay(sqlite_url, policy_dir)
-    assert code == 1 and report["by_direction"] == {"allow->error": 1}
+    assert code == 1 and report["by_direction"] == {"allow->error": 1}, report
     assert "eval_conflict_error" in report["changes"][0]["error"]
+    assert "rule CHG-001" in report["changes"][0]["error"]  # the error names the rule it broke
 
 
 def test_waivers_are_held_as_they_stood_at_each_decision(sqlite_url: str, history: dict[str, Any]) -> None:
@@ -172,7 +183,7 @@ def test_a_candidate_that_does_not_compile_is_refused_with_file_and_line(
     (policy_dir / "policygate" / "bad.rego").write_text("package policygate\n\nbad if {\n\tzz == 1\n}\n")
     result = cli("replay", "--policy-dir", str(policy_dir), "--db", sqlite_url)
     assert result.exit_code == 2
-    assert "do not compile" in result.stderr and "bad.rego:4:" in result.stderr
+    assert "are refused" in result.stderr and "bad.rego:4:" in result.stderr
 
 
 def test_no_log_and_no_policies_are_exit_2(tmp_path: Path) -> None:

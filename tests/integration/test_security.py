@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 import time
 import uuid
@@ -26,7 +25,7 @@ from policygate.auth.tokens import TokenStore
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.demo.seed import ModelSpec, register
-from tests.conftest import REGO, opa_binary
+from tests.conftest import REGO, opa_binary, policy_copy
 
 ISSUER = "https://login.example.test/tenant/v2.0"
 AUDIENCE = "api://policygate"
@@ -202,8 +201,7 @@ def test_oidc_tokens_are_verified_and_mapped(
 
 def strict_policy(tmp_path: Path) -> Path:
     """rego/ with require_verified_approvals switched on (a documented parameter)."""
-    target = tmp_path / "rego"
-    shutil.copytree(REGO, target)
+    target = policy_copy(tmp_path)
     data = json.loads((target / "data.json").read_text())
     data["policygate_params"]["require_verified_approvals"] = True
     (target / "data.json").write_text(json.dumps(data))

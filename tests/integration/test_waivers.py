@@ -20,7 +20,7 @@ from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
-from policygate.policy import waivers
+from policygate.policy import waiver_sync, waivers
 from policygate.runtime import open_service
 from tests.conftest import EXAMPLES, REGO, load_example, opa_binary
 
@@ -110,7 +110,7 @@ def test_an_expired_waiver_has_no_effect(sqlite_url: str) -> None:
         doc["request"]["requested_at"] = waiver["expires"]  # the request comes when it expires
         at_expiry = service.evaluate(EvidenceV1.model_validate(doc))
         # once expired (by the clock), the waiver is not even pushed any more
-        sync = waivers._SYNCS[service.engine]  # type: ignore[index]
+        sync = waiver_sync._SYNCS[service.engine]  # type: ignore[index]
         active_then = [w.id for w in sync.state.active(expiry)]
     assert at_expiry.outcome == "deny" and [r.id for r in at_expiry.reasons] == ["APR-002"]
     assert active_then == []
@@ -177,7 +177,7 @@ def test_an_external_opa_gets_the_waivers_from_the_cli_and_at_service_start(sqli
 def test_replicas_refresh_from_the_log(sqlite_url: str) -> None:
     log = DecisionLog(sqlite_url)
     with OpaEngine.start(None, opa_binary(), REGO) as engine:
-        sync = waivers.WaiverSync(engine, log, interval_s=0.2).start()
+        sync = waiver_sync.WaiverSync(engine, log, interval_s=0.2).start()
         try:
             assert engine.get_data(waivers.DATA_PATH) == []
             waiver = grant(sqlite_url)  # another process (the CLI) writes the log

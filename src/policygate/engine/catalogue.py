@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import base64
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field
 
 from policygate.engine.opa import EngineError
 from policygate.engine.runner import output_text, run_opa
@@ -18,38 +19,30 @@ from policygate.engine.runner import output_text, run_opa
 DECISION_PACKAGE = ["policygate"]
 
 
-@dataclass(frozen=True)
-class Rule:
-    """One rule of the catalogue; ``mode`` is filled in from the parameters where known."""
+class Rule(BaseModel):
+    """One rule of the catalogue, as ``GET /v1/policy`` and ``policy list --format json`` show it;
+    ``mode`` is filled in from the parameters where known, ``file``/``row`` are for messages only."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: str
     title: str
     severity: str
-    controls: list[str] = field(default_factory=list)
+    mode: str = Field(
+        default="enforce", description="enforce (deny), warn (warning only) or dryrun (recorded, not shown)."
+    )
+    controls: list[str] = Field(default_factory=list)
     description: str = ""
-    mode: str = "enforce"
-    file: str = ""
-    row: int = 0
-
-    @property
-    def location(self) -> str:
-        return f"{self.file}:{self.row}" if self.file else ""
-
-    def public(self) -> dict[str, Any]:
-        """The catalogue entry as the API and ``policy list --format json`` show it."""
-        data = asdict(self)
-        data.pop("file")
-        data.pop("row")
-        return data
+    file: str = Field(default="", exclude=True)
+    row: int = Field(default=0, exclude=True)
 
 
-@dataclass(frozen=True)
-class Catalogue:
+class Catalogue(BaseModel):
     policy_revision: str
     rules: list[Rule]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"policy_revision": self.policy_revision, "rules": [r.public() for r in self.rules]}
+        return self.model_dump(mode="json")
 
 
 @dataclass(frozen=True)

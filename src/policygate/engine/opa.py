@@ -102,7 +102,7 @@ class ManagedOpa:
         try:
             # OPA prints a load error on stdout: both go to a file (a pipe nobody reads would fill and
             # block OPA), read back if it exits
-            self._output = tempfile.TemporaryFile()
+            self._output = tempfile.TemporaryFile()  # noqa: SIM115 (open while OPA runs; closed in stop)
             self.proc = subprocess.Popen(cmd, stdout=self._output, stderr=subprocess.STDOUT)
         except OSError as exc:
             raise EngineError(

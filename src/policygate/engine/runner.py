@@ -95,26 +95,3 @@ def check(
     if schema is not None:
         args += ["--schema", str(schema)]
     return check_errors(run_opa(binary, [*args, *map(str, paths)]), paths[0] if paths else "")
-
-
-def eval_json(binary: str, data: list[Path], query: str, doc: Any = None, *, timeout_s: float = 60) -> Any:
-    """``opa eval --strict-builtin-errors`` of ``query`` on ``data`` (with ``doc`` as input): the
-    first expression's value. A compile or evaluation error raises ``EngineError`` (policy_error)."""
-    args = ["eval", "--format", "json", "--strict-builtin-errors"]
-    for path in data:
-        args += ["--data", str(path)]
-    if doc is not None:
-        args.append("--stdin-input")
-    proc = run_opa(
-        binary, [*args, query], timeout_s=timeout_s, stdin=None if doc is None else json.dumps(doc)
-    )
-    try:
-        out = json.loads(proc.stdout)
-    except ValueError:
-        raise EngineError("policy_error", f"opa eval failed: {output_text(proc)}") from None
-    errors = errors_of(out)
-    if errors or proc.returncode != 0:
-        raise EngineError("policy_error", "; ".join(map(str, errors)) or output_text(proc))
-    results = out.get("result") or []
-    expressions = (results[0].get("expressions") or []) if results else []
-    return expressions[0].get("value") if expressions else None

@@ -182,7 +182,8 @@ def _failures_section(text: str) -> str:
     return "\n".join(lines).strip("\n")
 
 
-def render_tests(report: TestReport) -> str:
+def render_tests(report: TestReport, *, verdict: bool = True) -> str:
+    """The report as text; ``verdict=False`` leaves out the final PASS/FAIL (the caller adds one)."""
     lines = [f"opa test {report.policy_dir}"]
     if report.error:
         lines.append(f"ERROR: {report.error}")
@@ -214,7 +215,8 @@ def render_tests(report: TestReport) -> str:
             lines += [f"  {f.file} ({f.coverage:.1f}%): {f.uncovered_ranges}" for f in partial]
         else:
             lines.append("uncovered lines: none")
-    lines.append("PASS" if report.ok else "FAIL")
+    if verdict:
+        lines.append("PASS" if report.ok else "FAIL")
     return "\n".join(lines)
 
 
@@ -279,7 +281,7 @@ def catalogue(engine: OpaEngine) -> Catalogue:
         )
         for a in anns
     ]
-    return Catalogue(engine.policy_revision, rules)
+    return Catalogue(policy_revision=engine.policy_revision, rules=rules)
 
 
 def _cell(text: str) -> str:

@@ -250,7 +250,7 @@ def _static_errors(
         errors.append(err)
     if not errors and params is not None:
         modes = params.get("modes") or {}
-        rules = [Rule(**{**asdict(r), "mode": modes.get(r.id, "enforce")}) for r in rules]
+        rules = [r.model_copy(update={"mode": modes.get(r.id, "enforce")}) for r in rules]
     report.rules = rules
     return [_renamed(e, locator) for e in errors], parsed
 

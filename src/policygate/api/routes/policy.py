@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from policygate.api.deps import Service
 from policygate.decisions.model import Decision
+from policygate.engine.catalogue import Catalogue
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.evidence import EvidenceV1
 from policygate.policy.authoring import catalogue
@@ -18,21 +18,7 @@ from policygate.policy.explain import explain
 router = APIRouter(prefix="/v1", tags=["policy"])
 
 
-class RuleOut(BaseModel):
-    id: str
-    title: str
-    severity: str
-    mode: str = Field(description="enforce (deny), warn (warning only) or dryrun (recorded, not shown).")
-    controls: list[str]
-    description: str = ""
-
-
-class PolicyOut(BaseModel):
-    policy_revision: str
-    rules: list[RuleOut]
-
-
-@router.get("/policy", response_model=PolicyOut)
+@router.get("/policy", response_model=Catalogue)
 def get_policy(service: Service) -> dict[str, Any]:
     """The policy revision OPA holds and every annotated rule: id, title, severity, mode, controls."""
     if service.engine is None:

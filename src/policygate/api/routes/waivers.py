@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from policygate.api.deps import Service
 from policygate.engine.opa import EngineError
-from policygate.policy import waivers
+from policygate.policy import waiver_sync, waivers
 
 router = APIRouter(prefix="/v1", tags=["waivers"])
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def _push(service: Any) -> None:
     """Push the active set now. The change is already recorded (durable): if OPA does not take it,
     the periodic refresh retries, so the caller gets its answer rather than an error to retry on."""
     try:
-        waivers.publish(service.engine, service.log)
+        waiver_sync.publish(service.engine, service.log)
     except EngineError as exc:
         log.warning(
             "waiver change recorded; OPA did not take it yet (retried every %.0f s): %s",
