@@ -25,7 +25,7 @@ from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.model import Decision
 from policygate.engine.catalogue import rules_in
 from policygate.engine.opa import EngineError, OpaEngine
-from policygate.output import renderer
+from policygate.output import catalogue, load_report, policy_tests, renderer
 from policygate.policy import authoring, waiver_sync, waivers
 from policygate.policy.explain import Explanation
 from policygate.policy.explain import render as render_explanation
@@ -132,8 +132,8 @@ def policy_test(
     if fmt is TextOrJson.json:
         _echo_json({**tests.to_dict(), "ok": ok, "load": loaded.to_dict()})
     else:  # the load checks go before the verdict, which covers both
-        typer.echo(authoring.render_tests(tests, verdict=False))
-        typer.echo(loaded.render(), err=not loaded.ok)
+        typer.echo(policy_tests.render(tests, verdict=False))
+        typer.echo(load_report.render(loaded), err=not loaded.ok)
         typer.echo("PASS" if ok else "FAIL")
     raise typer.Exit(0 if ok else 1)
 
@@ -152,7 +152,7 @@ def policy_check(
     if fmt is TextOrJson.json:
         _echo_json(report.to_dict())
     else:
-        typer.echo(report.render(), err=not report.ok)
+        typer.echo(load_report.render(report), err=not report.ok)
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -181,9 +181,9 @@ def policy_list(
     if fmt is ListFormat.json:
         _echo_json(cat.to_dict())
     elif fmt is ListFormat.markdown:
-        typer.echo(authoring.render_markdown(cat))
+        typer.echo(catalogue.render_markdown(cat))
     else:
-        typer.echo(authoring.render_text(cat))
+        typer.echo(catalogue.render_text(cat))
 
 
 # ---------------------------------------------------------------------------
@@ -377,7 +377,7 @@ def replay(
 
     Exit 0: nothing would change; 1: an outcome would flip (allow/deny/error) or deny reasons change;
     3: only warnings or dry-run findings would change; 2: bad input or the candidate is refused."""
-    from policygate.policy.replay import render
+    from policygate.output.replay_report import render
     from policygate.policy.replay import replay as run_replay
 
     if not (policy_dir / "policygate").is_dir():
@@ -402,7 +402,7 @@ def replay(
         settings.opa_binary, policy_dir, examples_dir, timeout_s=settings.opa_timeout_s
     )
     if candidate is None:
-        fail(f"candidate policies in {policy_dir} are refused:\n{loaded.render()}")
+        fail(f"candidate policies in {policy_dir} are refused:\n{load_report.render(loaded)}")
     log = _open_log(settings.db_url, must_exist=True)
     try:
         with candidate as engine:

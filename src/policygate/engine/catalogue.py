@@ -145,8 +145,9 @@ class RuleLocator:
 
     def local(self, file: str) -> str:
         for loaded, edited in self.rename.items():
-            if file.startswith(loaded):
-                return edited + file[len(loaded) :]
+            for prefix in (loaded, loaded.lstrip("/")):  # OPA's module ids drop the leading slash
+                if prefix and file.startswith(prefix):
+                    return edited + file[len(prefix) :]
         return file
 
     def enclosing(self, file: str, row: int) -> ParsedRule | None:

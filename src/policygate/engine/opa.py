@@ -163,6 +163,8 @@ class OpaEngine:
         # names the rule an evaluation error happened in (engine.catalogue.RuleLocator.describe)
         self.describe = describe
         self.rule_ids: list[str] = []  # the rules the loaded policy has (set by policy.load)
+        # a file or module name as OPA knows it -> as the author edits it (policy.load serves a copy)
+        self.local: Callable[[str], str] = lambda name: name
         self.client = OpaClient(
             host=parts.hostname,
             port=parts.port or (443 if parts.scheme == "https" else 80),
@@ -205,6 +207,7 @@ class OpaEngine:
             self.url, self.client, self.managed = other.url, other.client, other.managed
             self.describe = other.describe
             self.rule_ids = other.rule_ids
+            self.local = other.local
             self._revision = other._revision
             other.managed = None
 

@@ -1,4 +1,4 @@
-"""One module per output format; each exposes ``render(decision) -> str``."""
+"""One module per output: the decision formats (`<fmt>_output.render(decision)`) and one per report."""
 
 from __future__ import annotations
 

@@ -20,7 +20,6 @@ from policygate.engine.opa import EngineError, OpaEngine
 from policygate.engine.runner import output_text, run_opa
 
 TestStatus = Literal["pass", "fail", "error", "skip"]
-MODES = ("enforce", "warn", "dryrun")
 
 
 class AuthoringError(Exception):
@@ -182,44 +181,6 @@ def _failures_section(text: str) -> str:
     return "\n".join(lines).strip("\n")
 
 
-def render_tests(report: TestReport, *, verdict: bool = True) -> str:
-    """The report as text; ``verdict=False`` leaves out the final PASS/FAIL (the caller adds one)."""
-    lines = [f"opa test {report.policy_dir}"]
-    if report.error:
-        lines.append(f"ERROR: {report.error}")
-        return "\n".join(lines)
-
-    def order(t: TestCase) -> tuple[bool, str, int]:
-        file, _, row = t.location.rpartition(":")
-        return (t.status == "pass", file, int(row) if row.isdigit() else 0)
-
-    for t in sorted(report.tests, key=order):
-        lines.append(f"  {t.status.upper():<5} {t.package}.{t.name}  ({t.location}, {t.duration_ms:.1f} ms)")
-        if t.error:
-            lines.append(f"        {t.error}")
-    if report.failures:
-        lines += ["", "Failures (OPA trace):", *[f"  {ln}".rstrip() for ln in report.failures.splitlines()]]
-    c = report.counts
-    lines.append("")
-    lines.append(
-        f"{c['pass']} passed, {c['fail']} failed, {c['error']} errors, {c['skip']} skipped"
-        f" of {len(report.tests)} tests"
-    )
-    if report.coverage is None:
-        lines.append("coverage: not measured (OPA reports coverage only when every test passes)")
-    else:
-        lines.append(f"coverage: {report.coverage:.1f}%")
-        partial = [f for f in report.files if f.uncovered_lines]
-        if partial:
-            lines.append("uncovered lines:")
-            lines += [f"  {f.file} ({f.coverage:.1f}%): {f.uncovered_ranges}" for f in partial]
-        else:
-            lines.append("uncovered lines: none")
-    if verdict:
-        lines.append("PASS" if report.ok else "FAIL")
-    return "\n".join(lines)
-
-
 # ---------------------------------------------------------------------------
 # Rule catalogue (of the OPA that serves)
 # ---------------------------------------------------------------------------
@@ -282,27 +243,3 @@ def catalogue(engine: OpaEngine) -> Catalogue:
         for a in anns
     ]
     return Catalogue(policy_revision=engine.policy_revision, rules=rules)
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def render_markdown(cat: Catalogue) -> str:
-    """The rule table for docs (no revision: it would change with every edit)."""
-    lines = ["| id | title | severity | mode | controls |", "|---|---|---|---|---|"]
-    for r in cat.rules:
-        lines.append(
-            f"| {r.id} | {_cell(r.title)} | {r.severity} | {r.mode} | {_cell('; '.join(r.controls))} |"
-        )
-    return "\n".join(lines)
-
-
-def render_text(cat: Catalogue) -> str:
-    lines = [f"policy {cat.policy_revision}  ({len(cat.rules)} rules)"]
-    width = max((len(r.title) for r in cat.rules), default=10)
-    for r in cat.rules:
-        lines.append(f"  {r.id:<9} {r.severity:<7} {r.mode:<8} {r.title:<{width}}  {', '.join(r.controls)}")
-    counts = {m: sum(r.mode == m for r in cat.rules) for m in MODES}
-    lines.append("modes: " + ", ".join(f"{n} {m}" for m, n in counts.items()))
-    return "\n".join(lines)

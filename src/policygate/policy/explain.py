@@ -178,7 +178,7 @@ class _Snapshot:
             if not path.name.endswith(".rego"):
                 path = path.with_name(path.name + ".rego")
             path.write_text(raw, encoding="utf-8")
-            self.sources[str(path)] = (_display(module_id), raw.splitlines())
+            self.sources[str(path)] = (_display(engine.local(module_id)), raw.splitlines())
         data: dict[str, Any] = {}
         for key in ("policygate_params", "policygate_waivers"):
             value = engine.get_data(key)

@@ -92,16 +92,6 @@ class LoadReport:
         )
         return f"policy refused ({self.policy_dir}): {shown}{more}"
 
-    def render(self) -> str:
-        if self.ok:
-            return (
-                f"ok: {self.policy_dir}: {self.files} files, {len(self.rules)} rules, each denies its "
-                f"example in {self.examples_dir}; revision {self.revision}"
-            )
-        lines = [str(e) for e in self.errors]
-        lines.append(f"{len(self.errors)} error(s): {self.policy_dir} is refused")
-        return "\n".join(lines)
-
 
 def snapshot(policy_dir: Path) -> Files:
     """Every file OPA loads from the directory, by path, with its bytes."""
@@ -202,6 +192,7 @@ def load_policy(
             locator = RuleLocator(parsed, locator_names)
             managed = ManagedOpa(binary, copy, owned_dir=root)
             engine = OpaEngine(managed.start(), timeout_s, managed, describe=locator.describe)
+            engine.local = locator.local
             report.errors = [_renamed(e, locator) for e in example_errors(engine, report.rules, examples)]
     except EngineError as exc:
         report.errors.append(CheckError(str(policy_dir), 0, 0, exc.code, exc.message))
