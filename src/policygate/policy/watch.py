@@ -102,6 +102,7 @@ class PolicyWatcher:
         self._digest: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._retiring: list[tuple[threading.Timer, Callable[[], None]]] = []
 
     def start(self) -> PolicyWatcher:
         _WATCHERS[self.engine] = self
@@ -117,6 +118,12 @@ class PolicyWatcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        # OPAs still waiting to retire stop now: nothing else would (uvicorn ends the process by
+        # re-raising SIGTERM, so no atexit handler runs)
+        for timer, retire in self._retiring:
+            timer.cancel()
+            retire()
+        self._retiring.clear()
         _WATCHERS.pop(self.engine, None)
 
     def _run(self) -> None:
@@ -193,6 +200,7 @@ class PolicyWatcher:
         timer = threading.Timer(self.engine.timeout_s + 1, retired[0])
         timer.daemon = True
         timer.start()
+        self._retiring.append((timer, retired[0]))
 
 
 _WATCHERS: weakref.WeakKeyDictionary[OpaEngine, PolicyWatcher] = weakref.WeakKeyDictionary()
