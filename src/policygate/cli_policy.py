@@ -26,9 +26,9 @@ from policygate.decisions.model import Decision
 from policygate.engine.catalogue import rules_in
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.output import catalogue, load_report, policy_tests, renderer
+from policygate.output.explanation import render as render_explanation
 from policygate.policy import authoring, waiver_sync, waivers
 from policygate.policy.explain import Explanation
-from policygate.policy.explain import render as render_explanation
 from policygate.policy.load import LoadReport, load_policy
 from policygate.policy.timespec import TimeSpecError, instant_or_duration
 from policygate.refs import RefError, parse

@@ -10,9 +10,10 @@ import pytest
 from policygate.decisions.model import PolicyResult, Reason
 from policygate.policy import waivers
 from policygate.policy.authoring import line_ranges
-from policygate.policy.explain import field_values, term_value
+from policygate.policy.explain import field_values
 from policygate.policy.replay import compare
 from policygate.policy.timespec import TimeSpecError, instant_or_duration, parse_duration, parse_instant
+from policygate.policy.trace import term_value
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 
