@@ -23,6 +23,7 @@ from policygate.config import Settings
 from policygate.decisions.export import write_csv, write_jsonl
 from policygate.decisions.log import DecisionLog, LogError, as_utc
 from policygate.decisions.record import governed_record
+from policygate.policy.params import rule_id
 
 log_app = typer.Typer(
     help="The decision log: verify it was not altered, show a model's record, export it.",
@@ -131,9 +132,8 @@ def render_record(record: dict[str, Any]) -> str:
     )
     lines.append("latest per target:")
     for stage, d in record["latest_decisions"].items():
-        reasons = ", ".join(d["reasons"]) or "-"
         lines.append(
-            f"  {stage:<12} {str(d['outcome']).upper():<6} {d['recorded_at']}  {reasons}  "
+            f"  {stage:<12} {str(d['outcome']).upper():<6} {d['recorded_at']}  {_findings(d)}  "
             f"policy {d['policy_revision'] or '-'}  decision {d['decision_id']}"
         )
     if record["approvals"]:
@@ -147,9 +147,17 @@ def render_record(record: dict[str, Any]) -> str:
         stage = (d.get("target") or {}).get("stage") or "-"
         lines.append(
             f"  {d['seq']:>8} {d['recorded_at']}  {stage:<11} {str(d['outcome']):<5} "
-            f"{','.join(d['reasons']) or '-'}  {d['decision_id']}"
+            f"{_findings(d)}  {d['decision_id']}"
         )
     return "\n".join(lines)
+
+
+def _findings(summary: dict[str, Any]) -> str:
+    """Deny reasons, then ``warn:`` and ``dry:`` findings (a dry-run rule's record shows here only)."""
+    found = list(summary.get("reasons") or [])
+    found += [f"warn:{i}" for i in summary.get("warnings") or []]
+    found += [f"dry:{i}" for i in summary.get("dryrun") or []]
+    return ",".join(found) or "-"
 
 
 @log_app.command("export")
@@ -166,13 +174,22 @@ def export(
         Path | None, typer.Option("--output", "-o", help="Write here instead of standard output.")
     ] = None,
     db: DbOption = None,
+    rule: Annotated[
+        str | None,
+        typer.Option("--rule", help="Only decisions with a finding of this rule id (deny, warn or dry-run)."),
+    ] = None,
 ) -> None:
     """Stream every decision (oldest first) as JSONL OPA decision-log events or as CSV."""
     start, end = _when(since, "--since"), _when(until, "--until")
     if start and end and start >= end:
         fail("--since must be earlier than --until")
+    if rule is not None:
+        try:
+            rule = rule_id(rule)
+        except ValueError as exc:
+            fail(f"--rule: {exc}")
     log = _open(db)
-    records = log.records(since=start, until=end, kind="decision")
+    records = log.records(since=start, until=end, kind="decision", rule=rule)
     writer = write_jsonl if fmt is ExportFormat.jsonl else write_csv
     try:
         if output is None:

@@ -95,6 +95,7 @@ CSV_COLUMNS = [
     "commit",
     "record_hash",
     "prev_hash",
+    "dryrun",  # last, so the columns before keep their positions
 ]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -135,6 +136,7 @@ def csv_row(record: StoredRecord) -> list[str]:
         (lineage.get("code") or {}).get("commit"),
         record.record_hash,
         record.prev_hash,
+        ";".join(r.get("id", "") for r in decision.get("dryrun") or []),
     ]
     return [_cell(v) for v in values]
 

@@ -55,6 +55,21 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 FIRST_REVISION = "0001"  # the schema Base.metadata.create_all made before migrations existed
 
 _log = logging.getLogger(__name__)
+FINDINGS = ("reasons", "warnings", "dryrun")  # a decision's findings: deny, warn, dry-run
+
+
+def has_finding(body: dict[str, Any], rule: str) -> bool:
+    """Whether a recorded decision has a finding (deny reason, warning, dry-run) of rule ``rule``."""
+    decision = body.get("decision") or {}
+    return any(
+        isinstance(r, dict) and r.get("id") == rule for key in FINDINGS for r in decision.get(key) or []
+    )
+
+
+def mentions(rule: str) -> Any:
+    """A cheap SQL pre-filter for :func:`has_finding`: the body's text has the id as a JSON string.
+    (Rule ids hold no LIKE wildcards: they match ^[A-Z]{2,5}-[0-9]{3}$, checked by every caller.)"""
+    return Record.body.like(f'%"{rule}"%')
 
 
 class LogError(Exception):
@@ -566,12 +581,39 @@ class DecisionLog:
         before_seq: int | None = None,
         limit: int = 50,
         kind: str | None = "decision",
+        rule: str | None = None,
     ) -> list[dict[str, Any]]:
         """Records newest first, filtered; keyset pagination on ``seq`` (pass the last seq seen).
 
-        ``model`` may be several spellings of one model reference (as typed, canonical).
+        ``model`` may be several spellings of one model reference (as typed, canonical). ``rule``:
+        only decisions with a finding of that rule id (a deny reason, warning or dry-run finding).
         """
+        if rule is None:
+            return self._query(model, outcome, target, since, until, before_seq, limit, kind, None)
+        found: list[dict[str, Any]] = []
+        while len(found) < limit:  # the text pre-filter may match elsewhere; the exact test decides
+            page = self._query(model, outcome, target, since, until, before_seq, limit, kind, rule)
+            found += [r for r in page if has_finding(r, rule)]
+            if len(page) < limit:
+                break
+            before_seq = int(page[-1]["seq"])
+        return found[:limit]
+
+    def _query(
+        self,
+        model: str | Sequence[str] | None,
+        outcome: str | None,
+        target: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        before_seq: int | None,
+        limit: int,
+        kind: str | None,
+        rule: str | None,
+    ) -> list[dict[str, Any]]:
         stmt = select(Record.body).order_by(Record.seq.desc()).limit(limit)
+        if rule:
+            stmt = stmt.where(mentions(rule))
         if kind:
             stmt = stmt.where(Record.kind == kind)
         if isinstance(model, str):
@@ -621,6 +663,7 @@ class DecisionLog:
         until: datetime | None = None,
         kind: str | None = None,
         batch_size: int = 1000,
+        rule: str | None = None,
     ) -> Iterator[StoredRecord]:
         """Every record in chain order, streamed in keyset batches (constant memory at any size).
 
@@ -648,15 +691,18 @@ class DecisionLog:
                 stmt = stmt.where(Record.recorded_at >= as_utc(since))
             if until:
                 stmt = stmt.where(Record.recorded_at < as_utc(until))
+            if rule:
+                stmt = stmt.where(mentions(rule))
             try:
                 with self.engine.connect() as conn:
                     rows = conn.execute(stmt).all()
             except SQLAlchemyError as exc:
                 raise LogError(f"could not read decision log {self.safe_url}: {type(exc).__name__}") from exc
             for row in rows:
-                yield StoredRecord(
-                    row.seq, row.kind, row.decision_id, json.loads(row.body), row.prev_hash, row.record_hash
-                )
+                body = json.loads(row.body)
+                if rule and not has_finding(body, rule):
+                    continue
+                yield StoredRecord(row.seq, row.kind, row.decision_id, body, row.prev_hash, row.record_hash)
             if len(rows) < batch_size:
                 return
             after = rows[-1].seq

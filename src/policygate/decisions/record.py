@@ -62,6 +62,7 @@ def decision_summary(record: dict[str, Any]) -> dict[str, Any]:
         "allow": decision.get("allow"),
         "reasons": [r.get("id") for r in decision.get("reasons") or []],
         "warnings": [r.get("id") for r in decision.get("warnings") or []],
+        "dryrun": [r.get("id") for r in decision.get("dryrun") or []],
         "policy_revision": decision.get("policy_revision"),
         "evidence_digest": decision.get("evidence_digest"),
         "requested_by": decision.get("requested_by"),

@@ -4,6 +4,7 @@ refused at load instead of silently switching a rule off. ``policygate schema --
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -13,6 +14,18 @@ from policygate.evidence import Stage
 
 RULE_ID_PATTERN = r"^[A-Z]{2,5}-[0-9]{3}$"
 RuleId = Annotated[str, StringConstraints(pattern=RULE_ID_PATTERN)]
+
+
+def rule_id(text: str) -> str:
+    """A rule id as typed (any case, spaces around) in its canonical form; ValueError if it is none."""
+    canonical = text.strip().upper()
+    if not re.match(RULE_ID_PATTERN, canonical):
+        raise ValueError(
+            f"{text[:40]!r} is not a rule id (2 to 5 capital letters, a dash, 3 digits, e.g. LIN-004)"
+        )
+    return canonical
+
+
 Mode = Literal["enforce", "warn", "dryrun"]
 Name = Annotated[str, StringConstraints(min_length=1)]
 

@@ -18,6 +18,7 @@ from policygate.api.routes.policy import explained
 from policygate.decisions.model import Decision
 from policygate.decisions.record import model_spellings
 from policygate.evidence import EvidenceV1, Target
+from policygate.policy.params import rule_id
 from policygate.refs import parse
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
@@ -115,6 +116,10 @@ def list_decisions(
     until: IsoDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
+    rule: Annotated[
+        str | None,
+        Query(description="Only decisions with a finding of this rule id: deny reason, warning or dry-run."),
+    ] = None,
 ) -> DecisionPage:
     """Recorded decisions, newest first, with keyset pagination on the log's sequence number.
 
@@ -129,7 +134,13 @@ def list_decisions(
         spellings = model_spellings(model)
     if since and until and _instant(since) >= _instant(until):
         raise HTTPException(status_code=422, detail="since: must be earlier than until")
+    if rule is not None:
+        try:
+            rule = rule_id(rule)
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=f"rule: {exc}") from None
     records = service.log.query(
+        rule=rule,
         model=spellings,
         outcome=outcome,
         target=target,
