@@ -21,7 +21,7 @@ from policygate.config import Settings
 from policygate.decisions.log import LogError
 from policygate.decisions.model import Decision
 from policygate.evidence import EvidenceV1, Request, Target, json_schema
-from policygate.output import renderer
+from policygate.output import many_renderer, renderer
 from policygate.refs import ModelRef, RefError, parse
 from policygate.runtime import open_service
 from policygate.timeutil import now_iso
@@ -71,8 +71,12 @@ def load_evidence(path: Path) -> EvidenceV1:
 
 @app.command()
 def evaluate(
-    file: Annotated[
-        Path, typer.Argument(help="Evidence document (JSON), e.g. from `policygate evidence collect`.")
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Evidence documents (JSON), e.g. from `policygate evidence collect`; several: one OPA "
+            "for all, one result each, exit code the worst of them."
+        ),
     ],
     fmt: FormatOption = Format.text,
     db: DbOption = None,
@@ -80,21 +84,31 @@ def evaluate(
         bool, typer.Option("--explain", help="Also say why: each rule, the evidence it read, OPA's trace.")
     ] = False,
 ) -> None:
-    """Evaluate an evidence document with the policies, record and print the decision."""
-    evidence = load_evidence(file)
+    """Evaluate evidence documents with the policies, record and print each decision.
+
+    Every file is read and validated before anything is decided: a bad one is exit 2, nothing recorded.
+    """
+    if explain and len(files) > 1:
+        fail("--explain takes one file at a time")
+    documents = [load_evidence(path) for path in files]
     settings = settings_with(db)
     try:
         with open_service(settings) as service:
-            decision = service.evaluate(evidence)
+            decisions = [service.evaluate(evidence) for evidence in documents]
             if explain:
                 from policygate.policy.explain import explain as explain_decision
 
-                why = explain_decision(decision, evidence.to_input(), service.engine, settings.opa_binary)
+                why = explain_decision(
+                    decisions[0], documents[0].to_input(), service.engine, settings.opa_binary
+                )
     except LogError as exc:
         fail(f"{exc}; no decision was made")
     if explain:
-        emit_explained(decision, why, fmt.value)
-    emit(decision, fmt)
+        emit_explained(decisions[0], why, fmt.value)
+    if len(decisions) == 1:
+        emit(decisions[0], fmt)
+    typer.echo(many_renderer(fmt.value)([(str(f), d) for f, d in zip(files, decisions, strict=True)]))
+    raise typer.Exit(max(d.exit_code for d in decisions))
 
 
 class SchemaFormat(StrEnum):

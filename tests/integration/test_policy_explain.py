@@ -71,6 +71,18 @@ def test_facts_the_rule_used_are_shown(sqlite_url: str) -> None:
     assert why["trace"].startswith("opa eval --explain full")
 
 
+def test_private_helpers_are_not_shown_as_policy_facts(sqlite_url: str) -> None:
+    """LIN-003's body reads `_lin003_problems`: a private helper (leading underscore), not a fact."""
+    result = evaluate(EXAMPLES / "LIN-003.json", sqlite_url, "--format", "json")
+    [reason] = json.loads(result.stdout)["explanation"]["reasons"]
+    assert reason["id"] == "LIN-003" and "some msg in _lin003_problems" in [
+        c["expression"] for c in reason["conditions"]
+    ]
+    assert not [name for name in reason["facts"] if name.startswith("_")], reason["facts"]
+    text = evaluate(EXAMPLES / "LIN-003.json", sqlite_url).stdout
+    assert "_lin003_problems =" not in text
+
+
 def test_json_adds_explanation_and_the_recorded_decision_is_unchanged(sqlite_url: str) -> None:
     result = evaluate(EXAMPLES / "LIN-004.json", sqlite_url, "--format", "json")
     assert result.exit_code == 1

@@ -16,3 +16,12 @@ def renderer(fmt: str) -> Callable[[Decision], str]:
     module = import_module(f"policygate.output.{fmt}_output")
     render: Callable[[Decision], str] = module.render
     return render
+
+
+def many_renderer(fmt: str) -> Callable[[list[tuple[str, Decision]]], str]:
+    """The renderer of several decisions, each with the file it came from (``evaluate A B C``)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    module = import_module(f"policygate.output.{fmt}_output")
+    render: Callable[[list[tuple[str, Decision]]], str] = module.render_many
+    return render

@@ -45,3 +45,11 @@ def summary(decision: Decision) -> str:
 
 def render(decision: Decision) -> str:
     return "\n".join([*annotation_lines(decision), "", summary(decision)])
+
+
+def render_many(decisions: list[tuple[str, Decision]]) -> str:
+    """Every file's annotations, then each summary under its file name."""
+    lines = [line for _, d in decisions for line in annotation_lines(d)]
+    for file, d in decisions:
+        lines += ["", f"`{file}`", "", summary(d)]
+    return "\n".join(lines)

@@ -21,3 +21,15 @@ def render(decision: Decision) -> str:
     lines += [_line("dry", r) for r in decision.dryrun]
     lines.append(f"  decision {decision.decision_id}  policy {decision.policy_revision or '-'}")
     return "\n".join(lines)
+
+
+def render_many(decisions: list[tuple[str, Decision]]) -> str:
+    """One line per file: verdict, file, model -> target, the deny (or error) reason ids."""
+    width = max(len(f) for f, _ in decisions)
+    lines = []
+    for file, d in decisions:
+        subject = (d.subject or {}).get("ref") or "<unknown model>"
+        stage = (d.target or {}).get("stage") or "<unknown target>"
+        ids = ", ".join(r.id for r in d.reasons)
+        lines.append(f"{d.outcome.upper():<6} {file:<{width}}  {subject} -> {stage}  {ids}".rstrip())
+    return "\n".join(lines)

@@ -50,7 +50,8 @@ def term_value(term: Any) -> Any:
 
 
 def _data_refs(node: Any, package: list[str], out: set[str], operator: bool = False) -> None:
-    """Names of the package's rules a compiled expression reads as values (not called)."""
+    """Names of the package's rules a compiled expression reads as values (not called). Private
+    helpers (``_name``, a Rego convention) are implementation, not policy facts: left out."""
     if isinstance(node, list):
         for i, child in enumerate(node):
             _data_refs(child, package, out, operator=(i == 0 and len(node) > 1))
@@ -65,7 +66,7 @@ def _data_refs(node: Any, package: list[str], out: set[str], operator: bool = Fa
         parts = [v.get("value") for v in value if isinstance(v, dict)]
         head = len(package) + 1
         name = parts[head] if len(parts) > head else None
-        if parts[:head] == ["data", *package] and isinstance(name, str):
+        if parts[:head] == ["data", *package] and isinstance(name, str) and not name.startswith("_"):
             out.add(name)
     elif kind == "call" and isinstance(value, list):
         for child in value[1:]:
