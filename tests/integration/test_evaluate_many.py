@@ -8,19 +8,11 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from policygate.cli import app
-from policygate.decisions.log import DecisionLog
 from tests.conftest import EXAMPLES
+from tests.integration.test_replay import records
 
 runner = CliRunner()
 COMPLIANT, LIN004, APR002 = (str(EXAMPLES / f"{n}.json") for n in ("compliant", "LIN-004", "APR-002"))
-
-
-def recorded(sqlite_url: str) -> int:
-    log = DecisionLog(sqlite_url)
-    try:
-        return log.verify().records
-    finally:
-        log.close()
 
 
 def test_several_files_give_one_line_each_and_the_worst_exit_code(sqlite_url: str, tmp_path: Path) -> None:
@@ -29,7 +21,7 @@ def test_several_files_give_one_line_each_and_the_worst_exit_code(sqlite_url: st
     lines = result.stdout.splitlines()
     assert [ln.split()[:2] for ln in lines] == [["ALLOW", COMPLIANT], ["DENY", LIN004], ["DENY", APR002]]
     assert lines[1].endswith("-> production  LIN-004") and lines[2].endswith("APR-002")
-    assert recorded(sqlite_url) == 3
+    assert records(sqlite_url) == 3
 
     allow_only = runner.invoke(app, ["evaluate", COMPLIANT, COMPLIANT, "--db", sqlite_url])
     assert allow_only.exit_code == 0 and allow_only.stdout.count("ALLOW") == 2
@@ -68,6 +60,6 @@ def test_a_bad_file_is_exit_2_and_nothing_is_recorded(sqlite_url: str, tmp_path:
     (tmp_path / "broken.json").write_text("{")
     result = runner.invoke(app, ["evaluate", COMPLIANT, str(tmp_path / "broken.json"), "--db", sqlite_url])
     assert result.exit_code == 2 and "broken.json: invalid JSON at line 1" in result.stderr
-    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists() or recorded(sqlite_url) == 0
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists() or records(sqlite_url) == 0
     explained = runner.invoke(app, ["evaluate", COMPLIANT, LIN004, "--explain", "--db", sqlite_url])
     assert explained.exit_code == 2 and "--explain takes one file at a time" in explained.stderr
