@@ -215,7 +215,8 @@ def _push_external(settings: Settings, log: DecisionLog) -> str:
     if not settings.opa_url:
         return note
     try:
-        engine = OpaEngine(settings.opa_url, settings.opa_timeout_s)
+        token = settings.opa_token.get_secret_value() if settings.opa_token else None
+        engine = OpaEngine(settings.opa_url, settings.opa_timeout_s, token=token)
         try:
             active = waiver_sync.publish(engine, log)
         finally:

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     opa_url: str | None = Field(
         default=None, description="Use this OPA server instead of starting one (e.g. http://opa:8181)."
     )
+    opa_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for the OPA at POLICYGATE_OPA_URL when it runs with token authentication "
+        "(the managed OPA has a secret of its own).",
+    )
     opa_bin: str | None = Field(default=None, description="OPA binary for the managed server.")
     policy_dir: Path | None = Field(default=None, description="Rego policies and data (default: rego/).")
     examples_dir: Path | None = Field(

@@ -33,6 +33,7 @@ def open_service(settings: Settings) -> Iterator[DecisionService]:
             settings.policy_path,
             settings.opa_timeout_s,
             examples_dir=settings.examples_path,
+            token=settings.opa_token.get_secret_value() if settings.opa_token else None,
         )
     except EngineError as exc:
         error = exc

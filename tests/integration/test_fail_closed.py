@@ -142,3 +142,19 @@ def test_a_policy_that_reports_its_own_errors_is_an_error(
     with engine_for(tmp_path, rego) as engine:
         decision = decide(engine, decision_log, compliant)
     assert decision.outcome == "error" and "params missing" in decision.reasons[0].message
+
+
+def test_the_managed_opa_answers_only_policygate(opa: OpaEngine) -> None:
+    """No side door: without the managed OPA's secret a local process can neither query it, nor
+    replace its data (waivers, parameters) or policies; policygate's own calls go through."""
+    import requests
+
+    doc = {"input": {}}
+    assert requests.post(f"{opa.url}/v1/data/policygate/decision", json=doc, timeout=5).status_code == 401
+    assert requests.put(f"{opa.url}/v1/data/policygate_waivers", json=[], timeout=5).status_code == 401
+    module = "package policygate\n\ndecision := {}\n"
+    assert requests.put(f"{opa.url}/v1/policies/evil", data=module, timeout=5).status_code == 401
+    wrong = {"Authorization": "Bearer not-the-secret"}
+    assert requests.get(f"{opa.url}/v1/policies", headers=wrong, timeout=5).status_code == 401
+    assert opa.token and opa.evaluate({})["allow"] is False  # the engine itself is answered
+    assert opa.refresh_revision() == opa.policy_revision  # the authorization rule is not policy

@@ -201,7 +201,7 @@ def test_watch_applies_only_to_the_managed_opa(
     opa: OpaEngine, sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """With POLICYGATE_OPA_URL the OPA loads its own policies: --watch says so and changes nothing."""
-    settings = Settings(db_url=sqlite_url, opa_url=opa.url, watch=True)
+    settings = Settings(db_url=sqlite_url, opa_url=opa.url, opa_token=opa.token, watch=True)
     with caplog.at_level("WARNING", logger="policygate.runtime"), TestClient(create_app(settings)) as client:
         ready = client.get("/readyz")
     assert ready.status_code == 200 and "policy" not in ready.json()["checks"]

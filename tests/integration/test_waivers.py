@@ -160,14 +160,21 @@ def test_unknown_waiver_and_missing_log_are_exit_2(sqlite_url: str, tmp_path: Pa
 def test_an_external_opa_gets_the_waivers_from_the_cli_and_at_service_start(sqlite_url: str) -> None:
     with OpaEngine.start(None, opa_binary(), REGO) as external:
         revision = external._fetch_revision()
-        first = grant(sqlite_url, POLICYGATE_OPA_URL=external.url)
+        assert external.token  # the managed OPA answers only its token holder
+        first = grant(sqlite_url, POLICYGATE_OPA_URL=external.url, POLICYGATE_OPA_TOKEN=external.token)
         pushed = external.get_data(waivers.DATA_PATH)
         assert [w["id"] for w in pushed] == [first["id"]]
         assert set(pushed[0]) == {"id", "rule", "model", "targets", "reason", "approved_by", "expires"}
         # a change made where the OPA is not reachable: the service pushes it when it starts
         second = grant(sqlite_url, rule="APR-001")
         assert len(external.get_data(waivers.DATA_PATH)) == 1
-        settings = Settings(db_url=sqlite_url, opa_url=external.url, policy_dir=REGO, opa_bin=opa_binary())
+        settings = Settings(
+            db_url=sqlite_url,
+            opa_url=external.url,
+            opa_token=external.token,
+            policy_dir=REGO,
+            opa_bin=opa_binary(),
+        )
         with open_service(settings):
             ids = sorted(w["id"] for w in external.get_data(waivers.DATA_PATH))
         assert ids == sorted([first["id"], second["id"]])

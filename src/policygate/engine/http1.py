@@ -80,10 +80,14 @@ class _Connection(asyncio.Protocol):
 class Http1Pool:
     """Keep-alive connections to one ``host:port`` for the loop that uses it."""
 
-    def __init__(self, host: str, port: int, *, tls: bool, timeout_s: float) -> None:
+    def __init__(
+        self, host: str, port: int, *, tls: bool, timeout_s: float, token: str | None = None
+    ) -> None:
         self.host, self.port, self.timeout_s = host, port, timeout_s
         self.ssl: ssl.SSLContext | None = ssl.create_default_context() if tls else None
         self.authority = f"{host}:{port}".encode("idna")
+        # OPA's token authentication (the managed OPA answers nobody else)
+        self.auth = b"Authorization: Bearer %s\r\n" % token.encode() if token else b""
         self._idle: list[_Connection] = []
 
     async def post_json(self, path: str, body: bytes) -> tuple[int, bytes]:
@@ -91,9 +95,9 @@ class Http1Pool:
         TimeoutError. A kept-alive connection the server had closed is retried once on a new one
         (only when nothing of the answer came back: the request is a query, safe to repeat)."""
         head = (
-            b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+            b"POST %s HTTP/1.1\r\nHost: %s\r\n%sContent-Type: application/json\r\n"
             b"Accept: application/json\r\nContent-Length: %d\r\n\r\n"
-        ) % (path.encode(), self.authority, len(body))
+        ) % (path.encode(), self.authority, self.auth, len(body))
         async with asyncio.timeout(self.timeout_s):
             for attempt in (1, 2):
                 conn = self._take()

@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import json
 import logging
+import secrets
 import shutil
 import socket
 import subprocess
@@ -70,14 +71,19 @@ class ManagedOpa:
         *,
         watch: bool = False,
         owned_dir: Path | None = None,
+        private: bool = False,
     ) -> None:
         self.binary = binary
         self.policy_dir = policy_dir
         self.start_timeout_s = start_timeout_s
         self.watch = watch
         self.owned_dir = owned_dir  # a private copy of the policies, removed when OPA stops
+        # private: OPA's token authentication with a secret only this process holds, so no other
+        # local process can read or change what decides (put data, replace a policy, query)
+        self.token: str | None = secrets.token_urlsafe(32) if private else None
         self.proc: subprocess.Popen[bytes] | None = None
         self._output: IO[bytes] | None = None
+        self._authz_dir: Path | None = None
         self.url = ""
 
     def start(self) -> str:
@@ -97,6 +103,7 @@ class ManagedOpa:
             "error",
             "--skip-version-check",
             *(["--watch"] if self.watch else []),
+            *self._auth_args(),
             str(self.policy_dir),
         ]
         try:
@@ -122,11 +129,33 @@ class ManagedOpa:
                     f"{err.strip()[:4000] or f'exit status {status}, no message'}",
                 )
             with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.url}/health?bundles=true", timeout=0.5).status_code == 200:
+                health = requests.get(f"{self.url}/health?bundles=true", headers=self.headers(), timeout=0.5)
+                if health.status_code == 200:
                     return self.url
             time.sleep(0.05)
         self.stop()
         raise EngineError("unreachable", f"OPA did not become healthy within {self.start_timeout_s:.0f} s")
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def _auth_args(self) -> list[str]:
+        """``--authentication=token --authorization=basic`` and the one rule that lets the token in.
+
+        The rule lives in a file of its own, outside the policy directory, in a private directory
+        (mode 0700) that goes with OPA; its package, ``system.authz``, is not part of the policy
+        revision."""
+        if not self.token:
+            return []
+        where = Path(tempfile.mkdtemp(prefix="policygate-opa-authz-"))
+        self._authz_dir = where
+        authz = where / "authz.rego"
+        authz.write_text(
+            f'package system.authz\n\ndefault allow := false\n\nallow if input.identity == "{self.token}"\n',
+            encoding="utf-8",
+        )
+        authz.chmod(0o600)
+        return ["--authentication=token", "--authorization=basic", str(authz)]
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -142,6 +171,9 @@ class ManagedOpa:
         self.proc = None
         if self.owned_dir is not None:
             shutil.rmtree(self.owned_dir, ignore_errors=True)
+        if self._authz_dir is not None:
+            shutil.rmtree(self._authz_dir, ignore_errors=True)
+            self._authz_dir = None
 
 
 class OpaEngine:
@@ -154,6 +186,7 @@ class OpaEngine:
         managed: ManagedOpa | None = None,
         *,
         describe: Callable[[list[dict[str, Any]]], str] | None = None,
+        token: str | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -165,6 +198,8 @@ class OpaEngine:
         self.rule_ids: list[str] = []  # the rules the loaded policy has (set by policy.load)
         # a file or module name as OPA knows it -> as the author edits it (policy.load serves a copy)
         self.local: Callable[[str], str] = lambda name: name
+        # the bearer token OPA wants: the managed OPA's own secret, or POLICYGATE_OPA_TOKEN
+        self.token = token or (managed.token if managed else None)
         self.client = OpaClient(
             host=parts.hostname,
             port=parts.port or (443 if parts.scheme == "https" else 80),
@@ -172,6 +207,8 @@ class OpaEngine:
             retries=0,
             timeout=timeout_s,
         )
+        if self.token:
+            self.client._session.headers["Authorization"] = f"Bearer {self.token}"
         self._revision: tuple[str, float] | None = None  # (revision, time.monotonic() when known)
         self._lock = threading.Lock()
         # evaluate_async: keep-alive connections on the running event loop (made on first use)
@@ -188,13 +225,14 @@ class OpaEngine:
         *,
         watch: bool = False,
         examples_dir: Path | None = None,
+        token: str | None = None,
     ) -> OpaEngine:
         """Use the OPA at ``opa_url``, or start a managed one on ``policy_dir`` once it passed every
         load check (:mod:`policygate.policy.load`; refused: ``EngineError`` naming the problems).
         ``watch`` is kept for callers; reloads are :class:`policygate.policy.watch.PolicyWatcher`'s."""
         del watch
         if opa_url:
-            return cls(opa_url, timeout_s)
+            return cls(opa_url, timeout_s, token=token)
         from policygate.policy.load import start_checked  # the checks need the engine
 
         return start_checked(binary, policy_dir, examples_dir, timeout_s)
@@ -205,6 +243,7 @@ class OpaEngine:
         with self._lock:
             old_client, old_managed = self.client, self.managed
             self.url, self.client, self.managed = other.url, other.client, other.managed
+            self.token = other.token
             self.describe = other.describe
             self.rule_ids = other.rule_ids
             self.local = other.local
@@ -271,6 +310,7 @@ class OpaEngine:
                 parts.port or (443 if tls else 80),
                 tls=tls,
                 timeout_s=self.timeout_s,
+                token=self.token,
             )
             self._async = (loop, self.url, pool)
         return self._async[2]

@@ -5,13 +5,22 @@ Computed from the files policygate loads and from what an OPA server reports ali
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from policygate.evidence import digest
 
+_SYSTEM = re.compile(r"^\s*package\s+system(\.|\s|$)", re.M)
+
+
+def is_policy_module(name: str, raw: str) -> bool:
+    """A module of the policy: not a test (``*_test.rego``) and not OPA's own configuration
+    (``package system...``, e.g. the authorization rule of the managed OPA)."""
+    return not name.endswith("_test.rego") and not _SYSTEM.search(raw)
+
 
 def revision_of(modules: Iterable[tuple[str, str]], params: Any) -> str:
-    """``modules``: (module id or file name, raw text) pairs; ``*_test.rego`` modules do not count."""
-    raws = sorted(raw for name, raw in modules if not name.endswith("_test.rego"))
+    """``modules``: (module id or file name, raw text) pairs; only policy modules count."""
+    raws = sorted(raw for name, raw in modules if is_policy_module(name, raw))
     return digest({"policies": raws, "params": params})

@@ -190,7 +190,7 @@ def load_policy(
         report.errors, parsed = _static_errors(binary, files, policy_dir, copy, schema_file, schema, report)
         if not report.errors:
             locator = RuleLocator(parsed, locator_names)
-            managed = ManagedOpa(binary, copy, owned_dir=root)
+            managed = ManagedOpa(binary, copy, owned_dir=root, private=True)
             engine = OpaEngine(managed.start(), timeout_s, managed, describe=locator.describe)
             engine.local = locator.local
             report.errors = [_renamed(e, locator) for e in example_errors(engine, report.rules, examples)]

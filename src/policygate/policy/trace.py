@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.revision import is_policy_module
 from policygate.engine.runner import output_text, run_opa
 
 TRACE_TIMEOUT_S = 30.0
@@ -96,9 +97,9 @@ class _Snapshot:
         self.package = ["policygate"]
         for n, module in enumerate(engine.policies()):
             module_id = str(module.get("id", f"module{n}"))
-            if module_id.endswith("_test.rego"):
-                continue
             raw = str(module.get("raw", ""))
+            if not is_policy_module(module_id, raw):  # tests, and OPA's authorization rule
+                continue
             path = root / f"{n:03d}_{Path(module_id).name or 'module.rego'}"
             if not path.name.endswith(".rego"):
                 path = path.with_name(path.name + ".rego")
