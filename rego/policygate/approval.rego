@@ -28,6 +28,16 @@ sod_parties contains ["requester", who] if {
 	who != ""
 }
 
+# The authenticated caller (token:NAME or oidc:IDENTITY) asks too, also when it asks on
+# someone's behalf (the delegate scope): neither may approve their own request.
+sod_parties contains ["requester", who] if {
+	caller := input.request.caller
+	is_string(caller)
+	regex.match(`^(token|oidc):.+`, caller)
+	who := lower_str(substring(caller, indexof(caller, ":") + 1, -1))
+	who != ""
+}
+
 # Roles (owner, run author, requester) the given approver also holds.
 sod_conflicts(by) := {role |
 	some [role, who] in sod_parties

@@ -164,6 +164,22 @@ test_apr002_fails_for_requester if {
 	contains(r.message, "model's requester")
 }
 
+test_apr002_fails_for_the_authenticated_caller if {
+	# a token named for dave asks (also on someone else's behalf): dave's approval does not count
+	every caller in ["token:dave@example.com", "oidc:Dave@Example.com"] {
+		ev := with_value("/request/caller", caller)
+		deny_ids(ev) == {"APR-002"}
+		[r] := denials(ev, "APR-002")
+		contains(r.message, "model's requester")
+	}
+}
+
+test_apr002_anonymous_or_odd_callers_are_nobody if {
+	every caller in ["anonymous", "token:", "dave@example.com", 7] {
+		not "APR-002" in deny_ids(with_value("/request/caller", caller))
+	}
+}
+
 test_apr002_ignores_rejections_and_other_stages if {
 	ev := with_approvals([
 		bob, dave,

@@ -149,7 +149,12 @@ def check(
         str, typer.Option("--target", "-t", help="Target stage: development|staging|production.")
     ],
     requested_by: Annotated[
-        str | None, typer.Option("--requested-by", help="Who asks (default: $GITHUB_ACTOR or $USER).")
+        str | None,
+        typer.Option(
+            "--requested-by",
+            help="Who asks (default: $GITHUB_ACTOR or $USER). With --server the server's authenticated "
+            "caller is the requester; a different --requested-by needs a token with the 'delegate' scope.",
+        ),
     ] = None,
     environment: Annotated[str | None, typer.Option(help="Target environment name, e.g. prod-eu.")] = None,
     fmt: FormatOption = Format.text,
@@ -171,8 +176,10 @@ def check(
     if server:
         from policygate.remote import RemoteError, remote_decide
 
+        token = os.environ.get("POLICYGATE_TOKEN")
+        asker = requested_by if token else who  # an authenticated caller asks as itself unless told
         try:
-            decision = remote_decide(server, str(model), stage, who, os.environ.get("POLICYGATE_TOKEN"))
+            decision = remote_decide(server, str(model), stage, asker, token)
         except RemoteError as exc:
             fail(str(exc))
         emit(decision, fmt)

@@ -217,7 +217,7 @@ def test_approvals_are_recorded_in_the_callers_name_and_count_when_verified_ones
     spec = ModelSpec(f"sec-{uuid.uuid4().hex[:6]}")  # carries an (unverified) approval tag by bob@corp
     version = register(mlflow_server, spec)
     ref = f"mlflow:models:/{spec.name}/{version}"
-    ask = {"model": ref, "target": {"stage": "production"}, "requested_by": "ci@corp"}
+    ask = {"model": ref, "target": {"stage": "production"}}  # the caller (ci-bot) is the requester
     first = client.post("/v1/decisions", json=ask, headers=bearer(decider)).json()
     assert first["outcome"] == "deny" and "APR-001" in [r["id"] for r in first["reasons"]]
     # an approval cannot be claimed in someone else's name
@@ -243,6 +243,49 @@ def test_approvals_are_recorded_in_the_callers_name_and_count_when_verified_ones
     verified = [a for a in stored["evidence"]["approvals"] if a["verified"]]
     assert [a["by"] for a in verified] == ["carol@corp"]
     assert client.app.state.service.log.verify().ok  # type: ignore[attr-defined]
+
+
+def test_the_authenticated_caller_is_the_requester(
+    make_client: Callable[..., TestClient], sqlite_url: str, mlflow_server: str, tmp_path: Path
+) -> None:
+    """Attack: carol approves, then asks under another name so that her own approval counts."""
+    client = make_client(auth_required=True, mlflow_uri=mlflow_server, policy_dir=strict_policy(tmp_path))
+    carol = token(sqlite_url, "carol@corp", "approve,decide")
+    ci = token(sqlite_url, "ci-bot", "decide,delegate")
+    spec = ModelSpec(f"req-{uuid.uuid4().hex[:6]}")
+    ref = f"mlflow:models:/{spec.name}/{register(mlflow_server, spec)}"
+    assert (
+        client.post(
+            "/v1/approvals", json={"model": ref, "stage": "production"}, headers=bearer(carol)
+        ).status_code
+        == 201
+    )
+
+    def ask(who: str | None, as_: str) -> Any:
+        body = {"model": ref, "target": {"stage": "production"}, **({"requested_by": who} if who else {})}
+        return client.post("/v1/decisions", json=body, headers=bearer(as_))
+
+    forged = ask("ci-pipeline", carol)
+    assert forged.status_code == 403, forged.text
+    assert "'ci-pipeline' is not the authenticated caller 'carol@corp'" in forged.json()["message"]
+    own = ask(None, carol).json()  # carol asks as herself: her approval is not independent
+    assert own["outcome"] == "deny" and own["requested_by"] == "carol@corp"
+    assert {"APR-001", "APR-002"} <= {r["id"] for r in own["reasons"]}
+    for_carol = ask("carol@corp", ci).json()  # a delegate asking for her changes nothing
+    assert for_carol["outcome"] == "deny" and for_carol["caller"] == "token:ci-bot"
+    for_dave = ask("dave@corp", ci).json()  # for someone else, carol's approval is independent
+    assert for_dave["outcome"] == "allow", for_dave["reasons"]
+    assert (for_dave["requested_by"], for_dave["caller"]) == ("dave@corp", "token:ci-bot")
+    ci_approves = token(sqlite_url, "ci-bot", "approve")
+    assert (
+        client.post(
+            "/v1/approvals", json={"model": ref, "stage": "production"}, headers=bearer(ci_approves)
+        ).status_code
+        == 201
+    )
+    # the delegate itself approved: as the caller of the request, its approval does not count either
+    again = ask("dave@corp", ci).json()
+    assert again["outcome"] == "deny" and "APR-002" in {r["id"] for r in again["reasons"]}
 
 
 # -- secrets never logged -------------------------------------------------------

@@ -82,3 +82,20 @@ async def current_principal(request: Request) -> Principal:  # async: no thread 
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def requester(requested_by: str | None, caller: Principal) -> str | None:
+    """Who asks: the authenticated caller. A different ``requested_by`` needs the ``delegate`` scope
+    (then it is recorded as the requester and the caller as ``request.caller``); without
+    authentication (a local, loopback service) the body's value stands."""
+    if caller.kind == "anonymous":
+        return requested_by
+    if requested_by is None or requested_by.strip().lower() == caller.id.lower():
+        return caller.id
+    if caller.may("delegate"):
+        return requested_by
+    raise HTTPException(
+        status_code=403,
+        detail=f"requested_by {requested_by[:80]!r} is not the authenticated caller {caller.id!r}: ask as "
+        "yourself, or with a token that has the 'delegate' scope to ask on someone's behalf",
+    )

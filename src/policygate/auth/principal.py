@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Scope = Literal["decide", "read", "approve", "admin"]
-SCOPES: tuple[Scope, ...] = ("decide", "read", "approve", "admin")
+Scope = Literal["decide", "read", "approve", "delegate", "admin"]
+# delegate: ask for a decision on someone else's behalf (``requested_by``), e.g. a CI identity acting
+# for the person who pushed; both are recorded and separation of duties holds against both
+SCOPES: tuple[Scope, ...] = ("decide", "read", "approve", "delegate", "admin")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from policygate.api.auth import Caller, principal_of
+from policygate.api.auth import Caller, principal_of, requester
 from policygate.api.deps import Service, service_of
 from policygate.api.routes.policy import explained
 from policygate.decisions.model import Decision
@@ -73,7 +73,8 @@ async def evaluate(
 @router.post("/decisions", response_model=Decision)
 def decide(body: DecideRequest, service: Service, caller: Caller) -> Decision:
     """Collect evidence for the model from its platform, evaluate, record, answer."""
-    return service.decide(parse(body.model), body.target, body.requested_by or caller.id, caller=caller.label)
+    who = requester(body.requested_by, caller)
+    return service.decide(parse(body.model), body.target, who or caller.id, caller=caller.label)
 
 
 def _cursor(value: str | None) -> int | None:
