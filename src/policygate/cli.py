@@ -98,9 +98,8 @@ def evaluate(
             if explain:
                 from policygate.policy.explain import explain as explain_decision
 
-                why = explain_decision(
-                    decisions[0], documents[0].to_input(), service.engine, settings.opa_binary
-                )
+                doc = service.evidence_of(decisions[0].decision_id)  # as decided: claims rebuilt
+                why = explain_decision(decisions[0], doc, service.engine, settings.opa_binary)
     except LogError as exc:
         fail(f"{exc}; no decision was made")
     if explain:

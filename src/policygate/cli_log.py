@@ -130,7 +130,7 @@ def render_record(record: dict[str, Any]) -> str:
         f"decisions  {counts['total']} "
         f"(allow {counts['allow']}, deny {counts['deny']}, error {counts['error']})"
     )
-    lines.append("latest per target:")
+    lines.append("latest release decision per target (collected evidence; what-ifs are in the history):")
     for stage, d in record["latest_decisions"].items():
         lines.append(
             f"  {stage:<12} {str(d['outcome']).upper():<6} {d['recorded_at']}  {_findings(d)}  "
@@ -145,9 +145,10 @@ def render_record(record: dict[str, Any]) -> str:
     lines.append(f"history (newest first, {len(record['history'])} of {counts['total']}):")
     for d in record["history"]:
         stage = (d.get("target") or {}).get("stage") or "-"
+        what_if = "  (what-if: supplied evidence)" if d.get("evidence_origin") == "supplied" else ""
         lines.append(
             f"  {d['seq']:>8} {d['recorded_at']}  {stage:<11} {str(d['outcome']):<5} "
-            f"{_findings(d)}  {d['decision_id']}"
+            f"{_findings(d)}  {d['decision_id']}{what_if}"
         )
     return "\n".join(lines)
 

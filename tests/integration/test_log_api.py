@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from policygate.api.app import create_app
 from policygate.config import Settings
+from policygate.evidence import EvidenceV1
 from tests.conftest import REGO, load_example, opa_binary
 
 REF = "mlflow:models:/fraud-detector/7"
@@ -25,10 +26,11 @@ def client(log_url: str) -> Iterator[TestClient]:
 
 
 def evaluate(client: TestClient, evidence: dict[str, Any]) -> dict[str, Any]:
-    resp = client.post("/v1/evaluate", json={"evidence": evidence})
-    assert resp.status_code == 200, resp.text
-    decision: dict[str, Any] = resp.json()
-    return decision
+    """A release decision on this evidence, as `/v1/decisions` records one once it has collected it
+    (the service's own path; collecting from a platform is tested with the sources)."""
+    service = client.app.state.service  # type: ignore[attr-defined]
+    decision = service.evaluate(EvidenceV1.model_validate(evidence), origin="collected")
+    return dict(decision.model_dump(mode="json"))
 
 
 @pytest.fixture
@@ -125,6 +127,19 @@ def test_model_record_answers_the_governance_questions(
     assert [h["decision_id"] for h in record["history"]] == [
         history[i]["decision_id"] for i in (5, 4, 2, 1, 0)
     ]
+
+
+def test_a_what_if_is_in_the_history_but_never_the_release_decision(
+    client: TestClient, history: list[dict[str, Any]]
+) -> None:
+    """Attack: POST /v1/evaluate with compliant evidence the caller wrote, naming a real model."""
+    what_if = client.post("/v1/evaluate", json={"evidence": load_example("compliant")}).json()
+    assert what_if["outcome"] == "allow" and what_if["evidence_origin"] == "supplied"
+    record = client.get(f"/v1/models/{REF}/record").json()
+    assert record["latest_decisions"]["production"]["decision_id"] == history[5]["decision_id"]  # still
+    assert record["latest_decisions"]["production"]["outcome"] == "deny"
+    newest = record["history"][0]
+    assert newest["decision_id"] == what_if["decision_id"] and newest["evidence_origin"] == "supplied"
 
 
 def test_model_record_accepts_an_encoded_ref_and_a_history_limit(

@@ -29,15 +29,17 @@ def run(*args: str) -> Result:
 
 @pytest.fixture
 def decided(log_url: str, opa: OpaEngine) -> dict[str, Any]:
-    """Four real decisions: allow, two denials, and one for another model; returns their ids."""
+    """Four real release decisions (as recorded once collected): allow, two denials, and one for another
+    model; returns their ids."""
     log = DecisionLog(log_url)
     service = DecisionService(opa, log)
     ids = {}
     for name in ("compliant", "APR-002", "LIN-004"):
-        ids[name] = service.evaluate(EvidenceV1.model_validate(load_example(name))).decision_id
+        evidence = EvidenceV1.model_validate(load_example(name))
+        ids[name] = service.evaluate(evidence, origin="collected").decision_id
     other = load_example("compliant")
     other["subject"].update(name="churn", version="2", ref="mlflow:models:/churn/2")
-    ids["other"] = service.evaluate(EvidenceV1.model_validate(other)).decision_id
+    ids["other"] = service.evaluate(EvidenceV1.model_validate(other), origin="collected").decision_id
     log.close()
     return ids
 

@@ -97,7 +97,8 @@ def test_export_filters_by_rule_and_csv_shows_dry_run_findings(
 def test_log_show_lists_warnings_and_dry_run_findings(log_url: str, decided: dict[str, list[str]]) -> None:
     result = runner.invoke(app, ["log", "show", REF, "--db", log_url])
     assert result.exit_code == 0, result.output
-    history = {line.split()[-1]: line for line in result.stdout.splitlines() if line.startswith("  ")}
+    lines = result.stdout.splitlines()
+    history = {d: next(ln for ln in lines if d in ln) for ids in decided.values() for d in ids}
     assert "dry:CHG-001" in history[decided["dry"][0]]
     assert "warn:LIN-004" in history[decided["warn"][0]]
     assert "APR-002" in history[decided["deny"][0]]

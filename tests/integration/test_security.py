@@ -25,7 +25,7 @@ from policygate.auth.tokens import TokenStore
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.demo.seed import ModelSpec, register
-from tests.conftest import REGO, opa_binary, policy_copy
+from tests.conftest import REGO, load_example, opa_binary, policy_copy
 
 ISSUER = "https://login.example.test/tenant/v2.0"
 AUDIENCE = "api://policygate"
@@ -286,6 +286,39 @@ def test_the_authenticated_caller_is_the_requester(
     # the delegate itself approved: as the caller of the request, its approval does not count either
     again = ask("dave@corp", ci).json()
     assert again["outcome"] == "deny" and "APR-002" in {r["id"] for r in again["reasons"]}
+
+
+def test_evidence_a_caller_wrote_is_a_what_if_with_no_claims_of_its_own(
+    make_client: Callable[..., TestClient], sqlite_url: str, tmp_path: Path
+) -> None:
+    """Attack: a `decide` token posts evidence it wrote, naming a real model, with approvals marked
+    `verified: true, source: policygate`. Never a release decision; the claims are rebuilt."""
+    client = make_client(auth_required=True, policy_dir=strict_policy(tmp_path))
+    decider = token(sqlite_url, "ci-bot", "decide")
+    reader = token(sqlite_url, "auditor", "read")
+    doc = load_example("compliant")
+    ref = doc["subject"]["ref"]
+    for a in doc["approvals"]:
+        a.update(verified=True, source="policygate")
+    doc["request"]["caller"] = "oidc:ciso@corp"
+    resp = client.post("/v1/evaluate", json={"evidence": doc}, headers=bearer(decider))
+    assert resp.status_code == 200, resp.text
+    decision = resp.json()
+    assert decision["evidence_origin"] == "supplied" and decision["caller"] == "token:ci-bot"
+    assert decision["outcome"] == "deny" and "APR-001" in {r["id"] for r in decision["reasons"]}
+    stored = client.app.state.service.log.get(decision["decision_id"])  # type: ignore[attr-defined]
+    assert all(a["verified"] is False for a in stored["evidence"]["approvals"])
+    assert all(a["source"] != "policygate" for a in stored["evidence"]["approvals"])
+    assert stored["evidence"]["request"]["caller"] == "token:ci-bot"
+    record = client.get(f"/v1/models/{ref}/record", headers=bearer(reader)).json()
+    assert record["latest_decisions"] == {}  # a what-if never answers "what was decided"
+    assert record["history"][0]["evidence_origin"] == "supplied"
+    # an approval policygate did record is verified in a what-if too: rebuilt from the log
+    approver = token(sqlite_url, "carol@corp", "approve")
+    client.post("/v1/approvals", json={"model": ref, "stage": "production"}, headers=bearer(approver))
+    again = client.post("/v1/evaluate", json={"evidence": doc}, headers=bearer(decider)).json()
+    stored = client.app.state.service.log.get(again["decision_id"])  # type: ignore[attr-defined]
+    assert [a["by"] for a in stored["evidence"]["approvals"] if a["verified"]] == ["carol@corp"]
 
 
 # -- secrets never logged -------------------------------------------------------

@@ -55,7 +55,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 FIRST_REVISION = "0001"  # the schema Base.metadata.create_all made before migrations existed
 
 _log = logging.getLogger(__name__)
-FINDINGS = ("reasons", "warnings", "dryrun")  # a decision's findings: deny, warn, dry-run
+FINDINGS = ("reasons", "warnings", "dryrun")
+_LATEST_PAGE = 20  # a decision's findings: deny, warn, dry-run
 
 
 def has_finding(body: dict[str, Any], rule: str) -> bool:
@@ -643,18 +644,48 @@ class DecisionLog:
         with self.engine.connect() as conn:
             return {str(outcome): int(n) for outcome, n in conn.execute(stmt).all()}
 
-    def latest_per_target(self, *, model: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The newest decision for each target stage of one model (one index probe per stage)."""
-        newest = (
-            select(Record.target_stage, func.max(Record.seq).label("seq"))
-            .where(Record.model_ref.in_(list(model)), Record.kind == "decision")
-            .group_by(Record.target_stage)
-            .subquery()
-        )
-        stmt = select(Record.target_stage, Record.body).join(newest, Record.seq == newest.c.seq)
+    def latest_per_target(
+        self, *, model: Sequence[str], accept: Callable[[dict[str, Any]], bool] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The newest decision for each target stage of one model that ``accept`` takes (all, when
+        None); newest first along the (model, target, seq) index, usually one probe per stage."""
+        models = list(model)
         with self.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        return {row.target_stage or "unknown": json.loads(row.body) for row in rows}
+            stages = (
+                conn.execute(
+                    select(Record.target_stage)
+                    .where(Record.model_ref.in_(models), Record.kind == "decision")
+                    .distinct()
+                )
+                .scalars()
+                .all()
+            )
+            found: dict[str, dict[str, Any]] = {}
+            for stage in stages:
+                before: int | None = None
+                while True:
+                    stmt = (
+                        select(Record.seq, Record.body)
+                        .where(Record.model_ref.in_(models), Record.kind == "decision")
+                        .where(
+                            Record.target_stage.is_(None) if stage is None else Record.target_stage == stage
+                        )
+                        .order_by(Record.seq.desc())
+                        .limit(_LATEST_PAGE)
+                    )
+                    if before is not None:
+                        stmt = stmt.where(Record.seq < before)
+                    rows = conn.execute(stmt).all()
+                    body = next(
+                        (b for b in (json.loads(r.body) for r in rows) if accept is None or accept(b)), None
+                    )
+                    if body is not None:
+                        found[stage or "unknown"] = body
+                        break
+                    if len(rows) < _LATEST_PAGE:
+                        break
+                    before = rows[-1].seq
+        return found
 
     def records(
         self,

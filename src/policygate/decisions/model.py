@@ -9,8 +9,17 @@ from pydantic import BaseModel, Field
 from policygate.engine.result import PolicyResult, Reason
 
 Outcome = Literal["allow", "deny", "error"]
+EvidenceOrigin = Literal["collected", "supplied"]
 EXIT_CODES: dict[str, int] = {"allow": 0, "deny": 1, "error": 2}
-__all__ = ["EXIT_CODES", "Decision", "Outcome", "PolicyResult", "Reason"]
+__all__ = [
+    "EXIT_CODES",
+    "Decision",
+    "EvidenceOrigin",
+    "Outcome",
+    "PolicyResult",
+    "Reason",
+    "is_release_decision",
+]
 
 
 class Decision(BaseModel):
@@ -26,9 +35,25 @@ class Decision(BaseModel):
     target: dict[str, Any] | None = None
     requested_by: str | None = None
     caller: str | None = Field(default=None, description="Authenticated identity that asked (kind:identity).")
+    evidence_origin: EvidenceOrigin | None = Field(
+        default=None,
+        description="collected: policygate read the sources (check, /v1/decisions, webhooks); supplied: the "
+        "caller wrote the evidence (evaluate): a what-if, never the model's release decision. None: "
+        "recorded before policygate kept it.",
+    )
     rules_checked: list[str] = Field(default_factory=list, description="Rule ids the policy evaluated.")
     evaluated_at: str
 
     @property
     def exit_code(self) -> int:
         return EXIT_CODES[self.outcome]
+
+    @property
+    def what_if(self) -> bool:
+        """Made on evidence the caller supplied: shown as such, never a release decision."""
+        return self.evidence_origin == "supplied"
+
+
+def is_release_decision(body: dict[str, Any]) -> bool:
+    """A recorded decision (its log body) that may answer "what was decided about this model"."""
+    return (body.get("decision") or {}).get("evidence_origin") != "supplied"

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from policygate.decisions.log import DecisionLog
+from policygate.decisions.model import is_release_decision
 from policygate.refs import RefError, parse
 
 MAX_EVIDENCE_SEARCH = 2000  # records looked through for the newest full evidence
@@ -66,6 +67,7 @@ def decision_summary(record: dict[str, Any]) -> dict[str, Any]:
         "policy_revision": decision.get("policy_revision"),
         "evidence_digest": decision.get("evidence_digest"),
         "requested_by": decision.get("requested_by"),
+        "evidence_origin": decision.get("evidence_origin"),
         "lineage": lineage_summary(evidence),
     }
 
@@ -129,9 +131,12 @@ def governed_record(log: DecisionLog, ref: str, *, history: int = 50) -> dict[st
             "conflicts": collection.get("conflicts", []),
             "evidence": evidence,
         },
+        # release decisions only: a what-if on supplied evidence never answers "what was decided"
         "latest_decisions": {
             stage: decision_summary(record)
-            for stage, record in sorted(log.latest_per_target(model=spellings).items())
+            for stage, record in sorted(
+                log.latest_per_target(model=spellings, accept=is_release_decision).items()
+            )
         },
         "approvals": _approvals(recent),
         "recorded_approvals": [

@@ -9,11 +9,11 @@ from typing import Any
 import anyio.to_thread
 from pydantic import ValidationError
 
-from policygate.approvals import verified_approvals, with_verified
+from policygate.approvals import SOURCE, verified_approvals, with_verified
 from policygate.decisions.log import DecisionLog, LogError
-from policygate.decisions.model import Decision, PolicyResult, Reason
+from policygate.decisions.model import Decision, EvidenceOrigin, PolicyResult, Reason
 from policygate.engine.opa import EngineError, OpaEngine
-from policygate.evidence import EvidenceV1, Request, Target, digest
+from policygate.evidence import Approval, EvidenceV1, Request, Target, digest
 from policygate.refs import ModelRef
 from policygate.sources.base import SourceError
 from policygate.sources.collect import Collector
@@ -79,7 +79,7 @@ class DecisionService:
                 "evidence", f"{ref.platform} source produced invalid evidence at {where}: {first['msg']}"
             )
             return self._failed_collection(ref, target, (requested_by, caller), reason, decision_id)
-        return self.evaluate(evidence, decision_id=decision_id)
+        return self.evaluate(evidence, decision_id=decision_id, origin="collected")
 
     def _failed_collection(
         self,
@@ -93,32 +93,70 @@ class DecisionService:
             "subject": {"ref": str(ref), "platform": ref.platform, "name": ref.name, "version": ref.version},
             "request": {"target": target.model_dump(mode="json"), "requested_by": who[0], "caller": who[1]},
         }
-        return self.record(self.error(doc, reason), doc, decision_id)
+        return self.record(self.error(doc, reason, origin="collected"), doc, decision_id)
 
-    def evaluate(self, evidence: EvidenceV1, *, decision_id: str | None = None) -> Decision:
-        """Evaluate a validated evidence document and record the decision."""
+    def evaluate(
+        self,
+        evidence: EvidenceV1,
+        *,
+        decision_id: str | None = None,
+        origin: EvidenceOrigin = "supplied",
+        caller: str | None = None,
+    ) -> Decision:
+        """Evaluate a validated evidence document and record the decision.
+
+        ``origin="supplied"`` (the default: a document someone wrote) is a what-if: the claims only
+        policygate may make are rebuilt first (:meth:`as_supplied`) and the decision never counts as
+        the model's release decision. :meth:`decide` evaluates what it collected itself."""
+        if origin == "supplied":
+            evidence = self.as_supplied(evidence, caller, verified_approvals(self.log, evidence.subject.ref))
         doc = evidence.to_input()
         try:
             result, revision = self._evaluate(doc)
-            decision = self._decision_from(result, doc, revision)
+            decision = self._decision_from(result, doc, revision, origin)
         except EngineError as exc:
-            decision = self.error(doc, error_reason(exc.code, exc.message))
+            decision = self.error(doc, error_reason(exc.code, exc.message), origin=origin)
         return self.record(decision, doc, decision_id)
 
-    async def evaluate_async(self, evidence: EvidenceV1, *, decision_id: str | None = None) -> Decision:
-        """:meth:`evaluate` for the event loop: the same decision, recorded before it is returned,
-        without holding a thread while OPA evaluates or the log commits."""
-        doc = evidence.to_input()
+    async def evaluate_async(
+        self, evidence: EvidenceV1, *, decision_id: str | None = None, caller: str | None = None
+    ) -> Decision:
+        """:meth:`evaluate` of supplied evidence for the event loop: the same decision, recorded before
+        it is returned, without holding a thread while OPA evaluates or the log commits."""
+        ref = evidence.subject.ref
+        verified = await anyio.to_thread.run_sync(verified_approvals, self.log, ref)
+        doc = self.as_supplied(evidence, caller, verified).to_input()
         with self.log.coming():  # the group commit waits a moment for this record
             try:
                 raw = await self._engine().evaluate_async(doc)
                 revision = await self._revision_async()
-                decision = self._decision_from(PolicyResult.from_opa(raw), doc, revision)
+                decision = self._decision_from(PolicyResult.from_opa(raw), doc, revision, "supplied")
             except EngineError as exc:
                 decision = self._error_decision(
-                    doc, [error_reason(exc.code, exc.message)], await self._revision_or_none_async()
+                    doc,
+                    [error_reason(exc.code, exc.message)],
+                    await self._revision_or_none_async(),
+                    "supplied",
                 )
         return await self.record_async(decision, doc, decision_id)
+
+    def evidence_of(self, decision_id: str) -> dict[str, Any]:
+        """The evidence document a recorded decision was made on (as the log holds it)."""
+        record = self.log.get(decision_id) or {}
+        evidence = record.get("evidence")
+        return evidence if isinstance(evidence, dict) else {}
+
+    @staticmethod
+    def as_supplied(evidence: EvidenceV1, caller: str | None, verified: list[Approval]) -> EvidenceV1:
+        """Supplied evidence with the claims only policygate may make rebuilt from what it knows:
+        ``request.caller`` is the authenticated caller (or none), no approval is ``verified`` or from
+        ``source: policygate`` because the document says so; the approvals policygate recorded for
+        the model (``verified``) are added from the log."""
+        evidence = evidence.model_copy(deep=True)
+        evidence.request.caller = caller
+        claimed = [a.model_copy(update={"verified": False}) for a in evidence.approvals if a.source != SOURCE]
+        evidence.approvals = with_verified(claimed, verified) if verified else claimed
+        return evidence
 
     async def _revision_async(self) -> str:
         """The policy revision; asks OPA (in a thread) only when the cached one is stale."""
@@ -144,7 +182,9 @@ class DecisionService:
         raw = engine.evaluate(doc)
         return PolicyResult.from_opa(raw), engine.policy_revision
 
-    def _decision_from(self, result: PolicyResult, doc: dict[str, Any], revision: str) -> Decision:
+    def _decision_from(
+        self, result: PolicyResult, doc: dict[str, Any], revision: str, origin: EvidenceOrigin
+    ) -> Decision:
         return Decision(
             decision_id=str(uuid.uuid4()),
             outcome=result.outcome,
@@ -155,18 +195,19 @@ class DecisionService:
             rules_checked=self.rule_ids,
             policy_revision=revision,
             evidence_digest=digest(doc),
+            evidence_origin=origin,
             **_about(doc),
         )
 
-    def error(self, doc: dict[str, Any] | None, *reasons: Reason) -> Decision:
+    def error(self, doc: dict[str, Any] | None, *reasons: Reason, origin: EvidenceOrigin) -> Decision:
         try:
             revision: str | None = self._engine().policy_revision
         except EngineError:  # no engine, or OPA unreachable: the error decision has no revision
             revision = None
-        return self._error_decision(doc, list(reasons), revision)
+        return self._error_decision(doc, list(reasons), revision, origin)
 
     def _error_decision(
-        self, doc: dict[str, Any] | None, reasons: list[Reason], revision: str | None
+        self, doc: dict[str, Any] | None, reasons: list[Reason], revision: str | None, origin: EvidenceOrigin
     ) -> Decision:
         return Decision(
             decision_id=str(uuid.uuid4()),
@@ -175,6 +216,7 @@ class DecisionService:
             reasons=reasons,
             policy_revision=revision,
             evidence_digest=digest(doc) if doc else None,
+            evidence_origin=origin,
             **_about(doc or {}),
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from policygate.decisions.model import Decision, Reason
+from policygate.output.text_output import WHAT_IF
 
 _ICON = {"allow": "✅ allowed", "deny": "❌ denied", "error": "⚠️ could not decide (denied)"}
 
@@ -30,6 +31,8 @@ def summary(decision: Decision) -> str:
     subject = (decision.subject or {}).get("ref") or "unknown model"
     stage = (decision.target or {}).get("stage") or "unknown target"
     lines = [f"### policygate: `{subject}` → `{stage}`: {_ICON[decision.outcome]}", ""]
+    if decision.what_if:
+        lines += [f"_{WHAT_IF[0].upper()}{WHAT_IF[1:]}._", ""]
     rows = [("deny" if decision.outcome == "deny" else "error", r) for r in decision.reasons]
     rows += [("warn", r) for r in decision.warnings]
     if rows:

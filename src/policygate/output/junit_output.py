@@ -35,6 +35,7 @@ def _suite(root: ET.Element, decision: Decision, file: str | None) -> tuple[int,
         ("decision_id", decision.decision_id),
         ("outcome", decision.outcome),
         ("policy_revision", decision.policy_revision or ""),
+        ("evidence_origin", decision.evidence_origin or ""),
         *((("file", file),) if file else ()),
     ):
         ET.SubElement(props, "property", name=name, value=value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from policygate.decisions.model import Decision, Reason
 
+WHAT_IF = "what-if: evidence supplied by the caller, not collected by policygate; not a release decision"
 _VERDICT = {"allow": "ALLOW", "deny": "DENY", "error": "ERROR (could not decide; denied)"}
 
 
@@ -16,6 +17,8 @@ def render(decision: Decision) -> str:
     subject = (decision.subject or {}).get("ref") or "<unknown model>"
     stage = (decision.target or {}).get("stage") or "<unknown target>"
     lines = [f"{_VERDICT[decision.outcome]}: {subject} -> {stage}"]
+    if decision.what_if:
+        lines.append(f"  {WHAT_IF}")
     lines += [_line("deny" if decision.outcome == "deny" else "error", r) for r in decision.reasons]
     lines += [_line("warn", r) for r in decision.warnings]
     lines += [_line("dry", r) for r in decision.dryrun]
@@ -31,5 +34,6 @@ def render_many(decisions: list[tuple[str, Decision]]) -> str:
         subject = (d.subject or {}).get("ref") or "<unknown model>"
         stage = (d.target or {}).get("stage") or "<unknown target>"
         ids = ", ".join(r.id for r in d.reasons)
-        lines.append(f"{d.outcome.upper():<6} {file:<{width}}  {subject} -> {stage}  {ids}".rstrip())
+        note = "  (what-if)" if d.what_if else ""
+        lines.append(f"{d.outcome.upper():<6} {file:<{width}}  {subject} -> {stage}  {ids}".rstrip() + note)
     return "\n".join(lines)

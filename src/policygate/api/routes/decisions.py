@@ -55,18 +55,20 @@ async def evaluate(
     request: Request,
     explain: Annotated[bool, Query(description="Add `explanation`: why, rule by rule.")] = False,
 ) -> Response:
-    """Decide on a complete evidence document; the decision is recorded before it is returned.
+    """Decide on a complete evidence document the caller wrote: a what-if, recorded (before it is
+    returned) with ``evidence_origin: supplied`` and never the model's release decision.
 
-    ``request.caller`` is always the authenticated identity, whatever the document says.
+    ``request.caller`` is always the authenticated identity, whatever the document says; approvals
+    are never ``verified`` because the document says so (policygate's own are added from the log).
     With ``?explain=true`` the answer also carries ``explanation`` (not recorded)."""
     # The hot path: no per-request dependencies beyond authentication (which set the principal),
     # OPA over the async client, the log through its group commit, the answer serialised once.
     service, caller = service_of(request), principal_of(request)
-    body.evidence.request.caller = caller.label
-    decision = await service.evaluate_async(body.evidence)
+    decision = await service.evaluate_async(body.evidence, caller=caller.label)
     if explain:
         binary = request.app.state.settings.opa_binary
-        return await run_in_threadpool(explained, decision, body.evidence, service.engine, binary)
+        doc = await run_in_threadpool(service.evidence_of, decision.decision_id)
+        return await run_in_threadpool(explained, decision, doc, service.engine, binary)
     return Response(decision.model_dump_json(), media_type="application/json")
 
 

@@ -11,7 +11,6 @@ from policygate.api.deps import Service
 from policygate.decisions.model import Decision
 from policygate.engine.catalogue import Catalogue
 from policygate.engine.opa import EngineError, OpaEngine
-from policygate.evidence import EvidenceV1
 from policygate.policy.authoring import catalogue
 from policygate.policy.explain import explain
 
@@ -29,9 +28,8 @@ def get_policy(service: Service) -> dict[str, Any]:
         raise HTTPException(status_code=503, detail=f"OPA: {exc.message}") from None
 
 
-def explained(
-    decision: Decision, evidence: EvidenceV1, engine: OpaEngine | None, binary: str
-) -> JSONResponse:
-    """The decision as recorded plus ``explanation`` (computed after recording; never stored)."""
-    why = explain(decision, evidence.to_input(), engine, binary)
+def explained(decision: Decision, doc: dict[str, Any], engine: OpaEngine | None, binary: str) -> JSONResponse:
+    """The decision as recorded plus ``explanation`` of it on the evidence it was made on (``doc``,
+    as recorded; computed after recording, never stored)."""
+    why = explain(decision, doc, engine, binary)
     return JSONResponse({**decision.model_dump(mode="json"), "explanation": why.model_dump(mode="json")})
