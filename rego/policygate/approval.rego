@@ -3,13 +3,40 @@ package policygate
 # Approvals: enough independent, fresh human approvals for the requested
 # stage, none of them by the people who built, own or request the model.
 
-# Approvals granted ("approved") for the requested target stage. A missing
-# decision counts as approved, as in the evidence model.
-target_approvals contains a if {
+# Entries (approvals, rejections, withdrawals) for the requested target stage.
+stage_entries contains a if {
 	some a in input.approvals
 	is_object(a)
-	lower_str(object.get(a, "decision", "approved")) == "approved"
 	lower_str(a.stage) == target_stage
+}
+
+# Approvals granted ("approved") for the requested target stage and not taken
+# back. A missing decision counts as approved, as in the evidence model.
+target_approvals contains a if {
+	some a in stage_entries
+	_approves(a)
+	not _taken_back(a)
+}
+
+_approves(a) if lower_str(object.get(a, "decision", "approved")) == "approved"
+
+# Each reviewer's latest entry for a stage wins: an approval is taken back by a
+# rejection or withdrawal from the same reviewer at the same time or later, or
+# one without a valid time (which cannot be placed, so it fails closed).
+_taken_back(a) if {
+	some b in stage_entries
+	not _approves(b)
+	lower_str(b.by) == lower_str(a.by)
+	_not_before(object.get(b, "at", null), object.get(a, "at", null))
+}
+
+_not_before(later, _) if not parse_time(later)
+
+_not_before(later, earlier) if parse_time(later) >= parse_time(earlier)
+
+_not_before(later, earlier) if {
+	parse_time(later)
+	not parse_time(earlier)
 }
 
 # Parties an approver must be independent of: [role, identity].

@@ -42,6 +42,44 @@ test_apr001_rejections_do_not_count if {
 	deny_ids(ev) == {"APR-001"}
 }
 
+entry(who, decision, at) := object.union(approval(who, "production", at), {"decision": decision})
+
+test_apr001_a_later_rejection_or_withdrawal_takes_an_approval_back if {
+	ev := with_approvals([
+		bob, dave,
+		entry("Bob@Example.com", "rejected", "2026-11-13T09:00:00Z"),
+		entry("dave@example.com", "withdrawn", "2026-11-12T08:45:00Z"), # same time: the withdrawal wins
+	])
+	"APR-001" in deny_ids(ev)
+	[r] := denials(ev, "APR-001")
+	contains(r.message, "found 0 (none)")
+}
+
+test_apr001_an_earlier_rejection_is_overruled_by_a_later_approval if {
+	ev := with_approvals([entry("bob@example.com", "rejected", "2026-11-01T00:00:00Z"), bob])
+	not "APR-001" in deny_ids(ev)
+}
+
+test_apr001_a_rejection_without_a_valid_time_takes_back_every_approval_of_its_reviewer if {
+	every at in [null, "soon"] {
+		ev := with_approvals([bob, object.union(entry("bob@example.com", "rejected", at), {})])
+		"APR-001" in deny_ids(ev)
+	}
+}
+
+test_apr001_a_rejection_by_someone_else_or_for_another_stage_changes_nothing if {
+	other_stage := object.union(entry("bob@example.com", "rejected", "2026-11-20T00:00:00Z"), {"stage": "staging"})
+	ev := with_approvals([bob, entry("erin@example.com", "rejected", "2026-11-20T00:00:00Z"), other_stage])
+	not "APR-001" in deny_ids(ev)
+}
+
+test_apr003_an_undated_approval_taken_back_is_not_reported_stale if {
+	undated := object.remove(bob, ["at"])
+	ev := with_approvals([undated, dave, entry("bob@example.com", "withdrawn", "2026-11-13T09:00:00Z")])
+	not "APR-003" in deny_ids(ev)
+	"APR-003" in deny_ids(with_approvals([undated, dave]))
+}
+
 test_apr001_missing_decision_counts_as_approved if {
 	ev := with_approvals([object.remove(bob, ["decision"])])
 	not "APR-001" in deny_ids(ev)

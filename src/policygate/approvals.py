@@ -17,6 +17,8 @@ from policygate.timeutil import now_iso
 
 log = logging.getLogger(__name__)
 SOURCE = "policygate"
+# the reviewer's latest entry per model version and stage wins (approval.rego)
+ApprovalDecision = Literal["approved", "rejected", "withdrawn"]
 
 
 class ApprovalRecord(BaseModel):
@@ -26,10 +28,11 @@ class ApprovalRecord(BaseModel):
     model: str
     by: str = Field(description="The authenticated approver (never a value the caller typed).")
     stage: Stage
-    decision: Literal["approved", "rejected"] = "approved"
+    decision: ApprovalDecision = "approved"
     at: str
     comment: str | None = None
     caller: str = Field(description="kind:identity of the authenticated caller.")
+    withdraws: str | None = Field(default=None, description="The approval a withdrawal takes back.")
 
 
 def record_approval(
@@ -38,8 +41,9 @@ def record_approval(
     by: str,
     caller: str,
     stage: Stage,
-    decision: Literal["approved", "rejected"],
+    decision: ApprovalDecision,
     comment: str | None,
+    withdraws: str | None = None,
 ) -> ApprovalRecord:
     approval = ApprovalRecord(
         id=f"approval:{uuid.uuid4()}",
@@ -50,9 +54,17 @@ def record_approval(
         at=now_iso(),
         comment=comment,
         caller=caller,
+        withdraws=withdraws,
     )
     log_.append("approval", approval.id, {"approval": approval.model_dump()}, model_ref=approval.model)
     return approval
+
+
+def recorded_approval(log_: DecisionLog, approval_id: str) -> ApprovalRecord | None:
+    """An approval policygate recorded, by id (None when the log has no such approval)."""
+    record = log_.get(approval_id)
+    body = (record or {}).get("approval")
+    return ApprovalRecord.model_validate(body) if isinstance(body, dict) else None
 
 
 def verified_approvals(log_: DecisionLog, model_ref: str) -> list[Approval]:

@@ -74,6 +74,10 @@ def approve(
     reject: Annotated[
         bool, typer.Option("--reject", help="Record a rejection instead of an approval.")
     ] = False,
+    withdraw: Annotated[
+        bool,
+        typer.Option("--withdraw", help="Take your approval for this version and stage back (recorded)."),
+    ] = False,
     comment: Annotated[str | None, typer.Option(help="Why.")] = None,
     server: Annotated[
         str | None,
@@ -83,6 +87,8 @@ def approve(
     """Approve a model version as yourself: the service records the authenticated identity behind
     POLICYGATE_TOKEN, never a name typed here."""
     bearer = os.environ.get("POLICYGATE_TOKEN")
+    if reject and withdraw:
+        fail("--reject and --withdraw: choose one")
     if not server:
         fail(
             "approvals are recorded by a policygate service that authenticates you: "
@@ -93,7 +99,7 @@ def approve(
     body = {
         "model": ref,
         "stage": stage,
-        "decision": "rejected" if reject else "approved",
+        "decision": "withdrawn" if withdraw else "rejected" if reject else "approved",
         "comment": comment,
     }
     try:

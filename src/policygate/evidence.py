@@ -122,7 +122,11 @@ class Approval(_Part):
     """A sign-off for promoting the model to a stage."""
 
     by: str = Field(min_length=1, description="Approver identity.")
-    decision: Literal["approved", "rejected"] = "approved"
+    decision: Literal["approved", "rejected", "withdrawn"] = Field(
+        default="approved",
+        description="approved, or rejected / withdrawn: the reviewer's latest entry for a stage wins, so a "
+        "later rejection or withdrawal takes an earlier approval back.",
+    )
     stage: str = Field(description="Stage the approval is for.")
     at: str | None = Field(default=None, description="ISO-8601 time of the approval.")
     source: str | None = Field(default=None, description="Where the approval was read from.")

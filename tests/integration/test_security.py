@@ -245,6 +245,50 @@ def test_approvals_are_recorded_in_the_callers_name_and_count_when_verified_ones
     assert client.app.state.service.log.verify().ok  # type: ignore[attr-defined]
 
 
+def test_approvals_are_a_history_a_later_rejection_or_withdrawal_takes_one_back(
+    make_client: Callable[..., TestClient], sqlite_url: str, mlflow_server: str, tmp_path: Path
+) -> None:
+    """Attack: bob approves, later rejects (or withdraws); the approval must stop counting."""
+    client = make_client(auth_required=True, mlflow_uri=mlflow_server, policy_dir=strict_policy(tmp_path))
+    bob, dave = token(sqlite_url, "bob@corp", "approve"), token(sqlite_url, "dave@corp", "approve")
+    decider = token(sqlite_url, "ci-bot", "decide")
+    spec = ModelSpec(f"hist-{uuid.uuid4().hex[:6]}")
+    ref = f"mlflow:models:/{spec.name}/{register(mlflow_server, spec)}"
+    ask = {"model": ref, "target": {"stage": "production"}}
+
+    def outcome() -> str:
+        return str(client.post("/v1/decisions", json=ask, headers=bearer(decider)).json()["outcome"])
+
+    def entry(who: str, decision: str) -> Any:
+        body = {"model": ref, "stage": "production", "decision": decision}
+        return client.post("/v1/approvals", json=body, headers=bearer(who))
+
+    approved = entry(bob, "approved")
+    assert approved.status_code == 201 and outcome() == "allow"
+    assert entry(bob, "rejected").status_code == 201 and outcome() == "deny"  # taken back
+    assert entry(bob, "approved").status_code == 201 and outcome() == "allow"  # latest wins again
+    # DELETE withdraws a recorded approval: only its approver (or an admin) may
+    latest = client.get("/v1/models/" + ref + "/record", headers=bearer(token(sqlite_url, "a", "read")))
+    approval_id = latest.json()["recorded_approvals"][0]["id"]
+    assert client.delete(f"/v1/approvals/{approval_id}", headers=bearer(dave)).status_code == 403
+    gone = client.delete(f"/v1/approvals/{approval_id}", headers=bearer(bob))
+    assert gone.status_code == 200, gone.text
+    assert (
+        gone.json()["approval"]["decision"] == "withdrawn"
+        and gone.json()["approval"]["withdraws"] == approval_id
+    )
+    assert outcome() == "deny"
+    assert client.delete("/v1/approvals/approval:nope", headers=bearer(bob)).status_code == 404
+    # a version the platform does not have cannot be approved in advance
+    missing = client.post(
+        "/v1/approvals",
+        json={"model": f"mlflow:models:/{spec.name}/999", "stage": "production"},
+        headers=bearer(dave),
+    )
+    assert missing.status_code == 404 and "does not exist" in missing.text
+    assert client.app.state.service.log.verify().ok  # type: ignore[attr-defined]
+
+
 def test_the_authenticated_caller_is_the_requester(
     make_client: Callable[..., TestClient], sqlite_url: str, mlflow_server: str, tmp_path: Path
 ) -> None:
@@ -314,8 +358,13 @@ def test_evidence_a_caller_wrote_is_a_what_if_with_no_claims_of_its_own(
     assert record["latest_decisions"] == {}  # a what-if never answers "what was decided"
     assert record["history"][0]["evidence_origin"] == "supplied"
     # an approval policygate did record is verified in a what-if too: rebuilt from the log
-    approver = token(sqlite_url, "carol@corp", "approve")
-    client.post("/v1/approvals", json={"model": ref, "stage": "production"}, headers=bearer(approver))
+    client.app.state.service.log.append(  # type: ignore[attr-defined]
+        "approval",
+        "approval:test-carol",
+        {"approval": {"id": "approval:test-carol", "model": ref, "by": "carol@corp", "stage": "production",
+                      "decision": "approved", "at": "2026-11-20T00:00:00Z", "caller": "token:carol@corp"}},
+        model_ref=ref,
+    )  # fmt: skip
     again = client.post("/v1/evaluate", json={"evidence": doc}, headers=bearer(decider)).json()
     stored = client.app.state.service.log.get(again["decision_id"])  # type: ignore[attr-defined]
     assert [a["by"] for a in stored["evidence"]["approvals"] if a["verified"]] == ["carol@corp"]

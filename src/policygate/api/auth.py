@@ -18,7 +18,7 @@ from policygate.auth.principal import ANONYMOUS, Principal
 PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 SIGNED = ("/v1/webhooks/",)  # authenticated by signature / shared secret in the route itself
 DECIDE = {("POST", "/v1/evaluate"), ("POST", "/v1/decisions")}
-APPROVE = {("POST", "/v1/approvals")}
+APPROVE = {("POST", "/v1/approvals"), ("DELETE", "/v1/approvals/{approval_id}")}
 
 _bearer = HTTPBearer(auto_error=False, description="policygate API token (pgt_...) or an OIDC access token")
 
