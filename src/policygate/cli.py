@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from policygate.cli_auth import approve, token_app
 from policygate.cli_common import DbOption, fail, settings_with
+from policygate.cli_keys import key_app
 from policygate.cli_log import log_app
 from policygate.cli_policy import emit_explained, policy_app, replay, waiver_app
 from policygate.config import Settings
@@ -320,6 +321,7 @@ def demo(
 
 
 app.add_typer(token_app, name="token")
+app.add_typer(key_app, name="key")
 app.command("approve")(approve)
 
 

@@ -58,16 +58,41 @@ def _when(value: str | None, option: str) -> datetime | None:
 
 
 @log_app.command("verify")
-def verify(db: DbOption = None) -> None:
+def verify(
+    db: DbOption = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint", help="A signed checkpoint kept elsewhere: the log must still extend it."
+        ),
+    ] = None,
+    key: Annotated[
+        Path | None, typer.Option("--key", help="The public key (FILE.pub) that signed the checkpoint.")
+    ] = None,
+) -> None:
     """Walk the hash chain: exit 0 when intact, 1 naming the first record changed, removed or reordered.
 
-    The head (last sequence number and hash) is printed: keep it elsewhere to notice
-    later records removed from the end, which no chain can show by itself.
+    With ``--checkpoint`` and ``--key``: also 1 when the log no longer extends that signed checkpoint
+    (records removed from its end, a wipe, a rewrite), which no chain can show by itself.
     """
+    from policygate.decisions.checkpoint import CheckpointError, extension_problem, load_public, parse_signed
+
+    if (checkpoint is None) != (key is None):
+        fail("--checkpoint and --key go together")
+    signed = None
+    if checkpoint is not None and key is not None:
+        try:
+            signed = parse_signed(checkpoint.read_text(encoding="utf-8"), load_public(key))
+        except OSError as exc:
+            fail(f"cannot read {checkpoint}: {exc.strerror or exc}")
+        except CheckpointError as exc:
+            typer.echo(f"TAMPERED: checkpoint {checkpoint}: {exc}")
+            raise typer.Exit(EXIT_TAMPERED) from None
     log = _open(db)
     try:
         result = log.verify()
         seq, head = log.head()
+        behind = extension_problem(log, signed) if signed is not None and result.ok else None
     except LogError as exc:
         fail(str(exc))
     finally:
@@ -76,8 +101,34 @@ def verify(db: DbOption = None) -> None:
         typer.echo(f"TAMPERED: decision log {log.safe_url}: {result.problem}")
         typer.echo(f"  first bad record: seq {result.seq} (after {result.records - 1} intact records)")
         raise typer.Exit(EXIT_TAMPERED)
+    if behind is not None:
+        typer.echo(f"TAMPERED: decision log {log.safe_url}: {behind}")
+        raise typer.Exit(EXIT_TAMPERED)
     typer.echo(f"OK: decision log {log.safe_url}: {result.records} records, chain intact")
+    if signed is not None:
+        typer.echo(f"  extends the signed checkpoint of {signed.time} (record {signed.size})")
     typer.echo(f"  head: seq {seq} hash {head}")
+
+
+@log_app.command("checkpoint")
+def checkpoint_cmd(
+    key: Annotated[Path, typer.Option("--key", help="The Ed25519 signing key (policygate key create).")],
+    db: DbOption = None,
+) -> None:
+    """Print a signed checkpoint of the log (origin, size, head hash, time): keep it outside the database."""
+    from policygate.decisions.checkpoint import CheckpointError, current, load_private, sign
+
+    try:
+        signing = load_private(key)
+    except CheckpointError as exc:
+        fail(str(exc))
+    log = _open(db)
+    try:
+        typer.echo(sign(current(log), signing), nl=False)
+    except LogError as exc:
+        fail(str(exc))
+    finally:
+        log.close()
 
 
 @log_app.command("show")

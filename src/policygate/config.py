@@ -58,6 +58,18 @@ class Settings(BaseSettings):
         description="Reload the managed OPA's policies and data when their files change (serve --watch).",
     )
     max_body_bytes: int = Field(default=MIB, gt=0)
+    checkpoint_key: Path | None = Field(
+        default=None, description="Ed25519 key (policygate key create) that signs the log's checkpoints."
+    )
+    checkpoint_dir: Path | None = Field(
+        default=None,
+        description="Where serve writes signed checkpoints (checkpoint-<size>.txt, latest.txt): keep it "
+        "outside the database, ideally on other storage.",
+    )
+    checkpoint_every: int = Field(default=1000, gt=0, description="A checkpoint at least every N records.")
+    checkpoint_interval_s: float = Field(
+        default=60.0, gt=0, description="... and at least every S seconds while records arrive."
+    )
     mlflow_uri: str | None = Field(
         default=None,
         validation_alias=AliasChoices("POLICYGATE_MLFLOW_URI", "MLFLOW_TRACKING_URI"),

@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policygate.config import Settings
-from policygate.decisions.log import DecisionLog
+from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.service import DecisionService
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.policy.waiver_sync import WaiverSync
 from policygate.policy.watch import PolicyWatcher
 from policygate.sources.base import EvidenceSource
 from policygate.sources.collect import Collector
+
+if TYPE_CHECKING:
+    from policygate.decisions.checkpoint import CheckpointWriter
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +44,15 @@ def open_service(settings: Settings) -> Iterator[DecisionService]:
     # The active waivers (from the log) go to OPA now, and again every 30 s.
     waivers = WaiverSync(engine, log).start() if engine is not None else None
     watcher: PolicyWatcher | None = None
+    checkpoints = start_checkpoints(settings, log)
     try:
         service = DecisionService(engine, log, error, collector, rule_ids(engine))
         if settings.watch:
             watcher = watch_policies(settings, service, waivers)
         yield service
     finally:
+        if checkpoints is not None:
+            checkpoints.stop()
         if watcher is not None:
             watcher.stop()
         if waivers is not None:
@@ -90,6 +96,22 @@ def watch_policies(
         on_reload=reloaded,
         restore=restore,
     ).start()
+
+
+def start_checkpoints(settings: Settings, log: DecisionLog) -> CheckpointWriter | None:
+    """Signed checkpoints to POLICYGATE_CHECKPOINT_DIR when a key and a directory are configured."""
+    if settings.checkpoint_key is None or settings.checkpoint_dir is None:
+        return None
+    from policygate.decisions.checkpoint import CheckpointError, CheckpointWriter, load_private
+
+    try:
+        key = load_private(settings.checkpoint_key)
+    except CheckpointError as exc:  # configured but unreadable: refuse to start without them
+        raise LogError(f"POLICYGATE_CHECKPOINT_KEY: {exc}") from None
+    writer = CheckpointWriter(
+        log, key, settings.checkpoint_dir, settings.checkpoint_every, settings.checkpoint_interval_s
+    )
+    return writer.start()
 
 
 def rule_ids(engine: OpaEngine | None) -> list[str]:

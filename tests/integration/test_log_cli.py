@@ -84,6 +84,97 @@ def test_verify_names_reordered_records(log_url: str, decided: dict[str, Any]) -
     assert result.exit_code == 1 and "record 2" in result.stdout
 
 
+def test_verify_names_an_edited_recorded_at(log_url: str, decided: dict[str, Any]) -> None:
+    """Attack: move a record in time only in its column (`log export --since` reads it)."""
+    tamper(log_url, "UPDATE decision_log SET recorded_at = '2001-01-01 00:00:00' WHERE seq = 2")
+    result = run("log", "verify", "--db", log_url)
+    assert result.exit_code == 1 and "record 2 was changed (recorded_at column" in result.stdout
+
+
+@pytest.fixture
+def signed(log_url: str, decided: dict[str, Any], tmp_path: Path) -> tuple[Path, Path]:
+    """A signing key, and a signed checkpoint of the four decisions, kept outside the database."""
+    made = run("key", "create", "--out", str(tmp_path / "log.key"))
+    assert made.exit_code == 0, made.output
+    assert (tmp_path / "log.key").stat().st_mode & 0o777 == 0o600
+    cp = run("log", "checkpoint", "--db", log_url, "--key", str(tmp_path / "log.key"))
+    assert cp.exit_code == 0, cp.output
+    assert cp.stdout.splitlines()[1] == "4" and cp.stdout.startswith("policygate-log/")
+    (tmp_path / "cp.txt").write_text(cp.stdout)
+    return tmp_path / "cp.txt", tmp_path / "log.key.pub"
+
+
+def verify_against(log_url: str, signed: tuple[Path, Path]) -> Result:
+    return run("log", "verify", "--db", log_url, "--checkpoint", str(signed[0]), "--key", str(signed[1]))
+
+
+def test_a_log_that_extends_its_checkpoint_verifies(log_url: str, signed: tuple[Path, Path]) -> None:
+    result = verify_against(log_url, signed)
+    assert result.exit_code == 0, result.output
+    assert "extends the signed checkpoint" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("sql", "problem"),
+    [
+        ("DELETE FROM decision_log WHERE seq = 4", "ends at record 3, but the checkpoint"),  # tail
+        ("DELETE FROM decision_log WHERE seq >= 3", "2 record(s) were removed from its end"),
+        ("DELETE FROM decision_log", "the log is empty"),  # a wipe
+    ],
+)
+def test_truncation_and_wipes_are_caught_by_the_checkpoint(
+    log_url: str, signed: tuple[Path, Path], sql: str, problem: str
+) -> None:
+    tamper(log_url, sql)
+    plain = run("log", "verify", "--db", log_url)
+    assert plain.exit_code == 0  # the chain alone cannot see a shortened tail
+    result = verify_against(log_url, signed)
+    assert result.exit_code == 1 and problem in result.stdout, result.stdout
+
+
+def test_a_replaced_log_and_a_forged_checkpoint_are_caught(
+    log_url: str, signed: tuple[Path, Path], opa: OpaEngine
+) -> None:
+    tamper(log_url, "DELETE FROM decision_log")
+    log = DecisionLog(log_url)
+    service = DecisionService(opa, log)
+    for _ in range(5):  # a new chain, longer than the old one
+        service.evaluate(EvidenceV1.model_validate(load_example("compliant")), origin="collected")
+    log.close()
+    result = verify_against(log_url, signed)
+    assert result.exit_code == 1 and "first record is not the one the checkpoint names" in result.stdout
+    text = signed[0].read_text()
+    signed[0].write_text(text.replace("\n4\n", "\n2\n", 1))  # claims fewer records
+    forged = verify_against(log_url, signed)
+    assert forged.exit_code == 1 and "signature does not verify" in forged.stdout
+
+
+def test_serve_writes_signed_checkpoints_outside_the_database(
+    log_url: str, opa: OpaEngine, tmp_path: Path
+) -> None:
+    from policygate.config import Settings
+    from policygate.runtime import open_service
+
+    assert run("key", "create", "--out", str(tmp_path / "k")).exit_code == 0
+    settings = Settings(
+        db_url=log_url,
+        opa_url=opa.url,
+        opa_token=opa.token,
+        checkpoint_key=tmp_path / "k",
+        checkpoint_dir=tmp_path / "cps",
+        checkpoint_every=1,
+    )
+    with open_service(settings) as service:
+        service.evaluate(EvidenceV1.model_validate(load_example("compliant")), origin="collected")
+    latest = tmp_path / "cps" / "latest.txt"
+    assert latest.read_text().splitlines()[1] == "1"  # written on the way out at the latest
+    result = run(
+        "log", "verify", "--db", log_url, "--checkpoint", str(latest), "--key", str(tmp_path / "k.pub")
+    )
+    assert result.exit_code == 0, result.output
+    assert run("key", "create", "--out", str(tmp_path / "k")).exit_code == 2  # never overwritten
+
+
 def test_verify_never_prints_the_password(pg_url: str) -> None:
     password = "policygate-test"
     assert password in pg_url

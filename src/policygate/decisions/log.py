@@ -56,7 +56,8 @@ FIRST_REVISION = "0001"  # the schema Base.metadata.create_all made before migra
 
 _log = logging.getLogger(__name__)
 FINDINGS = ("reasons", "warnings", "dryrun")
-_LATEST_PAGE = 20  # a decision's findings: deny, warn, dry-run
+_LATEST_PAGE = 20
+_UNCHECKED: Any = object()  # a decision's findings: deny, warn, dry-run
 
 
 def has_finding(body: dict[str, Any], rule: str) -> bool:
@@ -738,6 +739,18 @@ class DecisionLog:
                 return
             after = rows[-1].seq
 
+    def first_hash(self) -> str | None:
+        """The hash of the first record (the log's identity in a checkpoint); None when empty."""
+        with self.engine.connect() as conn:
+            first = conn.execute(select(Record.record_hash).order_by(Record.seq).limit(1)).scalar()
+        return str(first) if first is not None else None
+
+    def hash_at(self, seq: int) -> str | None:
+        """The hash of record ``seq``; None when there is no such record."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(Record.record_hash).where(Record.seq == seq)).scalar()
+        return str(found) if found is not None else None
+
     def head(self) -> tuple[int, str]:
         """Sequence number and hash of the newest record (0 and the genesis hash when empty).
 
@@ -756,6 +769,7 @@ class DecisionLog:
             Record.seq,
             Record.kind,
             Record.decision_id,
+            Record.recorded_at,
             Record.model_ref,
             Record.target_stage,
             Record.outcome,
@@ -792,18 +806,45 @@ class DecisionLog:
 
 
 def _columns_disagree(row: Any) -> str | None:
-    """Indexed columns are copies of the hashed body; an edit to one shows here."""
+    """Every column a query or export filters on is a copy of the hashed body; an edit to one shows
+    here (``recorded_at`` included: ``log export --since`` reads it)."""
     body = json.loads(row.body)
     if body.get("seq") != row.seq:
         return "sequence number differs from the hashed body"
     if body.get("kind") != row.kind or body.get("id") != row.decision_id:
         return "kind or id differs from the hashed body"
-    decision = body.get("decision") or {}
-    if row.kind == "decision":
-        subject = decision.get("subject") or {}
-        target = decision.get("target") or {}
-        if decision.get("outcome") != row.outcome or subject.get("ref") != row.model_ref:
-            return "outcome or model column differs from the hashed body"
-        if target.get("stage") != row.target_stage or decision.get("policy_revision") != row.policy_revision:
-            return "target or policy revision column differs from the hashed body"
+    try:
+        recorded = as_utc(datetime.fromisoformat(str(body.get("recorded_at"))))
+    except ValueError:
+        return "the hashed body has no valid recorded_at"
+    if row.recorded_at is None or as_utc(row.recorded_at) != recorded:
+        return "recorded_at column differs from the hashed body"
+    expected = _columns_of(body)
+    columns = (
+        _UNCHECKED if expected[0] is _UNCHECKED else row.model_ref,
+        row.target_stage,
+        row.outcome,
+        row.policy_revision,
+    )
+    if columns != expected:
+        return "model, target, outcome or policy revision column differs from the hashed body"
     return None
+
+
+def _columns_of(body: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """(model_ref, target_stage, outcome, policy_revision) as append derives them from a record."""
+    if body.get("kind") == "decision":
+        decision = body.get("decision") or {}
+        return (
+            (decision.get("subject") or {}).get("ref"),
+            (decision.get("target") or {}).get("stage"),
+            decision.get("outcome"),
+            decision.get("policy_revision"),
+        )
+    if body.get("kind") == "approval":
+        return ((body.get("approval") or {}).get("model"), None, None, None)
+    if body.get("kind") == "delivery":
+        return ((body.get("delivery") or {}).get("ref"), None, None, None)
+    if body.get("kind") == "enforcement":  # the model is in the id's decision; the column is not checked
+        return (_UNCHECKED, None, None, None)
+    return (None, None, None, None)
