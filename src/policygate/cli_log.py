@@ -75,6 +75,7 @@ def verify(
     With ``--checkpoint`` and ``--key``: also 1 when the log no longer extends that signed checkpoint
     (records removed from its end, a wipe, a rewrite), which no chain can show by itself.
     """
+    from policygate.auth.tokens import table_problems
     from policygate.decisions.checkpoint import CheckpointError, extension_problem, load_public, parse_signed
 
     if (checkpoint is None) != (key is None):
@@ -93,6 +94,7 @@ def verify(
         result = log.verify()
         seq, head = log.head()
         behind = extension_problem(log, signed) if signed is not None and result.ok else None
+        tokens = table_problems(log) if result.ok else []
     except LogError as exc:
         fail(str(exc))
     finally:
@@ -104,7 +106,10 @@ def verify(
     if behind is not None:
         typer.echo(f"TAMPERED: decision log {log.safe_url}: {behind}")
         raise typer.Exit(EXIT_TAMPERED)
-    typer.echo(f"OK: decision log {log.safe_url}: {result.records} records, chain intact")
+    if tokens:
+        typer.echo(f"TAMPERED: API tokens in {log.safe_url} differ from the chain: " + "; ".join(tokens[:10]))
+        raise typer.Exit(EXIT_TAMPERED)
+    typer.echo(f"OK: decision log {log.safe_url}: {result.records} records, chain intact, tokens match it")
     if signed is not None:
         typer.echo(f"  extends the signed checkpoint of {signed.time} (record {signed.size})")
     typer.echo(f"  head: seq {seq} hash {head}")

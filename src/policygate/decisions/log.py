@@ -739,6 +739,15 @@ class DecisionLog:
                 return
             after = rows[-1].seq
 
+    def has_id_prefix(self, prefix: str) -> bool:
+        """Whether some record's id starts with ``prefix``."""
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(Record.seq).where(Record.decision_id.like(pattern, escape="\\")).limit(1)
+            ).first()
+        return found is not None
+
     def first_hash(self) -> str | None:
         """The hash of the first record (the log's identity in a checkpoint); None when empty."""
         with self.engine.connect() as conn:
