@@ -365,6 +365,7 @@ def test_evidence_a_caller_wrote_is_a_what_if_with_no_claims_of_its_own(
                       "decision": "approved", "at": "2026-11-20T00:00:00Z", "caller": "token:carol@corp"}},
         model_ref=ref,
     )  # fmt: skip
+    client.app.state.service.approvals_changed(ref)  # type: ignore[attr-defined]  # as POST /v1/approvals does
     again = client.post("/v1/evaluate", json={"evidence": doc}, headers=bearer(decider)).json()
     stored = client.app.state.service.log.get(again["decision_id"])  # type: ignore[attr-defined]
     assert [a["by"] for a in stored["evidence"]["approvals"] if a["verified"]] == ["carol@corp"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -20,6 +21,8 @@ from policygate.sources.collect import Collector
 from policygate.timeutil import now_iso
 
 log = logging.getLogger(__name__)
+# A what-if sees approvals recorded up to this many seconds ago (a release decision sees all).
+WHAT_IF_APPROVALS_TTL_S = 5.0
 
 
 def error_reason(code: str, message: str) -> Reason:
@@ -41,6 +44,7 @@ class DecisionService:
         self.engine_error = engine_error
         self.collector = collector or Collector({})
         self.rule_ids = rule_ids or []
+        self._verified_cache: dict[str, tuple[float, list[Approval]]] = {}
 
     def collect(
         self, ref: ModelRef, target: Target, requested_by: str | None = None, caller: str | None = None
@@ -109,7 +113,7 @@ class DecisionService:
         policygate may make are rebuilt first (:meth:`as_supplied`) and the decision never counts as
         the model's release decision. :meth:`decide` evaluates what it collected itself."""
         if origin == "supplied":
-            evidence = self.as_supplied(evidence, caller, verified_approvals(self.log, evidence.subject.ref))
+            evidence = self.as_supplied(evidence, caller, self._verified_for_what_if(evidence.subject.ref))
         doc = evidence.to_input()
         try:
             result, revision = self._evaluate(doc)
@@ -124,7 +128,9 @@ class DecisionService:
         """:meth:`evaluate` of supplied evidence for the event loop: the same decision, recorded before
         it is returned, without holding a thread while OPA evaluates or the log commits."""
         ref = evidence.subject.ref
-        verified = await anyio.to_thread.run_sync(verified_approvals, self.log, ref)
+        verified = self._cached_verified(ref)
+        if verified is None:  # not seen in the last few seconds: one read, off the event loop
+            verified = await anyio.to_thread.run_sync(self._verified_for_what_if, ref)
         doc = self.as_supplied(evidence, caller, verified).to_input()
         with self.log.coming():  # the group commit waits a moment for this record
             try:
@@ -146,17 +152,43 @@ class DecisionService:
         evidence = record.get("evidence")
         return evidence if isinstance(evidence, dict) else {}
 
+    def approvals_changed(self, ref: str) -> None:
+        """An approval was recorded for ``ref`` here: the next what-if reads them afresh."""
+        self._verified_cache.pop(ref, None)
+
+    def _cached_verified(self, ref: str) -> list[Approval] | None:
+        hit = self._verified_cache.get(ref)  # one dict read: atomic under the GIL
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def _verified_for_what_if(self, ref: str) -> list[Approval]:
+        """The verified approvals a what-if is evaluated with: read from the log at most every
+        ``WHAT_IF_APPROVALS_TTL_S`` per model (a release decision, :meth:`decide`, always reads them)."""
+        cached = self._cached_verified(ref)
+        if cached is not None:
+            return cached
+        found = verified_approvals(self.log, ref)
+        if len(self._verified_cache) > 10_000:
+            self._verified_cache.clear()
+        self._verified_cache[ref] = (time.monotonic() + WHAT_IF_APPROVALS_TTL_S, found)
+        return found
+
     @staticmethod
     def as_supplied(evidence: EvidenceV1, caller: str | None, verified: list[Approval]) -> EvidenceV1:
         """Supplied evidence with the claims only policygate may make rebuilt from what it knows:
         ``request.caller`` is the authenticated caller (or none), no approval is ``verified`` or from
         ``source: policygate`` because the document says so; the approvals policygate recorded for
-        the model (``verified``) are added from the log."""
-        evidence = evidence.model_copy(deep=True)
-        evidence.request.caller = caller
-        claimed = [a.model_copy(update={"verified": False}) for a in evidence.approvals if a.source != SOURCE]
-        evidence.approvals = with_verified(claimed, verified) if verified else claimed
-        return evidence
+        the model (``verified``) are added from the log. The document given is not changed."""
+        claimed = [
+            a if not a.verified else a.model_copy(update={"verified": False})
+            for a in evidence.approvals
+            if a.source != SOURCE
+        ]
+        return evidence.model_copy(
+            update={
+                "request": evidence.request.model_copy(update={"caller": caller}),
+                "approvals": with_verified(claimed, verified) if verified else claimed,
+            }
+        )
 
     async def _revision_async(self) -> str:
         """The policy revision; asks OPA (in a thread) only when the cached one is stale."""

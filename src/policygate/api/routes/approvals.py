@@ -56,6 +56,7 @@ def approve(body: ApprovalRequest, request: Request, service: Service, caller: C
     approval = record_approval(
         service.log, ref, caller.id, caller.label, body.stage, body.decision, body.comment
     )
+    service.approvals_changed(approval.model)
     return ApprovalAnswer(approval=approval, mirrored=_mirrored(request, ref, approval))
 
 
@@ -75,6 +76,7 @@ def withdraw(
     withdrawal = record_approval(
         service.log, ref, original.by, caller.label, original.stage, "withdrawn", comment, approval_id
     )
+    service.approvals_changed(withdrawal.model)
     return ApprovalAnswer(approval=withdrawal, mirrored=_mirrored(request, ref, withdrawal))
 
 
