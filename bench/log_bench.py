@@ -38,8 +38,10 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from policygate.decisions.log import DecisionLog, Record, chain_hash
+from policygate.decisions.chain import chain_hash
+from policygate.decisions.log import DecisionLog
 from policygate.decisions.record import governed_record
+from policygate.decisions.schema import Record
 from policygate.evidence import canonical_json
 
 ROOT = Path(__file__).resolve().parents[1]

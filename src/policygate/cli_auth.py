@@ -11,19 +11,13 @@ import typer
 
 from policygate.auth.principal import parse_scopes
 from policygate.auth.tokens import TokenStore
-from policygate.cli_common import DbOption, fail
-from policygate.config import Settings
-from policygate.decisions.log import DecisionLog, LogError
+from policygate.cli_common import DbOption, fail, open_log
 
 token_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
 
 
-def _store(db: str | None) -> TokenStore:
-    try:
-        return TokenStore(DecisionLog(db or Settings().db_url))
-    except LogError as exc:
-        fail(str(exc))
-        raise
+def _store(db: str | None, *, read_only: bool = False) -> TokenStore:
+    return TokenStore(open_log(db, read_only=read_only))
 
 
 @token_app.command("create")
@@ -51,7 +45,7 @@ def token_create(
 @token_app.command("list")
 def token_list(db: DbOption = None) -> None:
     """List tokens (never the tokens themselves)."""
-    for t in _store(db).list():
+    for t in _store(db, read_only=True).list():
         state = "revoked" if t.revoked else "active"
         typer.echo(f"{t.id}  {state:<7}  {t.name:<30} {','.join(t.scopes):<28} created {t.created_at}")
 

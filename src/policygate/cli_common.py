@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from policygate.config import Settings
 from policygate.decisions.model import EXIT_CODES
+
+if TYPE_CHECKING:
+    from policygate.decisions.log import DecisionLog
 
 EXIT_ERROR = EXIT_CODES["error"]
 
@@ -29,6 +32,25 @@ DbOption = Annotated[
 def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(EXIT_ERROR)
+
+
+def open_log(db: str | None, *, read_only: bool) -> DecisionLog:
+    """The one way a command opens the decision log. Readers (``read_only``) never create a log where
+    none was, nor migrate the schema of the log they read; writers create or migrate it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from policygate.decisions.log import DecisionLog, LogError
+
+    url = db or Settings().db_url
+    try:
+        make_url(url)
+    except ArgumentError:
+        fail(f"invalid decision log URL {url!r}: expected e.g. sqlite:///decisions.db")
+    try:
+        return DecisionLog(url, create=not read_only)
+    except LogError as exc:
+        fail(str(exc))
 
 
 def settings_with(db: str | None = None) -> Settings:

@@ -18,12 +18,12 @@ from typing import Annotated, Any
 
 import typer
 
-from policygate.cli_common import DbOption, TextOrJson, fail
-from policygate.config import Settings
+from policygate.cli_common import DbOption, TextOrJson, fail, open_log
 from policygate.decisions.export import write_csv, write_jsonl
-from policygate.decisions.log import DecisionLog, LogError, as_utc
+from policygate.decisions.log import LogError
 from policygate.decisions.record import governed_record
 from policygate.policy.params import rule_id
+from policygate.timeutil import as_utc
 
 log_app = typer.Typer(
     help="The decision log: verify it was not altered, show a model's record, export it.",
@@ -37,14 +37,6 @@ EXIT_NOT_FOUND = 1
 class ExportFormat(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
-
-
-def _open(db: str | None) -> DecisionLog:
-    url = db or Settings().db_url
-    try:
-        return DecisionLog(url, create=False)
-    except LogError as exc:
-        fail(str(exc))
 
 
 def _when(value: str | None, option: str) -> datetime | None:
@@ -89,7 +81,7 @@ def verify(
         except CheckpointError as exc:
             typer.echo(f"TAMPERED: checkpoint {checkpoint}: {exc}")
             raise typer.Exit(EXIT_TAMPERED) from None
-    log = _open(db)
+    log = open_log(db, read_only=True)
     try:
         result = log.verify()
         seq, head = log.head()
@@ -127,7 +119,7 @@ def checkpoint_cmd(
         signing = load_private(key)
     except CheckpointError as exc:
         fail(str(exc))
-    log = _open(db)
+    log = open_log(db, read_only=True)
     try:
         typer.echo(sign(current(log), signing), nl=False)
     except LogError as exc:
@@ -146,7 +138,7 @@ def show(
     db: DbOption = None,
 ) -> None:
     """The governed record of a model: owner, risk tier, lineage, latest decision per target, history."""
-    log = _open(db)
+    log = open_log(db, read_only=True)
     try:
         record = governed_record(log, ref, history=limit)
         single = None if record is not None else log.get(ref)
@@ -245,7 +237,7 @@ def export(
             rule = rule_id(rule)
         except ValueError as exc:
             fail(f"--rule: {exc}")
-    log = _open(db)
+    log = open_log(db, read_only=True)
     records = log.records(since=start, until=end, kind="decision", rule=rule)
     writer = write_jsonl if fmt is ExportFormat.jsonl else write_csv
     try:

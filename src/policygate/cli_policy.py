@@ -16,10 +16,8 @@ from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
-from policygate.cli_common import DbOption, TextOrJson, fail, settings_with
+from policygate.cli_common import DbOption, TextOrJson, fail, open_log, settings_with
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.model import Decision
@@ -61,22 +59,6 @@ def _policy_dir(policy_dir: Path | None) -> Path:
     if not path.is_dir():
         fail(f"policy directory {path} does not exist")
     return path
-
-
-def _open_log(url: str, *, must_exist: bool) -> DecisionLog:
-    """Open the decision log; readers refuse to create an empty SQLite file where none was."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        fail(f"invalid decision log URL {url!r}: expected e.g. sqlite:///decisions.db")
-    if must_exist and parsed.get_backend_name() == "sqlite":
-        db = parsed.database
-        if not db or db == ":memory:" or not Path(db).is_file():
-            fail(f"no decision log at {url} (nothing recorded there yet?)")
-    try:
-        return DecisionLog(url)
-    except LogError as exc:
-        fail(str(exc))
 
 
 def _echo_json(data: object) -> None:
@@ -288,7 +270,7 @@ def waiver_add(
         fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
     except waivers.WaiverError as exc:
         fail(str(exc))
-    log = _open_log(settings.db_url, must_exist=False)
+    log = open_log(settings.db_url, read_only=False)
     try:
         seq = waivers.record_add(log, waiver)
         note = _push_external(settings, log)
@@ -311,7 +293,7 @@ def waiver_list(
 ) -> None:
     """Active waivers (with --all: expired and revoked too), from the decision log."""
     settings = settings_with(db)
-    log = _open_log(settings.db_url, must_exist=True)
+    log = open_log(settings.db_url, read_only=True)
     try:
         views = waivers.load_state(log).views(datetime.now(UTC), include_inactive=all_)
     except LogError as exc:
@@ -335,7 +317,7 @@ def waiver_revoke(
 ) -> None:
     """End a waiver now; recorded in the decision log's chain."""
     settings = settings_with(db)
-    log = _open_log(settings.db_url, must_exist=True)
+    log = open_log(settings.db_url, read_only=False)
     try:
         view = waivers.revoke(
             log,
@@ -404,7 +386,7 @@ def replay(
     )
     if candidate is None:
         fail(f"candidate policies in {policy_dir} are refused:\n{load_report.render(loaded)}")
-    log = _open_log(settings.db_url, must_exist=True)
+    log = open_log(settings.db_url, read_only=True)
     try:
         with candidate as engine:
             report = run_replay(

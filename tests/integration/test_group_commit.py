@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from policygate.decisions.log import DecisionLog, LogError, _ChainWriter, _Pending
+from policygate.decisions.group_commit import _ChainWriter, _Pending
+from policygate.decisions.log import DecisionLog, LogError
 
 
 def _payload(i: int) -> dict[str, Any]:

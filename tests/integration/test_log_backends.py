@@ -20,8 +20,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from policygate.decisions.export import opa_event
-from policygate.decisions.log import Base, DecisionLog, LogError, head_revision
+from policygate.decisions.log import DecisionLog, LogError, head_revision
 from policygate.decisions.record import governed_record
+from policygate.decisions.schema import Base
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -242,3 +243,17 @@ def test_governed_record_answers_the_four_questions(any_log: DecisionLog) -> Non
     assert len(record["approvals"]) == 1 and record["approvals"][0]["seen_in_decisions"] == 2
     assert record["approvals"][0]["first_seen_in"] == "d2"
     assert governed_record(any_log, "mlflow:models:/absent/1") is None
+
+
+def test_the_migrations_and_the_one_metadata_agree(log_url: str) -> None:
+    """Both tables are on one MetaData: Alembic autogenerate finds nothing to add or drop."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    log = DecisionLog(log_url)
+    try:
+        with log.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        log.close()
+    assert diff == [], diff

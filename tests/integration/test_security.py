@@ -39,12 +39,11 @@ def token(db: str, name: str, scopes: str) -> str:
         log.close()
 
 
-@pytest.fixture
-def make_client(sqlite_url: str) -> Iterator[Callable[..., TestClient]]:
+def _clients(db_url: str) -> Iterator[Callable[..., TestClient]]:
     opened: list[TestClient] = []
 
     def make(**overrides: Any) -> TestClient:
-        settings = Settings(db_url=sqlite_url, opa_bin=opa_binary(), **{"policy_dir": REGO, **overrides})
+        settings = Settings(db_url=db_url, opa_bin=opa_binary(), **{"policy_dir": REGO, **overrides})
         client = TestClient(create_app(settings))
         opened.append(client)
         return client.__enter__()
@@ -52,6 +51,17 @@ def make_client(sqlite_url: str) -> Iterator[Callable[..., TestClient]]:
     yield make
     for client in opened:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def make_client(sqlite_url: str) -> Iterator[Callable[..., TestClient]]:
+    yield from _clients(sqlite_url)
+
+
+@pytest.fixture
+def make_client_on(log_url: str) -> Iterator[Callable[..., TestClient]]:
+    """The same service on SQLite and on PostgreSQL (the attacks are tried on both)."""
+    yield from _clients(log_url)
 
 
 def bearer(value: str) -> dict[str, str]:
@@ -246,12 +256,12 @@ def test_approvals_are_recorded_in_the_callers_name_and_count_when_verified_ones
 
 
 def test_approvals_are_a_history_a_later_rejection_or_withdrawal_takes_one_back(
-    make_client: Callable[..., TestClient], sqlite_url: str, mlflow_server: str, tmp_path: Path
+    make_client_on: Callable[..., TestClient], log_url: str, mlflow_server: str, tmp_path: Path
 ) -> None:
     """Attack: bob approves, later rejects (or withdraws); the approval must stop counting."""
-    client = make_client(auth_required=True, mlflow_uri=mlflow_server, policy_dir=strict_policy(tmp_path))
-    bob, dave = token(sqlite_url, "bob@corp", "approve"), token(sqlite_url, "dave@corp", "approve")
-    decider = token(sqlite_url, "ci-bot", "decide")
+    client = make_client_on(auth_required=True, mlflow_uri=mlflow_server, policy_dir=strict_policy(tmp_path))
+    bob, dave = token(log_url, "bob@corp", "approve"), token(log_url, "dave@corp", "approve")
+    decider = token(log_url, "ci-bot", "decide")
     spec = ModelSpec(f"hist-{uuid.uuid4().hex[:6]}")
     ref = f"mlflow:models:/{spec.name}/{register(mlflow_server, spec)}"
     ask = {"model": ref, "target": {"stage": "production"}}
@@ -268,7 +278,7 @@ def test_approvals_are_a_history_a_later_rejection_or_withdrawal_takes_one_back(
     assert entry(bob, "rejected").status_code == 201 and outcome() == "deny"  # taken back
     assert entry(bob, "approved").status_code == 201 and outcome() == "allow"  # latest wins again
     # DELETE withdraws a recorded approval: only its approver (or an admin) may
-    latest = client.get("/v1/models/" + ref + "/record", headers=bearer(token(sqlite_url, "a", "read")))
+    latest = client.get("/v1/models/" + ref + "/record", headers=bearer(token(log_url, "a", "read")))
     approval_id = latest.json()["recorded_approvals"][0]["id"]
     assert client.delete(f"/v1/approvals/{approval_id}", headers=bearer(dave)).status_code == 403
     gone = client.delete(f"/v1/approvals/{approval_id}", headers=bearer(bob))
@@ -290,12 +300,12 @@ def test_approvals_are_a_history_a_later_rejection_or_withdrawal_takes_one_back(
 
 
 def test_the_authenticated_caller_is_the_requester(
-    make_client: Callable[..., TestClient], sqlite_url: str, mlflow_server: str, tmp_path: Path
+    make_client_on: Callable[..., TestClient], log_url: str, mlflow_server: str, tmp_path: Path
 ) -> None:
     """Attack: carol approves, then asks under another name so that her own approval counts."""
-    client = make_client(auth_required=True, mlflow_uri=mlflow_server, policy_dir=strict_policy(tmp_path))
-    carol = token(sqlite_url, "carol@corp", "approve,decide")
-    ci = token(sqlite_url, "ci-bot", "decide,delegate")
+    client = make_client_on(auth_required=True, mlflow_uri=mlflow_server, policy_dir=strict_policy(tmp_path))
+    carol = token(log_url, "carol@corp", "approve,decide")
+    ci = token(log_url, "ci-bot", "decide,delegate")
     spec = ModelSpec(f"req-{uuid.uuid4().hex[:6]}")
     ref = f"mlflow:models:/{spec.name}/{register(mlflow_server, spec)}"
     assert (
@@ -320,7 +330,7 @@ def test_the_authenticated_caller_is_the_requester(
     for_dave = ask("dave@corp", ci).json()  # for someone else, carol's approval is independent
     assert for_dave["outcome"] == "allow", for_dave["reasons"]
     assert (for_dave["requested_by"], for_dave["caller"]) == ("dave@corp", "token:ci-bot")
-    ci_approves = token(sqlite_url, "ci-bot", "approve")
+    ci_approves = token(log_url, "ci-bot", "approve")
     assert (
         client.post(
             "/v1/approvals", json={"model": ref, "stage": "production"}, headers=bearer(ci_approves)
@@ -333,13 +343,13 @@ def test_the_authenticated_caller_is_the_requester(
 
 
 def test_evidence_a_caller_wrote_is_a_what_if_with_no_claims_of_its_own(
-    make_client: Callable[..., TestClient], sqlite_url: str, tmp_path: Path
+    make_client_on: Callable[..., TestClient], log_url: str, tmp_path: Path
 ) -> None:
     """Attack: a `decide` token posts evidence it wrote, naming a real model, with approvals marked
     `verified: true, source: policygate`. Never a release decision; the claims are rebuilt."""
-    client = make_client(auth_required=True, policy_dir=strict_policy(tmp_path))
-    decider = token(sqlite_url, "ci-bot", "decide")
-    reader = token(sqlite_url, "auditor", "read")
+    client = make_client_on(auth_required=True, policy_dir=strict_policy(tmp_path))
+    decider = token(log_url, "ci-bot", "decide")
+    reader = token(log_url, "auditor", "read")
     doc = load_example("compliant")
     ref = doc["subject"]["ref"]
     for a in doc["approvals"]:

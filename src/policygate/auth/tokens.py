@@ -11,27 +11,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from policygate.auth.principal import Principal
 from policygate.decisions.log import DecisionLog, LogError
+from policygate.decisions.schema import api_tokens
 
 PREFIX = "pgt"
 CACHE_TTL_S = 5.0  # a revoked token stops working within this many seconds on every replica
-
-metadata = MetaData()
-api_tokens = Table(
-    "api_tokens",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("secret_sha256", String(64), nullable=False),
-    Column("scopes", String(200), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("created_by", String(320)),
-    Column("revoked_at", DateTime(timezone=True)),
-)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -21,35 +20,28 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
-    DateTime,
     Engine,
-    Index,
-    Integer,
-    String,
-    Text,
     create_engine,
     event,
     func,
-    insert,
     inspect,
     select,
     text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from policygate.evidence import canonical_json
+from policygate.decisions.chain import GENESIS, VerifyResult, walk
+from policygate.decisions.group_commit import COMMIT_DELAY_S, MAX_BATCH, _ChainWriter, _Pending, _wake
+from policygate.decisions.schema import Record
+from policygate.timeutil import as_utc
 
-GENESIS = "0" * 64
-_PG_LOCK_KEY = 0x706F6C6761746531  # "polgate1": one advisory lock per database
 _PG_MIGRATE_KEY = 0x706F6C676D696731  # "polgmig1": serialises concurrent start-ups' migrations
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 FIRST_REVISION = "0001"  # the schema Base.metadata.create_all made before migrations existed
@@ -57,7 +49,6 @@ FIRST_REVISION = "0001"  # the schema Base.metadata.create_all made before migra
 _log = logging.getLogger(__name__)
 FINDINGS = ("reasons", "warnings", "dryrun")
 _LATEST_PAGE = 20
-_UNCHECKED: Any = object()  # a decision's findings: deny, warn, dry-run
 
 
 def has_finding(body: dict[str, Any], rule: str) -> bool:
@@ -76,48 +67,6 @@ def mentions(rule: str) -> Any:
 
 class LogError(Exception):
     """The decision log could not be read or written."""
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Record(Base):
-    __tablename__ = "decision_log"
-
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
-    )
-    kind: Mapped[str] = mapped_column(String(16))
-    decision_id: Mapped[str] = mapped_column(String(64), unique=True)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    model_ref: Mapped[str | None] = mapped_column(String(512))
-    target_stage: Mapped[str | None] = mapped_column(String(32))
-    outcome: Mapped[str | None] = mapped_column(String(8))
-    policy_revision: Mapped[str | None] = mapped_column(String(80))
-    body: Mapped[str] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    record_hash: Mapped[str] = mapped_column(String(64))
-
-    __table_args__ = (
-        Index("ix_decision_log_model_seq", "model_ref", "seq"),
-        Index("ix_decision_log_outcome_seq", "outcome", "seq"),
-        Index("ix_decision_log_target_seq", "target_stage", "seq"),
-        Index("ix_decision_log_recorded_at", "recorded_at"),
-        Index("ix_decision_log_model_target_seq", "model_ref", "target_stage", "seq"),
-    )
-
-
-def chain_hash(prev_hash: str, body: str) -> str:
-    return hashlib.sha256(prev_hash.encode() + b"\n" + body.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    records: int
-    problem: str | None = None
-    seq: int | None = None
 
 
 def _make_engine(url: str) -> Engine:
@@ -198,59 +147,6 @@ def migrate(engine: Engine) -> None:
                 _log.info("decision log schema migrated from %s to %s", before or "empty", head)
 
 
-def as_utc(value: datetime | None) -> datetime | None:
-    """Compare instants, not wall clocks: naive times are UTC, aware ones are converted to UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-MAX_BATCH = 256  # records per group-commit transaction
-COMMIT_DELAY_S = 0.001  # longest wait for announced records before a commit (DecisionLog.coming)
-
-
-@dataclass(slots=True, eq=False)
-class _Pending:
-    """A record waiting for the group commit, and then its outcome (``seq`` or ``error``)."""
-
-    kind: str
-    record_id: str
-    payload: dict[str, Any]
-    model_ref: str | None
-    target_stage: str | None
-    outcome: str | None
-    policy_revision: str | None
-    wake: Callable[[], None] | None  # a thread's caller; None for an event loop's (``future``)
-    seq: int | None = None
-    error: BaseException | None = None
-    future: asyncio.Future[None] | None = None
-
-    def result(self) -> int:
-        if self.error is not None:
-            raise self.error
-        assert self.seq is not None
-        return self.seq
-
-
-def _settle(futures: list[asyncio.Future[None]]) -> None:
-    for future in futures:
-        if not future.done():  # the caller may have gone (request cancelled); its record stays
-            future.set_result(None)
-
-
-def _wake(batch: list[_Pending]) -> None:
-    """Wake a batch's callers: threads one by one, each event loop once for all its callers."""
-    loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-    for item in batch:
-        if item.future is not None:
-            loops.setdefault(item.future.get_loop(), []).append(item.future)
-        elif item.wake is not None:
-            item.wake()
-    for loop, futures in loops.items():
-        with contextlib.suppress(RuntimeError):  # an event loop already closed
-            loop.call_soon_threadsafe(_settle, futures)
-
-
 @dataclass(frozen=True)
 class StoredRecord:
     """One row of the log as stored: the hashed body plus its place in the chain."""
@@ -261,119 +157,6 @@ class StoredRecord:
     body: dict[str, Any]
     prev_hash: str
     record_hash: str
-
-
-class _ChainWriter:
-    """The writer thread's own database connection and statements compiled once.
-
-    One transaction per batch: lock the chain (SQLite ``BEGIN IMMEDIATE``, PostgreSQL
-    ``pg_advisory_xact_lock``), read the head, link each record to the one before, insert,
-    commit. It speaks DB-API directly because SQLAlchemy's per-statement work cost about
-    0.6 ms of CPU per transaction (bench/run_all.py, docs/benchmarks.md); values are bound
-    through the column types' own SQLAlchemy bind processors, so rows are stored exactly
-    as before. A connection that failed is discarded (its transaction rolls back).
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        dialect = engine.dialect
-        self.postgres = dialect.name == "postgresql"
-        compiled = insert(Record).compile(dialect=dialect)
-        self.insert_sql = str(compiled)
-        self.positions = list(compiled.positiontup or []) if dialect.positional else None
-        self.processors: dict[str, Callable[[Any], Any]] = {}
-        for column in Record.__table__.columns:
-            processor = column.type.dialect_impl(dialect).bind_processor(dialect)
-            if processor is not None:
-                self.processors[column.name] = processor
-        self.head_sql = f"SELECT seq, record_hash FROM {Record.__tablename__} ORDER BY seq DESC LIMIT 1"
-        self.lock_sql = "SELECT pg_advisory_xact_lock(%s)" if self.postgres else "BEGIN IMMEDIATE"
-        dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
-        self.errors: tuple[type[Exception], ...] = (dbapi_error, SQLAlchemyError)
-        self.conn: Any = None
-
-    def write(self, batch: list[_Pending]) -> list[int]:
-        if self.conn is None:
-            self.conn = self.engine.raw_connection()
-        cursor = self.conn.cursor()
-        try:
-            if self.postgres:
-                cursor.execute(self.lock_sql, (_PG_LOCK_KEY,))  # the driver has begun the transaction
-            else:
-                cursor.execute(self.lock_sql)
-            cursor.execute(self.head_sql)
-            last = cursor.fetchone()
-            seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
-            rows: list[Any] = []
-            seqs: list[int] = []
-            for item in batch:
-                seq += 1
-                now = datetime.now(UTC)  # taken under the lock: recorded_at follows seq
-                body = canonical_json(
-                    {
-                        "seq": seq,
-                        "kind": item.kind,
-                        "id": item.record_id,
-                        "recorded_at": now.isoformat(),
-                        **item.payload,
-                    }
-                ).decode()
-                record_hash = chain_hash(prev, body)
-                rows.append(
-                    self._bind(
-                        {
-                            "seq": seq,
-                            "kind": item.kind,
-                            "decision_id": item.record_id,
-                            "recorded_at": now,
-                            "model_ref": item.model_ref,
-                            "target_stage": item.target_stage,
-                            "outcome": item.outcome,
-                            "policy_revision": item.policy_revision,
-                            "body": body,
-                            "prev_hash": prev,
-                            "record_hash": record_hash,
-                        }
-                    )
-                )
-                prev = record_hash
-                seqs.append(seq)
-            cursor.executemany(self.insert_sql, rows)
-            if self.postgres:
-                self.conn.commit()
-            else:
-                cursor.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(Exception):  # release the lock now, not when the connection goes
-                if self.postgres:
-                    self.conn.rollback()
-                else:
-                    cursor.execute("ROLLBACK")
-            with contextlib.suppress(Exception):
-                cursor.close()
-            self.discard()
-            raise
-        with contextlib.suppress(Exception):
-            cursor.close()
-        return seqs
-
-    def _bind(self, row: dict[str, Any]) -> Any:
-        for name, processor in self.processors.items():
-            row[name] = processor(row[name])
-        return tuple(row[name] for name in self.positions) if self.positions is not None else row
-
-    def discard(self) -> None:
-        """Drop the connection (closing it rolls back whatever transaction it had open)."""
-        conn, self.conn = self.conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.invalidate()
-
-    def close(self) -> None:
-        conn, self.conn = self.conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
 
 
 class DecisionLog:
@@ -793,67 +576,5 @@ class DecisionLog:
             raise LogError(f"could not read decision log {self.safe_url}: {type(exc).__name__}") from exc
 
     def _verify(self, stmt: Any) -> VerifyResult:
-        prev, expected_seq, n = GENESIS, 1, 0
         with self.engine.connect() as conn:
-            for row in conn.execution_options(yield_per=1000).execute(stmt):
-                n += 1
-                if row.seq != expected_seq:
-                    return VerifyResult(
-                        False, n, f"record {expected_seq} is missing (next is {row.seq})", expected_seq
-                    )
-                if row.prev_hash != prev:
-                    return VerifyResult(
-                        False, n, f"record {row.seq} does not link to record {row.seq - 1}", row.seq
-                    )
-                if chain_hash(prev, row.body) != row.record_hash:
-                    return VerifyResult(False, n, f"record {row.seq} was changed (hash mismatch)", row.seq)
-                problem = _columns_disagree(row)
-                if problem:
-                    return VerifyResult(False, n, f"record {row.seq} was changed ({problem})", row.seq)
-                prev, expected_seq = row.record_hash, row.seq + 1
-        return VerifyResult(True, n)
-
-
-def _columns_disagree(row: Any) -> str | None:
-    """Every column a query or export filters on is a copy of the hashed body; an edit to one shows
-    here (``recorded_at`` included: ``log export --since`` reads it)."""
-    body = json.loads(row.body)
-    if body.get("seq") != row.seq:
-        return "sequence number differs from the hashed body"
-    if body.get("kind") != row.kind or body.get("id") != row.decision_id:
-        return "kind or id differs from the hashed body"
-    try:
-        recorded = as_utc(datetime.fromisoformat(str(body.get("recorded_at"))))
-    except ValueError:
-        return "the hashed body has no valid recorded_at"
-    if row.recorded_at is None or as_utc(row.recorded_at) != recorded:
-        return "recorded_at column differs from the hashed body"
-    expected = _columns_of(body)
-    columns = (
-        _UNCHECKED if expected[0] is _UNCHECKED else row.model_ref,
-        row.target_stage,
-        row.outcome,
-        row.policy_revision,
-    )
-    if columns != expected:
-        return "model, target, outcome or policy revision column differs from the hashed body"
-    return None
-
-
-def _columns_of(body: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
-    """(model_ref, target_stage, outcome, policy_revision) as append derives them from a record."""
-    if body.get("kind") == "decision":
-        decision = body.get("decision") or {}
-        return (
-            (decision.get("subject") or {}).get("ref"),
-            (decision.get("target") or {}).get("stage"),
-            decision.get("outcome"),
-            decision.get("policy_revision"),
-        )
-    if body.get("kind") == "approval":
-        return ((body.get("approval") or {}).get("model"), None, None, None)
-    if body.get("kind") == "delivery":
-        return ((body.get("delivery") or {}).get("ref"), None, None, None)
-    if body.get("kind") == "enforcement":  # the model is in the id's decision; the column is not checked
-        return (_UNCHECKED, None, None, None)
-    return (None, None, None, None)
+            return walk(conn.execution_options(yield_per=1000).execute(stmt))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from policygate.decisions.log import Base
+from policygate.decisions.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

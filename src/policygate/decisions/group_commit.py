@@ -1,0 +1,178 @@
+"""Group commit: queued records written in one transaction per batch, each caller woken only after
+its record is committed (an answered decision is never lost)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from policygate.decisions.chain import GENESIS, chain_hash
+from policygate.decisions.schema import Record
+from policygate.evidence import canonical_json
+
+_PG_LOCK_KEY = 0x706F6C6761746531  # "polgate1": one advisory lock per database
+
+MAX_BATCH = 256  # records per group-commit transaction
+COMMIT_DELAY_S = 0.001  # longest wait for announced records before a commit (DecisionLog.coming)
+
+
+@dataclass(slots=True, eq=False)
+class _Pending:
+    """A record waiting for the group commit, and then its outcome (``seq`` or ``error``)."""
+
+    kind: str
+    record_id: str
+    payload: dict[str, Any]
+    model_ref: str | None
+    target_stage: str | None
+    outcome: str | None
+    policy_revision: str | None
+    wake: Callable[[], None] | None  # a thread's caller; None for an event loop's (``future``)
+    seq: int | None = None
+    error: BaseException | None = None
+    future: asyncio.Future[None] | None = None
+
+    def result(self) -> int:
+        if self.error is not None:
+            raise self.error
+        assert self.seq is not None
+        return self.seq
+
+
+def _settle(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():  # the caller may have gone (request cancelled); its record stays
+            future.set_result(None)
+
+
+def _wake(batch: list[_Pending]) -> None:
+    """Wake a batch's callers: threads one by one, each event loop once for all its callers."""
+    loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for item in batch:
+        if item.future is not None:
+            loops.setdefault(item.future.get_loop(), []).append(item.future)
+        elif item.wake is not None:
+            item.wake()
+    for loop, futures in loops.items():
+        with contextlib.suppress(RuntimeError):  # an event loop already closed
+            loop.call_soon_threadsafe(_settle, futures)
+
+
+class _ChainWriter:
+    """The writer thread's own database connection and statements compiled once.
+
+    One transaction per batch: lock the chain (SQLite ``BEGIN IMMEDIATE``, PostgreSQL
+    ``pg_advisory_xact_lock``), read the head, link each record to the one before, insert,
+    commit. It speaks DB-API directly because SQLAlchemy's per-statement work cost about
+    0.6 ms of CPU per transaction (bench/run_all.py, docs/benchmarks.md); values are bound
+    through the column types' own SQLAlchemy bind processors, so rows are stored exactly
+    as before. A connection that failed is discarded (its transaction rolls back).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        dialect = engine.dialect
+        self.postgres = dialect.name == "postgresql"
+        compiled = insert(Record).compile(dialect=dialect)
+        self.insert_sql = str(compiled)
+        self.positions = list(compiled.positiontup or []) if dialect.positional else None
+        self.processors: dict[str, Callable[[Any], Any]] = {}
+        for column in Record.__table__.columns:
+            processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.processors[column.name] = processor
+        self.head_sql = f"SELECT seq, record_hash FROM {Record.__tablename__} ORDER BY seq DESC LIMIT 1"
+        self.lock_sql = "SELECT pg_advisory_xact_lock(%s)" if self.postgres else "BEGIN IMMEDIATE"
+        dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+        self.errors: tuple[type[Exception], ...] = (dbapi_error, SQLAlchemyError)
+        self.conn: Any = None
+
+    def write(self, batch: list[_Pending]) -> list[int]:
+        if self.conn is None:
+            self.conn = self.engine.raw_connection()
+        cursor = self.conn.cursor()
+        try:
+            if self.postgres:
+                cursor.execute(self.lock_sql, (_PG_LOCK_KEY,))  # the driver has begun the transaction
+            else:
+                cursor.execute(self.lock_sql)
+            cursor.execute(self.head_sql)
+            last = cursor.fetchone()
+            seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+            rows: list[Any] = []
+            seqs: list[int] = []
+            for item in batch:
+                seq += 1
+                now = datetime.now(UTC)  # taken under the lock: recorded_at follows seq
+                body = canonical_json(
+                    {
+                        "seq": seq,
+                        "kind": item.kind,
+                        "id": item.record_id,
+                        "recorded_at": now.isoformat(),
+                        **item.payload,
+                    }
+                ).decode()
+                record_hash = chain_hash(prev, body)
+                rows.append(
+                    self._bind(
+                        {
+                            "seq": seq,
+                            "kind": item.kind,
+                            "decision_id": item.record_id,
+                            "recorded_at": now,
+                            "model_ref": item.model_ref,
+                            "target_stage": item.target_stage,
+                            "outcome": item.outcome,
+                            "policy_revision": item.policy_revision,
+                            "body": body,
+                            "prev_hash": prev,
+                            "record_hash": record_hash,
+                        }
+                    )
+                )
+                prev = record_hash
+                seqs.append(seq)
+            cursor.executemany(self.insert_sql, rows)
+            if self.postgres:
+                self.conn.commit()
+            else:
+                cursor.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):  # release the lock now, not when the connection goes
+                if self.postgres:
+                    self.conn.rollback()
+                else:
+                    cursor.execute("ROLLBACK")
+            with contextlib.suppress(Exception):
+                cursor.close()
+            self.discard()
+            raise
+        with contextlib.suppress(Exception):
+            cursor.close()
+        return seqs
+
+    def _bind(self, row: dict[str, Any]) -> Any:
+        for name, processor in self.processors.items():
+            row[name] = processor(row[name])
+        return tuple(row[name] for name in self.positions) if self.positions is not None else row
+
+    def discard(self) -> None:
+        """Drop the connection (closing it rolls back whatever transaction it had open)."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
