@@ -107,7 +107,14 @@ def evaluate(
         emit_explained(decisions[0], why, fmt.value)
     if len(decisions) == 1:
         emit(decisions[0], fmt)
-    typer.echo(many_renderer(fmt.value)([(str(f), d) for f, d in zip(files, decisions, strict=True)]))
+    results = [(str(f), d) for f, d in zip(files, decisions, strict=True)]
+    typer.echo(many_renderer(fmt.value)(results))
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if fmt is Format.github and summary_file:  # as `emit` does for one decision
+        from policygate.output.github_output import summary_many
+
+        with open(summary_file, "a", encoding="utf-8") as fh:
+            fh.write(summary_many(results) + "\n")
     raise typer.Exit(max(d.exit_code for d in decisions))
 
 

@@ -20,7 +20,8 @@ def test_several_files_give_one_line_each_and_the_worst_exit_code(sqlite_url: st
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
     assert [ln.split()[:2] for ln in lines] == [["ALLOW", COMPLIANT], ["DENY", LIN004], ["DENY", APR002]]
-    assert lines[1].endswith("-> production  LIN-004") and lines[2].endswith("APR-002")
+    # evidence a caller wrote is a what-if: every line of `evaluate` says so
+    assert lines[1].endswith("-> production  LIN-004  (what-if)") and lines[2].endswith("APR-002  (what-if)")
     assert records(sqlite_url) == 3
 
     allow_only = runner.invoke(app, ["evaluate", COMPLIANT, COMPLIANT, "--db", sqlite_url])
@@ -48,12 +49,32 @@ def test_json_is_an_array_with_the_file_of_each(sqlite_url: str) -> None:
     assert result.exit_code == 1
     decisions = json.loads(result.stdout)
     assert [(d["file"], d["outcome"]) for d in decisions] == [(COMPLIANT, "allow"), (LIN004, "deny")]
+    # one file is the decision contract as before: one object, no `file`, no array
+    one = runner.invoke(app, ["evaluate", LIN004, "--db", sqlite_url, "--format", "json"])
+    assert one.exit_code == 1
+    single = json.loads(one.stdout)
+    assert isinstance(single, dict) and "file" not in single
+    assert single.keys() == decisions[1].keys() - {"file"}
 
 
 def test_junit_has_one_suite_per_file(sqlite_url: str) -> None:
     result = runner.invoke(app, ["evaluate", COMPLIANT, LIN004, "--db", sqlite_url, "--format", "junit"])
     assert result.exit_code == 1
     assert result.stdout.count("<testsuite ") == 2 and f'value="{LIN004}"' in result.stdout
+
+
+def test_github_annotates_all_and_writes_a_summary_per_file(sqlite_url: str, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    result = runner.invoke(
+        app,
+        ["evaluate", COMPLIANT, LIN004, "--db", sqlite_url, "--format", "github"],
+        env={"GITHUB_STEP_SUMMARY": str(summary)},
+    )
+    assert result.exit_code == 1
+    assert result.stdout.startswith("::error title=policygate LIN-004::")
+    written = summary.read_text()
+    assert written.count("### policygate: ") == 2
+    assert written.index(f"`{COMPLIANT}`") < written.index("✅ allowed") < written.index(f"`{LIN004}`")
 
 
 def test_a_bad_file_is_exit_2_and_nothing_is_recorded(sqlite_url: str, tmp_path: Path) -> None:
@@ -63,3 +84,19 @@ def test_a_bad_file_is_exit_2_and_nothing_is_recorded(sqlite_url: str, tmp_path:
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists() or records(sqlite_url) == 0
     explained = runner.invoke(app, ["evaluate", COMPLIANT, LIN004, "--explain", "--db", sqlite_url])
     assert explained.exit_code == 2 and "--explain takes one file at a time" in explained.stderr
+
+
+def test_a_missing_or_invalid_file_among_several_is_named(sqlite_url: str, tmp_path: Path) -> None:
+    """Every file is checked before OPA starts: nothing is decided or recorded for the good ones either."""
+    missing = runner.invoke(app, ["evaluate", COMPLIANT, "/nonexistent/e.json", LIN004, "--db", sqlite_url])
+    assert missing.exit_code == 2 and "cannot read /nonexistent/e.json" in missing.stderr
+    assert missing.stdout == ""
+    (tmp_path / "not-evidence.json").write_text('{"schema": "policygate.evidence/v1"}')
+    invalid = runner.invoke(
+        app, ["evaluate", str(tmp_path / "not-evidence.json"), COMPLIANT, "--db", sqlite_url]
+    )
+    assert (
+        invalid.exit_code == 2
+        and f"{tmp_path / 'not-evidence.json'}: evidence does not match" in invalid.stderr
+    )
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists() or records(sqlite_url) == 0

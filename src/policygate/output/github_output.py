@@ -50,9 +50,12 @@ def render(decision: Decision) -> str:
     return "\n".join([*annotation_lines(decision), "", summary(decision)])
 
 
+def summary_many(decisions: list[tuple[str, Decision]]) -> str:
+    """Each decision's job-summary Markdown under the name of its file."""
+    return "\n\n".join(f"`{file}`\n\n{summary(d)}" for file, d in decisions)
+
+
 def render_many(decisions: list[tuple[str, Decision]]) -> str:
     """Every file's annotations, then each summary under its file name."""
     lines = [line for _, d in decisions for line in annotation_lines(d)]
-    for file, d in decisions:
-        lines += ["", f"`{file}`", "", summary(d)]
-    return "\n".join(lines)
+    return "\n".join([*lines, "", summary_many(decisions)])
