@@ -172,7 +172,7 @@ def render_record(record: dict[str, Any]) -> str:
         f"lineage    run {run.get('id') or '-'} ({run.get('status') or '-'})  "
         f"commit {(code.get('commit') or '-')[:12]}  datasets {datasets or '-'}"
     )
-    lines.append(f"policy     {record.get('policy_revision') or '-'} (newest decision)")
+    lines.append(f"policy     {record.get('policy_revision') or '-'} (newest release decision)")
     counts = record["decisions"]
     lines.append(
         f"decisions  {counts['total']} "

@@ -133,9 +133,15 @@ def test_a_what_if_is_in_the_history_but_never_the_release_decision(
     client: TestClient, history: list[dict[str, Any]]
 ) -> None:
     """Attack: POST /v1/evaluate with compliant evidence the caller wrote, naming a real model."""
-    what_if = client.post("/v1/evaluate", json={"evidence": load_example("compliant")}).json()
+    doc = load_example("compliant")
+    doc["ownership"]["owner"] = "mallory@example.com"  # and it rewrites who owns the model
+    doc["approvals"][0]["by"] = "mallory-friend@example.com"
+    what_if = client.post("/v1/evaluate", json={"evidence": doc}).json()
     assert what_if["outcome"] == "allow" and what_if["evidence_origin"] == "supplied"
     record = client.get(f"/v1/models/{REF}/record").json()
+    assert record["owner"] == "alice@example.com"  # the record is made of collected evidence only
+    assert "mallory-friend@example.com" not in {a["by"] for a in record["approvals"]}
+    assert record["latest_evidence"]["decision_id"] == history[5]["decision_id"]
     assert record["latest_decisions"]["production"]["decision_id"] == history[5]["decision_id"]  # still
     assert record["latest_decisions"]["production"]["outcome"] == "deny"
     newest = record["history"][0]

@@ -73,9 +73,10 @@ def decision_summary(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_full_evidence(record: dict[str, Any]) -> bool:
-    """Error decisions whose collection failed store only subject and request, not evidence."""
+    """Collected evidence, complete: error decisions whose collection failed store only subject and
+    request, and a what-if's evidence is whatever its caller wrote (never the model's record)."""
     evidence = record.get("evidence") or {}
-    return isinstance(evidence, dict) and "schema" in evidence
+    return isinstance(evidence, dict) and "schema" in evidence and is_release_decision(record)
 
 
 def _approvals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -108,7 +109,7 @@ def governed_record(log: DecisionLog, ref: str, *, history: int = 50) -> dict[st
         if len(recent_page) < history:
             break
     evidence: dict[str, Any] = (latest_full or {}).get("evidence") or {}
-    newest = recent[0]
+    newest = recent[0]  # may be a what-if: only names the model
     ownership = evidence.get("ownership") or {}
     collection = evidence.get("collection") or {}
     counts = log.outcome_counts(model=spellings)
@@ -119,7 +120,7 @@ def governed_record(log: DecisionLog, ref: str, *, history: int = 50) -> dict[st
         "risk_tier": ownership.get("risk_tier"),
         "ownership": ownership or None,
         "lineage": evidence.get("lineage"),
-        "policy_revision": (newest.get("decision") or {}).get("policy_revision"),
+        "policy_revision": ((latest_full or {}).get("decision") or {}).get("policy_revision"),
         "latest_evidence": None
         if latest_full is None
         else {
@@ -138,7 +139,7 @@ def governed_record(log: DecisionLog, ref: str, *, history: int = 50) -> dict[st
                 log.latest_per_target(model=spellings, accept=is_release_decision).items()
             )
         },
-        "approvals": _approvals(recent),
+        "approvals": _approvals([r for r in recent if is_release_decision(r)]),
         "recorded_approvals": [
             r.get("approval")
             for r in log.query(kind="approval", model=spellings, limit=MAX_RECORDED_APPROVALS)
