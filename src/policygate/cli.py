@@ -54,14 +54,24 @@ def validation_message(exc: ValidationError, source: str) -> str:
 
 
 def load_evidence(path: Path) -> EvidenceV1:
+    """An evidence document from a file, refused clearly when it is too large (the service's body
+    limit, POLICYGATE_MAX_BODY_BYTES), nested too deeply, not UTF-8 or not JSON."""
+    limit = Settings().max_body_bytes
     try:
-        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)  # never more: /dev/zero is a file too
     except OSError as exc:
         fail(f"cannot read {path}: {exc.strerror or exc}")
+    if len(data) > limit:
+        fail(f"{path} is larger than {limit} bytes (POLICYGATE_MAX_BODY_BYTES): not an evidence document")
+    try:
+        raw: Any = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         fail(f"{path} is not UTF-8 text")
     except json.JSONDecodeError as exc:
         fail(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
+    except RecursionError:
+        fail(f"{path}: JSON nested too deeply to be an evidence document")
     if isinstance(raw, dict) and "evidence" in raw and "subject" not in raw:
         raw = raw["evidence"]  # accept the /v1/evaluate request body too
     try:

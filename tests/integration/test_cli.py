@@ -105,6 +105,16 @@ def test_missing_file_exits_2(sqlite_url: str) -> None:
     assert result.exit_code == 2 and "cannot read /nonexistent/evidence.json" in result.stderr
 
 
+def test_hostile_files_are_refused_cleanly(tmp_path: Path, sqlite_url: str) -> None:
+    """100,000-deep JSON and an endless file: exit 2 with a message, no traceback, bounded memory."""
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    result = run(["evaluate", str(deep), "--db", sqlite_url])
+    assert result.exit_code == 2 and "nested too deeply" in result.stderr
+    endless = run(["evaluate", "/dev/zero", "--db", sqlite_url])
+    assert endless.exit_code == 2 and "is larger than 1048576 bytes" in endless.stderr
+
+
 def test_schema_command_prints_the_json_schema() -> None:
     result = run(["schema"])
     assert result.exit_code == 0

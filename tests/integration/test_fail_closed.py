@@ -158,3 +158,77 @@ def test_the_managed_opa_answers_only_policygate(opa: OpaEngine) -> None:
     assert requests.get(f"{opa.url}/v1/policies", headers=wrong, timeout=5).status_code == 401
     assert opa.token and opa.evaluate({})["allow"] is False  # the engine itself is answered
     assert opa.refresh_revision() == opa.policy_revision  # the authorization rule is not policy
+
+
+def _serving(answer: bytes) -> tuple[Any, str]:
+    """A loopback HTTP server that answers every request with ``answer`` (200, JSON)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_a_source_answering_nonsense_is_an_error_decision_recorded(
+    decision_log: DecisionLog, opa: OpaEngine, sqlite_url: str
+) -> None:
+    """MLflow answering JSON of the wrong shape: an error decision (exit 2), never a 500 or exit 1."""
+    from typer.testing import CliRunner
+
+    from policygate.cli import app
+    from policygate.evidence import Target
+    from policygate.refs import parse
+    from policygate.sources.collect import Collector
+    from policygate.sources.mlflow import MlflowSource
+    from policygate.sources.tags import TagMapping
+
+    server, url = _serving(b'{"model_version": {"name": ["x"], "version": {"v": 1}, "tags": "no"}}')
+    try:
+        collector = Collector({"mlflow": MlflowSource(url, TagMapping(), 10.0, 0.0)})
+        service = DecisionService(opa, decision_log, None, collector)
+        decision = service.decide(parse("mlflow:models:/fraud/1"), Target(stage="production"))
+        assert decision.outcome == "error" and decision.reasons[0].id == "ERR-SOURCE"
+        assert "failed unexpectedly" in decision.reasons[0].message
+        assert decision_log.get(decision.decision_id) is not None
+        result = CliRunner().invoke(
+            app,
+            ["check", "mlflow:models:/fraud/1", "-t", "production", "--mlflow-uri", url, "--db", sqlite_url],
+        )
+        assert result.exit_code == 2 and "ERR-SOURCE" in result.stdout
+    finally:
+        server.shutdown()
+
+
+def test_an_opa_answering_an_array_is_an_error_decision(
+    decision_log: DecisionLog, compliant: dict[str, Any]
+) -> None:
+    import asyncio
+
+    server, url = _serving(b"[1, 2, 3]")
+    try:
+        engine = OpaEngine(url, timeout_s=2)
+        decision = decide(engine, decision_log, compliant)
+        assert (
+            decision.outcome == "error"
+            and "something other than a JSON object" in decision.reasons[0].message
+        )
+        in_loop = asyncio.run(
+            DecisionService(engine, decision_log).evaluate_async(EvidenceV1.model_validate(compliant))
+        )
+        assert in_loop.outcome == "error" and decision_log.get(in_loop.decision_id) is not None
+    finally:
+        server.shutdown()

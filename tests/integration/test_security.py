@@ -204,6 +204,23 @@ def test_oidc_tokens_are_verified_and_mapped(
         good[:-4] + "AAAA",  # signature tampered
     ):
         assert client.post("/v1/evaluate", json=body, headers=bearer(bad)).status_code == 401
+    # validly signed, but odd claims: never an error, never more than they say
+    for odd in (
+        jwt_for(key, preferred_username="c", scp=5),
+        jwt_for(key, preferred_username="c", scp=["read", 7, None], roles={"x": 1}),
+        jwt_for(
+            key, preferred_username="c", roles=["Admin", "ADMIN", "policygate.Admin"]
+        ),  # no map for these
+    ):
+        assert (
+            client.post(
+                "/v1/waivers",
+                json={"rule": "APR-001", "model": "m", "reason": "r", "approved_by": "c", "expires": "1d"},
+                headers=bearer(odd),
+            ).status_code
+            == 403
+        )
+        assert client.post("/v1/evaluate", json=body, headers=bearer(odd)).status_code == 403
 
 
 # -- verified approvals --------------------------------------------------------

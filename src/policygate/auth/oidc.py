@@ -66,14 +66,22 @@ class OidcVerifier:
         return Principal(identity, self._scopes(claims), "oidc")
 
     def _scopes(self, claims: dict[str, Any]) -> frozenset[str]:
-        granted: list[str] = []
-        scp = claims.get("scp") or claims.get("scope") or ""
-        granted += scp.split() if isinstance(scp, str) else list(scp)
-        roles = claims.get("roles") or []
-        granted += [str(r) for r in roles] if isinstance(roles, list) else []
+        """policygate scopes from ``scp``/``scope`` and ``roles``: an exact policygate scope name
+        (``decide`` or ``policygate.decide``) or a name in the scope map; anything else, in any
+        other spelling (``Admin``) or shape (a number), grants nothing."""
+        granted = _names(claims.get("scp") or claims.get("scope")) + _names(claims.get("roles"))
         mapped = set()
         for name in granted:
-            target = self.settings.scope_map.get(name) or name.removeprefix("policygate.").lower()
+            target = self.settings.scope_map.get(name) or name.removeprefix("policygate.")
             if target in SCOPES:
                 mapped.add(target)
         return frozenset(mapped)
+
+
+def _names(value: Any) -> list[str]:
+    """A claim as a list of names: a space-separated string or a list of strings; else none."""
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []

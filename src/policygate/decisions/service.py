@@ -83,6 +83,16 @@ class DecisionService:
                 "evidence", f"{ref.platform} source produced invalid evidence at {where}: {first['msg']}"
             )
             return self._failed_collection(ref, target, (requested_by, caller), reason, decision_id)
+        except LogError:
+            raise  # the log cannot record: nothing may be answered (the caller says so, 503 / exit 2)
+        except Exception as exc:  # noqa: BLE001 - a gate: anything unforeseen in a source is an error decision
+            log.warning("evidence collection for %s failed unexpectedly: %s", ref, type(exc).__name__)
+            reason = error_reason(
+                "source",
+                f"{ref.platform} source failed unexpectedly ({type(exc).__name__}): it answered "
+                "something policygate cannot read",
+            )
+            return self._failed_collection(ref, target, (requested_by, caller), reason, decision_id)
         return self.evaluate(evidence, decision_id=decision_id, origin="collected")
 
     def _failed_collection(

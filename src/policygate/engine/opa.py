@@ -324,7 +324,7 @@ class OpaEngine:
 
     def _query(self, evidence: dict[str, Any]) -> dict[str, Any]:
         try:
-            return dict(self.client.query_rule(evidence, DECISION_PACKAGE, DECISION_RULE, STRICT))
+            answer = self.client.query_rule(evidence, DECISION_PACKAGE, DECISION_RULE, STRICT)
         except requests.HTTPError as exc:
             response = exc.response
             if response is None:
@@ -334,6 +334,9 @@ class OpaEngine:
             raise EngineError("unreachable", f"OPA unreachable at {self.url}: {type(exc).__name__}") from exc
         except ValueError as exc:
             raise EngineError("policy_error", f"OPA answered with invalid JSON: {exc}") from exc
+        if not isinstance(answer, dict):
+            raise EngineError("policy_error", "OPA answered with something other than a JSON object")
+        return answer
 
     def _refused(self, status: int, body: bytes) -> EngineError:
         """The error for a query OPA answered with an error: an evaluation error names its rule."""
@@ -421,17 +424,12 @@ class OpaEngine:
         return revision
 
     def _fetch_revision(self) -> str:
-        try:
-            policies = self.client._session.get(f"{self.url}/v1/policies", timeout=self.client.timeout)
-            policies.raise_for_status()
-            params = self.client._session.get(
-                f"{self.url}/v1/data/{PARAMS_PATH}", timeout=self.client.timeout
-            )
-            params.raise_for_status()
-        except requests.RequestException as exc:
-            raise EngineError("unreachable", f"OPA unreachable at {self.url}: {type(exc).__name__}") from exc
-        modules = [(str(p.get("id", "")), str(p.get("raw", ""))) for p in policies.json().get("result", [])]
-        return revision_of(modules, params.json().get("result"))
+        """The revision from what OPA holds (``GET /v1/policies`` and the parameters)."""
+        policies = self._get("/v1/policies").get("result")
+        if not isinstance(policies, list):
+            raise EngineError("policy_error", "OPA answered GET /v1/policies with something unexpected")
+        modules = [(str(p.get("id", "")), str(p.get("raw", ""))) for p in policies if isinstance(p, dict)]
+        return revision_of(modules, self.get_data(PARAMS_PATH))
 
 
 def _wire(query: dict[str, Any]) -> bytes:
