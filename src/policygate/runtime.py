@@ -11,6 +11,7 @@ from policygate.config import Settings
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.service import DecisionService
 from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.supervisor import OpaSupervisor
 from policygate.policy.waiver_sync import WaiverSync
 from policygate.policy.watch import PolicyWatcher
 from policygate.sources.base import EvidenceSource
@@ -45,12 +46,18 @@ def open_service(settings: Settings) -> Iterator[DecisionService]:
     waivers = WaiverSync(engine, log).start() if engine is not None else None
     watcher: PolicyWatcher | None = None
     checkpoints = start_checkpoints(settings, log)
+    supervisor = None
+    if engine is not None and engine.managed is not None:  # a managed OPA that dies is started again
+        supervisor = OpaSupervisor(engine, on_restart=waivers.repush if waivers is not None else None).start()
     try:
         service = DecisionService(engine, log, error, collector, rule_ids(engine))
+        service.supervisor = supervisor
         if settings.watch:
             watcher = watch_policies(settings, service, waivers)
         yield service
     finally:
+        if supervisor is not None:
+            supervisor.stop()
         if checkpoints is not None:
             checkpoints.stop()
         if watcher is not None:

@@ -80,7 +80,7 @@ def test_unknown_decision_is_404(client: TestClient) -> None:
 
 
 def test_health_and_readiness(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "opa_restarts": 0}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {"opa": True, "decision_log": True}
 

@@ -232,3 +232,43 @@ def test_an_opa_answering_an_array_is_an_error_decision(
         assert in_loop.outcome == "error" and decision_log.get(in_loop.decision_id) is not None
     finally:
         server.shutdown()
+
+
+def test_a_killed_managed_opa_is_started_again_with_its_waivers(sqlite_url: str) -> None:
+    """kill -9 the managed OPA: decisions are errors for a moment, then decide again, waivers back."""
+    import os
+    import signal
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from policygate.api.app import create_app
+    from policygate.config import Settings
+    from tests.conftest import load_example
+
+    settings = Settings(db_url=sqlite_url, policy_dir=REGO, opa_bin=opa_binary())
+    with TestClient(create_app(settings)) as client:
+        granted = client.post(
+            "/v1/waivers",
+            json={"rule": "APR-002", "model": "mlflow:models:/fraud-detector/7", "reason": "r",
+                  "approved_by": "ciso@example.com", "expires": "7d"},
+        )  # fmt: skip
+        assert granted.status_code == 201, granted.text
+        doc = {"evidence": load_example("APR-002")}
+        assert client.post("/v1/evaluate", json=doc).json()["outcome"] == "allow"  # waived
+        service = client.app.state.service  # type: ignore[attr-defined]
+        old = service.engine.managed.proc
+        os.kill(old.pid, signal.SIGKILL)
+        old.wait()
+        deadline = time.monotonic() + 20
+        while True:
+            answer = client.post("/v1/evaluate", json=doc).json()
+            if answer["outcome"] != "error":
+                break
+            assert time.monotonic() < deadline, answer
+            time.sleep(0.1)
+        assert answer["outcome"] == "allow", answer  # the same policy, and the waiver pushed back
+        assert service.engine.managed.proc.pid != old.pid
+        health = client.get("/healthz").json()
+        assert health == {"status": "ok", "opa_restarts": 1}
+        assert client.get("/readyz").status_code == 200

@@ -136,6 +136,19 @@ class ManagedOpa:
         self.stop()
         raise EngineError("unreachable", f"OPA did not become healthy within {self.start_timeout_s:.0f} s")
 
+    def restart(self) -> str:
+        """Start the process again (it ended) on the same directory and secret; the new URL."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self.url
+        self.proc = None
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+        if self._authz_dir is not None:  # the rule file is rewritten with the same secret
+            shutil.rmtree(self._authz_dir, ignore_errors=True)
+            self._authz_dir = None
+        return self.start()
+
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
@@ -236,6 +249,22 @@ class OpaEngine:
         from policygate.policy.load import start_checked  # the checks need the engine
 
         return start_checked(binary, policy_dir, examples_dir, timeout_s)
+
+    def reconnect(self, url: str) -> None:
+        """Talk to the same OPA at a new address (the supervisor restarted it)."""
+        parts = urlsplit(url)
+        client = OpaClient(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (443 if parts.scheme == "https" else 80),
+            ssl=parts.scheme == "https",
+            retries=0,
+            timeout=self.timeout_s,
+        )
+        if self.token:
+            client._session.headers["Authorization"] = f"Bearer {self.token}"
+        with self._lock:
+            old, self.client, self.url = self.client, client, url.rstrip("/")
+        old.close_connection()
 
     def adopt(self, other: OpaEngine) -> Callable[[], None]:
         """Serve from ``other``'s OPA from now on (a checked reload). Returns what retires the OPA

@@ -12,9 +12,20 @@ from policygate.policy.watch import state_of
 router = APIRouter(tags=["health"])
 
 
+# Longer than this without an OPA that restarting brings back: the process is not healthy, so an
+# orchestrator should restart it (a short outage heals itself, see policygate.engine.supervisor).
+OPA_DOWN_UNHEALTHY_S = 30.0
+
+
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def healthz(service: Service) -> JSONResponse:
+    supervisor = service.supervisor
+    down = supervisor.down_for() if supervisor is not None else 0.0
+    if down > OPA_DOWN_UNHEALTHY_S:
+        content = {"status": "unhealthy", "error": f"the managed OPA has been down for {down:.0f} s"}
+        return JSONResponse(status_code=503, content=content)
+    restarts = supervisor.restarts if supervisor is not None else 0
+    return JSONResponse({"status": "ok", "opa_restarts": restarts})
 
 
 @router.get("/readyz")
