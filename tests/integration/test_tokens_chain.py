@@ -26,6 +26,21 @@ def verify(url: str) -> tuple[int, str]:
     return result.exit_code, result.stdout
 
 
+def insert_admin_row(log: DecisionLog, token_id: str, secret: str) -> None:
+    """The attack: an admin token row written straight into the table, with a secret of one's own."""
+    with log.engine.begin() as conn:
+        conn.execute(
+            insert(api_tokens).values(
+                id=token_id,
+                name="mallory",
+                secret_sha256=hashlib.sha256(secret.encode()).hexdigest(),
+                scopes="admin",
+                created_at=datetime.now(UTC),
+                created_by="nobody",
+            )
+        )
+
+
 def test_a_row_inserted_straight_into_the_table_is_no_token(log_url: str) -> None:
     """Attack: insert an admin token row with a secret of one's own choosing."""
     log = DecisionLog(log_url)
@@ -34,17 +49,7 @@ def test_a_row_inserted_straight_into_the_table_is_no_token(log_url: str) -> Non
         _, good = store.create("ci-bot", parse_scopes("decide"), "test")
         assert store.verify(good) is not None
         secret = "s3cret-of-the-attacker"
-        with log.engine.begin() as conn:
-            conn.execute(
-                insert(api_tokens).values(
-                    id="feedfacecafe",
-                    name="mallory",
-                    secret_sha256=hashlib.sha256(secret.encode()).hexdigest(),
-                    scopes="admin",
-                    created_at=datetime.now(UTC),
-                    created_by="nobody",
-                )
-            )
+        insert_admin_row(log, "feedfacecafe", secret)
         assert TokenStore(log).verify(f"pgt_feedfacecafe_{secret}") is None
     finally:
         log.close()
@@ -84,16 +89,7 @@ def test_widened_scopes_or_a_swapped_secret_are_caught(log_url: str) -> None:
 def test_the_api_refuses_a_token_the_chain_does_not_back(sqlite_url: str) -> None:
     log = DecisionLog(sqlite_url)
     secret = "x" * 40
-    with log.engine.begin() as conn:
-        conn.execute(
-            insert(api_tokens).values(
-                id="0123456789ab",
-                name="mallory",
-                secret_sha256=hashlib.sha256(secret.encode()).hexdigest(),
-                scopes="admin",
-                created_at=datetime.now(UTC),
-            )
-        )
+    insert_admin_row(log, "0123456789ab", secret)
     log.close()
     settings = Settings(db_url=sqlite_url, policy_dir=REGO, opa_bin=opa_binary(), auth_required=True)
     with TestClient(create_app(settings)) as client:

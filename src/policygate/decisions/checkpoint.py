@@ -196,7 +196,7 @@ class CheckpointWriter:
             try:
                 size, _ = self.log.head()
                 due = self.written is None or size - self.written >= self.every
-                if size != self.written and (due or _monotonic() - self._at >= self.interval_s):
+                if size != self.written and (due or time.monotonic() - self._at >= self.interval_s):
                     self.write()
             except Exception as exc:  # noqa: BLE001 - keep trying; the chain itself is unaffected
                 log.warning("could not write a checkpoint to %s: %s", self.out, exc)
@@ -208,9 +208,5 @@ class CheckpointWriter:
             tmp = self.out / f".{name}.tmp"
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, self.out / name)
-        self.written, self._at = cp.size, _monotonic()
+        self.written, self._at = cp.size, time.monotonic()
         return cp
-
-
-def _monotonic() -> float:
-    return time.monotonic()

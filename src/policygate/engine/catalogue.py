@@ -62,18 +62,23 @@ class ParsedRule:
         return self.name == "violation"
 
     def as_rule(self) -> Rule:
-        ann = self.annotation or {}
-        custom = custom_of(ann)
-        controls = custom.get("controls")
-        return Rule(
-            id=str(custom.get("id", "")),
-            title=str(ann.get("title", "")),
-            severity=str(custom.get("severity", "")),
-            controls=[str(c) for c in controls] if isinstance(controls, list) else [],
-            description=" ".join(str(ann.get("description", "")).split()),
-            file=self.file,
-            row=self.row,
-        )
+        return rule_of_annotation(self.annotation or {}, file=self.file, row=self.row)
+
+
+def rule_of_annotation(ann: dict[str, Any], *, mode: str = "enforce", file: str = "", row: int = 0) -> Rule:
+    """A catalogue rule from a rule's ``# METADATA`` (as ``opa parse`` or OPA's own AST gives it)."""
+    custom = custom_of(ann)
+    controls = custom.get("controls")
+    return Rule(
+        id=str(custom.get("id", "")),
+        title=str(ann.get("title", "")),
+        severity=str(custom.get("severity", "")),
+        mode=mode,
+        controls=[str(c) for c in controls] if isinstance(controls, list) else [],
+        description=" ".join(str(ann.get("description", "")).split()),
+        file=file,
+        row=row,
+    )
 
 
 def custom_of(annotation: dict[str, Any]) -> dict[str, Any]:

@@ -140,13 +140,7 @@ class ManagedOpa:
         """Start the process again (it ended) on the same directory and secret; the new URL."""
         if self.proc is not None and self.proc.poll() is None:
             return self.url
-        self.proc = None
-        if self._output is not None:
-            self._output.close()
-            self._output = None
-        if self._authz_dir is not None:  # the rule file is rewritten with the same secret
-            shutil.rmtree(self._authz_dir, ignore_errors=True)
-            self._authz_dir = None
+        self._release()  # the authorization rule is written again, with the same secret
         return self.start()
 
     def headers(self) -> dict[str, str]:
@@ -178,12 +172,16 @@ class ManagedOpa:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._release()
+        if self.owned_dir is not None:
+            shutil.rmtree(self.owned_dir, ignore_errors=True)
+
+    def _release(self) -> None:
+        """What one process had: its output file and its authorization rule."""
+        self.proc = None
         if self._output is not None:
             self._output.close()
             self._output = None
-        self.proc = None
-        if self.owned_dir is not None:
-            shutil.rmtree(self.owned_dir, ignore_errors=True)
         if self._authz_dir is not None:
             shutil.rmtree(self._authz_dir, ignore_errors=True)
             self._authz_dir = None
@@ -213,19 +211,11 @@ class OpaEngine:
         self.local: Callable[[str], str] = lambda name: name
         # the bearer token OPA wants: the managed OPA's own secret, or POLICYGATE_OPA_TOKEN
         self.token = token or (managed.token if managed else None)
-        self.client = OpaClient(
-            host=parts.hostname,
-            port=parts.port or (443 if parts.scheme == "https" else 80),
-            ssl=parts.scheme == "https",
-            retries=0,
-            timeout=timeout_s,
-        )
-        if self.token:
-            self.client._session.headers["Authorization"] = f"Bearer {self.token}"
+        self.timeout_s = timeout_s
+        self.client = self._client(self.url)
         self._revision: tuple[str, float] | None = None  # (revision, time.monotonic() when known)
         self._lock = threading.Lock()
         # evaluate_async: keep-alive connections on the running event loop (made on first use)
-        self.timeout_s = timeout_s
         self._async: tuple[asyncio.AbstractEventLoop, str, Http1Pool] | None = None
 
     @classmethod
@@ -250,8 +240,8 @@ class OpaEngine:
 
         return start_checked(binary, policy_dir, examples_dir, timeout_s)
 
-    def reconnect(self, url: str) -> None:
-        """Talk to the same OPA at a new address (the supervisor restarted it)."""
+    def _client(self, url: str) -> OpaClient:
+        """The synchronous client for ``url``, sending the bearer token when there is one."""
         parts = urlsplit(url)
         client = OpaClient(
             host=parts.hostname or "127.0.0.1",
@@ -262,6 +252,11 @@ class OpaEngine:
         )
         if self.token:
             client._session.headers["Authorization"] = f"Bearer {self.token}"
+        return client
+
+    def reconnect(self, url: str) -> None:
+        """Talk to the same OPA at a new address (the supervisor restarted it)."""
+        client = self._client(url)
         with self._lock:
             old, self.client, self.url = self.client, client, url.rstrip("/")
         old.close_connection()

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from policygate.engine.catalogue import Catalogue, Rule
+from policygate.engine.catalogue import Catalogue, rule_of_annotation
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.engine.runner import output_text, run_opa
 
@@ -231,15 +231,5 @@ def catalogue(engine: OpaEngine) -> Catalogue:
     anns = annotated_rules(engine)
     ids = [a["custom"]["id"] for a in anns]
     modes = rule_modes(engine, ids)
-    rules = [
-        Rule(
-            id=a["custom"]["id"],
-            title=str(a.get("title", "")),
-            severity=str(a["custom"].get("severity", "")),
-            mode=modes.get(a["custom"]["id"], "enforce"),
-            controls=[str(c) for c in a["custom"].get("controls") or []],
-            description=" ".join(str(a.get("description", "")).split()),
-        )
-        for a in anns
-    ]
+    rules = [rule_of_annotation(a, mode=modes.get(a["custom"]["id"], "enforce")) for a in anns]
     return Catalogue(policy_revision=engine.policy_revision, rules=rules)

@@ -185,9 +185,12 @@ def load_policy(
     schema = json_schema()
     schema_file = root / "evidence.schema.json"
     schema_file.write_text(json.dumps(schema))
+    params = params_of(files, policy_dir)
     engine: OpaEngine | None = None
     try:
-        report.errors, parsed = _static_errors(binary, files, policy_dir, copy, schema_file, schema, report)
+        report.errors, parsed = _static_errors(
+            binary, files, params, policy_dir, copy, schema_file, schema, report
+        )
         if not report.errors:
             locator = RuleLocator(parsed, locator_names)
             managed = ManagedOpa(binary, copy, owned_dir=root, private=True)
@@ -201,7 +204,7 @@ def load_policy(
             engine.close()  # also removes the copy
         shutil.rmtree(root, ignore_errors=True)
         return report, None
-    report.revision = revision_of_files(files, params_of(files, policy_dir)[1])
+    report.revision = revision_of_files(files, params[1])
     engine.note_revision(report.revision)
     engine.rule_ids = [r.id for r in report.rules]
     return report, engine
@@ -214,6 +217,7 @@ def _renamed(error: CheckError, locator: RuleLocator) -> CheckError:
 def _static_errors(
     binary: str,
     files: Files,
+    params_in: tuple[str, Any],
     policy_dir: Path,
     copy: Path,
     schema_file: Path,
@@ -235,7 +239,7 @@ def _static_errors(
     parsed = rules_of(asts, locator.rename)
     errors = metadata_errors(parsed) + input_path_errors(parsed, schema)
     rules = violation_rules(parsed)
-    params_file, params = params_of(files, policy_dir)
+    params_file, params = params_in
     for err in check_params(params, params_file, {r.id for r in rules}):
         err.row = _row_of(files, params_file, err.message)
         errors.append(err)
