@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     )
     oidc: OidcSettings = Field(default_factory=OidcSettings, description="OIDC issuer (POLICYGATE_OIDC__*).")
     rate_limit_per_minute: int = Field(default=600, gt=0, description="Requests per minute per caller.")
+    auth_failures_per_minute: int = Field(
+        default=60,
+        gt=0,
+        description="Failed authentications per minute per client address before 429 (burst: a sixth).",
+    )
     tags: TagMapping = Field(
         default_factory=TagMapping, description="Platform tag names (POLICYGATE_TAGS__OWNER=...)."
     )

@@ -29,6 +29,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         "POLICYGATE_DB_URL": db,
         "POLICYGATE_AUTH_REQUIRED": "true",
         "POLICYGATE_RATE_LIMIT_PER_MINUTE": "1000000",
+        "POLICYGATE_AUTH_FAILURES_PER_MINUTE": "1000000",
         "POLICYGATE_MLFLOW_WEBHOOK_SECRET": "fuzz-secret",
         "POLICYGATE_EVENTGRID_SECRET": "fuzz-secret",
         "MLFLOW_TRACKING_URI": "",

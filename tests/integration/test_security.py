@@ -8,12 +8,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
@@ -26,6 +28,7 @@ from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.demo.seed import ModelSpec, register
 from tests.conftest import REGO, load_example, opa_binary, policy_copy
+from tests.served import Served
 
 ISSUER = "https://login.example.test/tenant/v2.0"
 AUDIENCE = "api://policygate"
@@ -221,6 +224,84 @@ def test_oidc_tokens_are_verified_and_mapped(
             == 403
         )
         assert client.post("/v1/evaluate", json=body, headers=bearer(odd)).status_code == 403
+
+
+def test_a_slow_issuer_and_a_flood_of_unknown_kids_cost_one_fetch_and_block_no_one(
+    sqlite_url: str, compliant: dict[str, Any]
+) -> None:
+    """60 JWT-shaped tokens with random kids while the JWKS endpoint takes 2 s: one fetch, and an
+    API-token caller is answered at once."""
+    fetches: list[float] = []
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            fetches.append(time.monotonic())
+            time.sleep(2)
+            body = json.dumps({"keys": []}).encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    jwks = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=jwks.serve_forever, daemon=True).start()
+    api_token = token(sqlite_url, "ci", "decide")
+    env = {
+        "POLICYGATE_DB_URL": sqlite_url,
+        "POLICYGATE_AUTH_REQUIRED": "true",
+        "POLICYGATE_OIDC__ISSUER": ISSUER,
+        "POLICYGATE_OIDC__AUDIENCE": AUDIENCE,
+        "POLICYGATE_OIDC__JWKS_URL": f"http://127.0.0.1:{jwks.server_address[1]}/keys",
+        "POLICYGATE_AUTH_FAILURES_PER_MINUTE": "100000",  # here: no refusal by address
+        "MLFLOW_TRACKING_URI": "",
+    }
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    try:
+        with Served(env) as server:
+            url = f"{server.base}/v1/evaluate"
+
+            def forged() -> int:
+                bad = jwt.encode(
+                    {"iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 60, "sub": "x"},
+                    forger,
+                    algorithm="RS256",
+                    headers={"kid": uuid.uuid4().hex},
+                )
+                return requests.post(
+                    url, json={"evidence": compliant}, headers=bearer(bad), timeout=30
+                ).status_code
+
+            with ThreadPoolExecutor(60) as pool:
+                flood = [pool.submit(forged) for _ in range(60)]
+                time.sleep(0.3)  # the first fetch is under way and slow
+                started = time.monotonic()
+                ok = requests.post(url, json={"evidence": compliant}, headers=bearer(api_token), timeout=30)
+                answered_in = time.monotonic() - started
+                codes = [f.result() for f in flood]
+            assert ok.status_code == 200 and answered_in < 1.5, answered_in
+            assert set(codes) == {401}
+            assert len(fetches) == 1  # single flight, then no refresh for 30 s whatever the kids
+    finally:
+        jwks.shutdown()
+
+
+def test_failed_authentications_are_limited_per_address(
+    make_client: Callable[..., TestClient], sqlite_url: str, compliant: dict[str, Any]
+) -> None:
+    client = make_client(auth_required=True, auth_failures_per_minute=12)  # a burst of 2
+    good = token(sqlite_url, "ci", "decide")
+    body = {"evidence": compliant}
+    assert client.post("/v1/evaluate", json=body, headers=bearer(good)).status_code == 200
+    guesses = [client.post("/v1/evaluate", json=body, headers=bearer(f"pgt_{i}.guess")) for i in range(4)]
+    assert [r.status_code for r in guesses] == [401, 401, 429, 429]
+    assert int(guesses[-1].headers["Retry-After"]) >= 1
+    # a right guess from that address is not even looked at now; a token verified a moment ago
+    # (answered from memory) still works
+    assert client.post("/v1/evaluate", json=body, headers=bearer(good + "x")).status_code == 429
+    assert client.post("/v1/evaluate", json=body, headers=bearer(good)).status_code == 200
 
 
 # -- verified approvals --------------------------------------------------------

@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 required=settings.auth_required,
                 oidc=settings.oidc,
                 rate_per_minute=settings.rate_limit_per_minute,
+                failures_per_minute=settings.auth_failures_per_minute,
             )
             writeback = MlflowWriteBack(settings.mlflow_uri) if settings.mlflow_uri else None
             worker = WebhookWorker(
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             finally:
                 worker.stop()
+                app.state.auth.close()
 
     app = FastAPI(
         title="policygate", version=__version__, lifespan=lifespan, dependencies=[Depends(authenticate)]

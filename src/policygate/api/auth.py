@@ -39,6 +39,10 @@ def _unauthorised(message: str) -> HTTPException:
     return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
+def _too_many(message: str, wait: float) -> HTTPException:
+    return HTTPException(status_code=429, detail=message, headers={"Retry-After": str(int(wait) + 1)})
+
+
 async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
@@ -55,7 +59,13 @@ async def authenticate(
     else:
         known, found = auth.cached(credentials.credentials)  # most requests: no thread, no database
         if not known:
+            address = request.client.host if request.client else "-"
+            wait = auth.failures.peek(address)
+            if wait:
+                raise _too_many("too many failed authentications from this address", wait)
             found = await run_in_threadpool(auth.verify, credentials.credentials)
+            if found is None:
+                auth.failures.allow(address)
         if found is None:
             raise _unauthorised("invalid, expired or revoked token")
         principal = found
@@ -64,9 +74,7 @@ async def authenticate(
     if principal.kind != "anonymous":
         wait = auth.limiter.allow(principal.label)
         if wait:
-            raise HTTPException(
-                status_code=429, detail="rate limit exceeded", headers={"Retry-After": str(int(wait) + 1)}
-            )
+            raise _too_many("rate limit exceeded", wait)
     request.state.principal = principal
     return principal
 

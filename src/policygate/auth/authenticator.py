@@ -21,11 +21,14 @@ class Authenticator:
         required: bool,
         oidc: OidcSettings | None = None,
         rate_per_minute: int = 600,
+        failures_per_minute: int = 60,
     ) -> None:
         self.tokens = TokenStore(log_)
         self.required = required
         self.oidc = OidcVerifier(oidc) if oidc is not None and oidc.enabled else None
         self.limiter = RateLimiter(rate_per_minute)
+        # Failed authentications per client address: guessing tokens, or a flood of forged JWTs.
+        self.failures = RateLimiter(failures_per_minute)
 
     def cached(self, bearer: str) -> tuple[bool, Principal | None]:
         """An API token's answer from the last 5 s without touching the database: (known, principal).
@@ -44,3 +47,7 @@ class Authenticator:
                 log.info("refused bearer token: %s", exc)  # the reason, never the token
                 return None
         return None
+
+    def close(self) -> None:
+        if self.oidc is not None:
+            self.oidc.keys.close()

@@ -7,6 +7,7 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, Field
 
+from policygate.auth.jwks import KeySet
 from policygate.auth.principal import SCOPES, Principal
 
 
@@ -24,6 +25,13 @@ class OidcSettings(BaseModel):
     identity_claims: list[str] = Field(
         default_factory=lambda: ["preferred_username", "upn", "email", "appid", "azp", "sub"]
     )
+    jwks_timeout_s: float = Field(default=3.0, gt=0, description="Timeout of one JWKS fetch.")
+    jwks_min_refresh_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="A token whose kid is unknown refreshes the JWKS at most this often (one fetch at "
+        "a time; no request waits for it).",
+    )
 
     @property
     def enabled(self) -> bool:
@@ -39,17 +47,24 @@ def looks_like_jwt(token: str) -> bool:
 
 
 class OidcVerifier:
-    def __init__(self, settings: OidcSettings, timeout_s: float = 5.0) -> None:
+    def __init__(self, settings: OidcSettings, keys: KeySet | None = None) -> None:
         if not settings.enabled:
             raise ValueError("OIDC needs issuer, audience and jwks_url")
         self.settings = settings
-        self.jwks = jwt.PyJWKClient(
-            str(settings.jwks_url), cache_keys=True, lifespan=300, timeout=int(timeout_s)
+        self.keys = keys or KeySet(
+            str(settings.jwks_url),
+            timeout_s=settings.jwks_timeout_s,
+            min_refresh_s=settings.jwks_min_refresh_s,
         )
 
     def verify(self, token: str) -> Principal:
         try:
-            key = self.jwks.get_signing_key_from_jwt(token).key
+            kid = jwt.get_unverified_header(token).get("kid")
+            if not isinstance(kid, str):
+                raise OidcError("invalid bearer token: no key id (kid)")
+            key = self.keys.key(kid)
+            if key is None:
+                raise OidcError("invalid bearer token: the issuer publishes no key with this kid")
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
@@ -60,7 +75,14 @@ class OidcVerifier:
             )
         except jwt.PyJWTError as exc:
             raise OidcError(f"invalid bearer token: {type(exc).__name__}") from None
-        identity = next((str(claims[c]) for c in self.settings.identity_claims if claims.get(c)), None)
+        identity = next(
+            (
+                claims[c]
+                for c in self.settings.identity_claims
+                if isinstance(claims.get(c), str) and claims[c]
+            ),
+            None,
+        )
         if identity is None:
             raise OidcError("bearer token names no identity")
         return Principal(identity, self._scopes(claims), "oidc")
