@@ -11,7 +11,7 @@ from policygate.config import Settings
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.service import DecisionService
 from policygate.engine.opa import EngineError, OpaEngine
-from policygate.engine.supervisor import OpaSupervisor
+from policygate.engine.supervisor import OpaSupervisor, Restore
 from policygate.policy.waiver_sync import WaiverSync
 from policygate.policy.watch import PolicyWatcher
 from policygate.sources.base import EvidenceSource
@@ -48,7 +48,7 @@ def open_service(settings: Settings) -> Iterator[DecisionService]:
     checkpoints = start_checkpoints(settings, log)
     supervisor = None
     if engine is not None and engine.managed is not None:  # a managed OPA that dies is started again
-        supervisor = OpaSupervisor(engine, on_restart=waivers.repush if waivers is not None else None).start()
+        supervisor = OpaSupervisor(engine, restore=restorer(waivers)).start()
     try:
         service = DecisionService(engine, log, error, collector, rule_ids(engine))
         service.supervisor = supervisor
@@ -91,18 +91,26 @@ def watch_policies(
     def reloaded() -> None:
         service.rule_ids = rule_ids(engine)
 
-    def restore(candidate: OpaEngine, then: Callable[[], None]) -> None:
-        if waivers is not None:  # the new OPA gets the waivers before it serves
-            waivers.repush(candidate, then)
-
     return PolicyWatcher(
         engine,
         settings.opa_binary,
         settings.policy_path,
         examples_dir=settings.examples_path,
         on_reload=reloaded,
-        restore=restore,
+        restore=restorer(waivers),
     ).start()
+
+
+def restorer(waivers: WaiverSync | None) -> Restore:
+    """A new OPA (reloaded or restarted) gets the waivers before it serves, then ``then`` swaps it in."""
+
+    def restore(candidate: OpaEngine, then: Callable[[], None]) -> None:
+        if waivers is not None:
+            waivers.repush(candidate, then)
+        else:
+            then()
+
+    return restore
 
 
 def start_checkpoints(settings: Settings, log: DecisionLog) -> CheckpointWriter | None:

@@ -82,7 +82,11 @@ def test_unknown_decision_is_404(client: TestClient) -> None:
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "opa_restarts": 0}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"opa": True, "decision_log": True}
+    assert ready.status_code == 200 and ready.json()["checks"] == {
+        "opa": True,
+        "decision_log": True,
+        "source:mlflow": True,
+    }
 
 
 def test_unreachable_opa_answers_error_and_not_ready(sqlite_url: str, compliant: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -20,10 +21,12 @@ from policygate.api.openapi import install_openapi
 from policygate.api.routes import approvals, decisions, health, models, policy, waivers, webhooks
 from policygate.auth.authenticator import Authenticator
 from policygate.config import Settings
-from policygate.decisions.log import LogError
+from policygate.decisions.log import LogError, db_problem
 from policygate.runtime import open_service
 from policygate.webhooks.worker import WebhookWorker
 from policygate.webhooks.writeback import MlflowWriteBack
+
+RETRY = {"Retry-After": "5"}
 
 
 def _where(loc: Any) -> str:
@@ -45,7 +48,13 @@ async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _log_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(status_code=503, content={"error": "decision_log_unavailable", "message": str(exc)})
+    if isinstance(exc, SQLAlchemyError):  # a query outside the log's own guard: name it the same way
+        message = f"the decision log's database is unavailable: {db_problem(exc)}"
+    else:
+        message = str(exc)
+    return JSONResponse(
+        status_code=503, content={"error": "decision_log_unavailable", "message": message}, headers=RETRY
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -100,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(LogError, _log_unavailable)
+    app.add_exception_handler(SQLAlchemyError, _log_unavailable)  # a database outage is 503, never 500
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(health.router)
     app.include_router(decisions.router)

@@ -65,6 +65,16 @@ def _wake(batch: list[_Pending]) -> None:
             loop.call_soon_threadsafe(_settle, futures)
 
 
+# SQLite's words for a write refused by the disk (read-only file, full disk, I/O error).
+_SQLITE_STALE = ("readonly database", "disk i/o error", "disk is full", "unable to open database")
+
+
+def stale_sqlite(exc: BaseException) -> bool:
+    """A connection that saw this error may stay read-only after the disk recovers: drop it."""
+    message = str(getattr(exc, "orig", None) or exc).lower()
+    return any(sign in message for sign in _SQLITE_STALE)
+
+
 class _ChainWriter:
     """The writer thread's own database connection and statements compiled once.
 
@@ -95,6 +105,17 @@ class _ChainWriter:
         self.conn: Any = None
 
     def write(self, batch: list[_Pending]) -> list[int]:
+        try:
+            return self._write(batch)
+        except self.errors as exc:
+            if self.postgres or not stale_sqlite(exc):
+                raise
+            # SQLite opened read-only while the disk refused writes and stays so: once more, with
+            # connections opened now (the first decision after the disk recovers is recorded)
+            self.engine.dispose()
+            return self._write(batch)
+
+    def _write(self, batch: list[_Pending]) -> list[int]:
         if self.conn is None:
             self.conn = self.engine.raw_connection()
         cursor = self.conn.cursor()

@@ -38,7 +38,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from policygate.decisions.chain import GENESIS, VerifyResult, walk
-from policygate.decisions.group_commit import COMMIT_DELAY_S, MAX_BATCH, _ChainWriter, _Pending, _wake
+from policygate.decisions.group_commit import (
+    COMMIT_DELAY_S,
+    MAX_BATCH,
+    _ChainWriter,
+    _Pending,
+    _wake,
+    stale_sqlite,
+)
 from policygate.decisions.schema import Record
 from policygate.timeutil import as_utc
 
@@ -65,6 +72,16 @@ def mentions(rule: str) -> Any:
     return Record.body.like(f'%"{rule}"%')
 
 
+WRITABLE_CHECK_S = 1.0
+
+
+def db_problem(exc: BaseException) -> str:
+    """The database's own first line (e.g. 'attempt to write a readonly database'), no SQL, no URL."""
+    orig = getattr(exc, "orig", None) or exc
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    return f"{type(orig).__name__}: {first[:200]}" if first else type(orig).__name__
+
+
 class LogError(Exception):
     """The decision log could not be read or written."""
 
@@ -85,6 +102,13 @@ def _make_engine(url: str) -> Engine:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        # After a failed write to a read-only or full disk, SQLite keeps the connection read-only:
+        # drop the pool, so the first write after the disk recovers gets a fresh connection.
+        if stale_sqlite(context.original_exception):
+            context.is_disconnect = True
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -192,6 +216,7 @@ class DecisionLog:
         self._pid = os.getpid()
         self._coming = 0
         self.commit_delay_s = COMMIT_DELAY_S
+        self._writable: tuple[float, str | None] = (-WRITABLE_CHECK_S, None)
 
     @property
     def safe_url(self) -> str:
@@ -216,6 +241,32 @@ class DecisionLog:
             return True
         except SQLAlchemyError:
             return False
+
+    def writable(self) -> str | None:
+        """None when a record could be committed now, else what stops it (for /readyz).
+
+        A read is not enough: a read-only file or a full disk still answers SELECT. So this commits
+        a write that changes nothing (the schema version row, set to itself), at most once a second
+        however often it is asked.
+        """
+        now = time.monotonic()
+        checked_at, problem = self._writable
+        if now - checked_at < WRITABLE_CHECK_S:
+            return problem
+        problem = self._probe_write()
+        if problem is not None and stale_sqlite(Exception(problem)):
+            self.engine.dispose()  # connections opened while the disk refused writes stay read-only
+            problem = self._probe_write()
+        self._writable = (time.monotonic(), problem)
+        return problem
+
+    def _probe_write(self) -> str | None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            return None
+        except SQLAlchemyError as exc:
+            return f"cannot write to {self.safe_url}: {db_problem(exc)}"
 
     def append(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import contextlib
 import json
 import logging
@@ -31,6 +32,7 @@ from policygate.engine.http1 import Http1Pool
 from policygate.engine.revision import revision_of
 
 log = logging.getLogger(__name__)
+opa_log = logging.getLogger("policygate.opa")  # the managed OPA's own output, line by line
 
 DECISION_PACKAGE = "policygate"
 DECISION_RULE = "decision"
@@ -82,7 +84,7 @@ class ManagedOpa:
         # local process can read or change what decides (put data, replace a policy, query)
         self.token: str | None = secrets.token_urlsafe(32) if private else None
         self.proc: subprocess.Popen[bytes] | None = None
-        self._output: IO[bytes] | None = None
+        self._output: OutputDrain | None = None
         self._authz_dir: Path | None = None
         self.url = ""
 
@@ -107,10 +109,10 @@ class ManagedOpa:
             str(self.policy_dir),
         ]
         try:
-            # OPA prints a load error on stdout: both go to a file (a pipe nobody reads would fill and
-            # block OPA), read back if it exits
-            self._output = tempfile.TemporaryFile()  # noqa: SIM115 (open while OPA runs; closed in stop)
-            self.proc = subprocess.Popen(cmd, stdout=self._output, stderr=subprocess.STDOUT)
+            # OPA prints a load error on stdout, its log on stderr: both are read as they come, into
+            # the service log (a pipe nobody reads would fill and block OPA)
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self._output = OutputDrain(self.proc)
         except OSError as exc:
             raise EngineError(
                 "unreachable", f"cannot start OPA ({self.binary}): {exc}; run `make setup`"
@@ -119,8 +121,7 @@ class ManagedOpa:
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                self._output.seek(0)
-                err = self._output.read(8000).decode(errors="replace")
+                err = self._output.tail()
                 status = self.proc.returncode
                 self.stop()
                 raise EngineError(
@@ -177,14 +178,55 @@ class ManagedOpa:
             shutil.rmtree(self.owned_dir, ignore_errors=True)
 
     def _release(self) -> None:
-        """What one process had: its output file and its authorization rule."""
+        """What one process had: its output reader and its authorization rule."""
         self.proc = None
         if self._output is not None:
-            self._output.close()
+            self._output.join()
             self._output = None
         if self._authz_dir is not None:
             shutil.rmtree(self._authz_dir, ignore_errors=True)
             self._authz_dir = None
+
+
+class OutputDrain:
+    """Reads a child's output line by line while it runs: each line goes to the service log
+    (logger ``policygate.opa``), the last few kilobytes are kept for an error message on exit."""
+
+    TAIL_BYTES = 8000
+    LINE_BYTES = 2000
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._tail: collections.deque[str] = collections.deque()
+        self._size = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._read, args=(proc.stdout,), name="opa-output", daemon=True
+        )
+        self._thread.start()
+
+    def _read(self, stream: IO[bytes] | None) -> None:
+        if stream is None:
+            return
+        with stream:
+            for raw in stream:
+                line = raw[: self.LINE_BYTES].decode(errors="replace").rstrip()
+                if not line:
+                    continue
+                opa_log.warning("%s", line)
+                with self._lock:
+                    self._tail.append(line)
+                    self._size += len(line) + 1
+                    while self._size > self.TAIL_BYTES and len(self._tail) > 1:
+                        self._size -= len(self._tail.popleft()) + 1
+
+    def tail(self) -> str:
+        """What the child wrote last (after it exited: all it wrote, up to TAIL_BYTES)."""
+        self._thread.join(timeout=2)
+        with self._lock:
+            return "\n".join(self._tail)
+
+    def join(self) -> None:
+        self._thread.join(timeout=2)
 
 
 class OpaEngine:

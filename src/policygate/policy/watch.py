@@ -23,6 +23,7 @@ from typing import Any
 
 from policygate.engine.opa import OpaEngine
 from policygate.engine.runner import CheckError
+from policygate.engine.supervisor import Restore
 from policygate.policy.load import Files, default_examples_dir, load_policy, snapshot
 from policygate.timeutil import now_iso
 
@@ -31,9 +32,6 @@ log = logging.getLogger(__name__)
 INTERVAL_S = 0.25
 _SETTLE_S = 0.05
 _SETTLE_TRIES = 20
-
-# restore(candidate, then): push the waivers to the candidate OPA, then run ``then`` (the swap).
-Restore = Callable[[OpaEngine, Callable[[], None]], None]
 
 
 @dataclass(frozen=True)

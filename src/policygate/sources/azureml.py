@@ -238,6 +238,11 @@ class AzureMLSource:
             raise ValueError(f"{len(unreadable)} of {len(listed)} listed items are not named deployments")
         return _model_deployments(listed, name, version, endpoint)
 
+    probed = False  # no cheap unauthenticated call to make; every call is bounded anyway
+
+    def probe(self) -> str | None:
+        return None
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         for client in self._auth_clients.values():

@@ -60,3 +60,11 @@ class EvidenceSource(Protocol):
     def collect(self, ref: ModelRef) -> Parts:
         """Read everything this platform knows about the model version; raise SourceError on failure."""
         ...
+
+    def probe(self) -> str | None:
+        """For /readyz: None when the platform answers (or is not probed), else what is wrong."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and threads; the source is not used afterwards."""
+        ...

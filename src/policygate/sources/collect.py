@@ -116,7 +116,15 @@ class Collector:
                 error=f"counterpart {ref} ({where}): {exc}",
             )
 
+    def probe(self) -> dict[str, str | None]:
+        """Each probed source's readiness, by platform (None: ready); Azure ML is not probed."""
+        return {
+            platform: source.probe()
+            for platform, source in self.sources.items()
+            if getattr(source, "probed", True)
+        }
+
     def close(self) -> None:
         for source in self.sources.values():
             with contextlib.suppress(Exception):
-                source.close()  # type: ignore[attr-defined]
+                source.close()

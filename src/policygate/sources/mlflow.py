@@ -99,6 +99,20 @@ class MlflowSource:
         self._cache_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mlflow-source")
 
+    def probe(self) -> str | None:
+        """The tracking server's own ``/health`` (no credentials needed), within 2 s."""
+        if not self.tracking_uri.startswith(("http://", "https://")):
+            return None
+        import requests
+
+        try:
+            resp = requests.get(self.tracking_uri.rstrip("/") + "/health", timeout=2)
+        except requests.RequestException as exc:
+            return f"MLflow at {self.endpoint} does not answer: {type(exc).__name__}"
+        if resp.status_code != 200:
+            return f"MLflow at {self.endpoint} /health answered {resp.status_code}"
+        return None
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from policygate.api.deps import Service
+from policygate.decisions.service import DecisionService
 from policygate.policy.watch import state_of
 
 router = APIRouter(tags=["health"])
@@ -30,17 +31,31 @@ def healthz(service: Service) -> JSONResponse:
 
 @router.get("/readyz")
 def readyz(service: Service) -> JSONResponse:
-    checks = {
-        "opa": service.engine is not None and service.engine.healthy(),
-        "decision_log": service.log.ping(),
-    }
+    """Ready: OPA answers, a record can be committed now, and every configured source answers.
+    ``problems`` names what is wrong with each check that failed."""
+    problems: dict[str, str | None] = {"opa": _opa_problem(service), "decision_log": service.log.writable()}
     watched = state_of(service.engine)
     if watched is not None:
-        checks["policy"] = watched.ready
+        problems["policy"] = None if watched.ready else "the policy files on disk were refused (see policy)"
+    for platform, problem in service.collector.probe().items():
+        problems[f"source:{platform}"] = problem
+    checks = {name: problem is None for name, problem in problems.items()}
     ready = all(checks.values())
     content: dict[str, object] = {"ready": ready, "checks": checks}
+    failed = {name: problem for name, problem in problems.items() if problem is not None}
+    if failed:
+        content["problems"] = failed
     if service.engine is None and service.engine_error is not None:
         content["error"] = service.engine_error.message  # e.g. the policy refused at start-up
     if watched is not None:
         content["policy"] = watched.to_dict()
     return JSONResponse(status_code=200 if ready else 503, content=content)
+
+
+def _opa_problem(service: DecisionService) -> str | None:
+    if service.engine is None:
+        return "OPA did not start" + (f": {service.engine_error.message}" if service.engine_error else "")
+    supervisor = service.supervisor
+    if supervisor is not None and supervisor.down_for() > 0:
+        return f"the managed OPA is down ({supervisor.down_for():.0f} s), restarting"
+    return None if service.engine.healthy() else f"OPA at {service.engine.url} does not answer"
