@@ -82,11 +82,9 @@ def test_unknown_decision_is_404(client: TestClient) -> None:
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "opa_restarts": 0}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {
-        "opa": True,
-        "decision_log": True,
-        "source:mlflow": True,
-    }
+    checks = ready.json()["checks"]
+    assert ready.status_code == 200 and all(checks.values())
+    assert {"opa", "decision_log"} <= set(checks) <= {"opa", "decision_log", "source:mlflow"}
 
 
 def test_unreachable_opa_answers_error_and_not_ready(sqlite_url: str, compliant: dict[str, Any]) -> None:
