@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
+from policygate import jsonload
 from policygate.cli_auth import approve, token_app
 from policygate.cli_common import DbOption, fail, settings_with
 from policygate.cli_keys import key_app
@@ -65,11 +66,13 @@ def load_evidence(path: Path) -> EvidenceV1:
     if len(data) > limit:
         fail(f"{path} is larger than {limit} bytes (POLICYGATE_MAX_BODY_BYTES): not an evidence document")
     try:
-        raw: Any = json.loads(data.decode("utf-8"))
+        raw: Any = jsonload.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         fail(f"{path} is not UTF-8 text")
     except json.JSONDecodeError as exc:
         fail(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
+    except jsonload.DuplicateKeyError as exc:
+        fail(f"{path}: {exc}")
     except RecursionError:
         fail(f"{path}: JSON nested too deeply to be an evidence document")
     if isinstance(raw, dict) and "evidence" in raw and "subject" not in raw:

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
         description="Reload the managed OPA's policies and data when their files change (serve --watch).",
     )
     max_body_bytes: int = Field(default=MIB, gt=0)
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request body not fully received within this time is refused (408)."
+    )
     checkpoint_key: Path | None = Field(
         default=None, description="Ed25519 key (policygate key create) that signs the log's checkpoints."
     )

@@ -11,11 +11,22 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from policygate.refs import RefError, parse
 
 Stage = Literal["development", "staging", "production"]
 STAGES: tuple[Stage, ...] = ("development", "staging", "production")
 SCHEMA_ID: Literal["policygate.evidence/v1"] = "policygate.evidence/v1"
+
+
+# One line of text: no control characters (no newline to forge a log line, no NUL, no ANSI escape).
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+
+
+def _line(max_length: int, description: str) -> Any:
+    """A caller-written free-text field: optional, capped, one line."""
+    return Field(default=None, max_length=max_length, pattern=ONE_LINE, description=description)
 
 
 class _Part(BaseModel):
@@ -39,25 +50,40 @@ class Subject(_Part):
     )
     stage: str | None = Field(default=None, description="Registry stage of the version (Azure ML), if any.")
 
+    @model_validator(mode="after")
+    def _ref_names_this_version(self) -> Subject:
+        """``ref`` parses as a model reference to exactly this platform, name and version (a
+        supplied document cannot name one model in ``ref`` and another in ``name``)."""
+        if self.platform == "other":
+            return self
+        try:
+            ref = parse(self.ref)
+        except RefError as exc:
+            raise ValueError(f"ref: {exc}") from None
+        if (ref.platform, ref.name, ref.version) != (self.platform, self.name, self.version):
+            raise ValueError(
+                f"ref {self.ref!r} does not name {self.platform} model {self.name!r} version {self.version!r}"
+            )
+        return self
+
 
 class Target(_Part):
     """Where the model is to go."""
 
     stage: Stage = Field(description="Stage the model is to be promoted or deployed to.")
-    environment: str | None = Field(default=None, description="Free-form environment name, e.g. prod-eu.")
+    environment: str | None = _line(256, "Free-form environment name, e.g. prod-eu.")
 
 
 class Request(_Part):
     """Who asks for what."""
 
     target: Target = Field(description="Target of the promotion or deployment.")
-    requested_by: str | None = Field(default=None, description="Identity asking for the promotion.")
-    caller: str | None = Field(
-        default=None,
-        description="Authenticated identity that sent the request (set by policygate, e.g. oidc:alice@corp).",
+    requested_by: str | None = _line(320, "Identity asking for the promotion.")
+    caller: str | None = _line(
+        400, "Authenticated identity that sent the request (set by policygate, e.g. oidc:alice@corp)."
     )
-    requested_at: str | None = Field(default=None, description="ISO-8601 time of the request.")
-    ticket: str | None = Field(default=None, description="Change ticket, if any.")
+    requested_at: str | None = _line(64, "ISO-8601 time of the request.")
+    ticket: str | None = _line(256, "Change ticket, if any.")
 
 
 class Ownership(_Part):

@@ -539,6 +539,32 @@ def test_access_log_redacts_secrets_in_urls() -> None:
     assert "s3cr3t" not in record.getMessage() and "code=[redacted]&x=1" in record.getMessage()
 
 
+def test_credentials_in_urls_are_never_logged_stored_or_answered(
+    make_client: Callable[..., TestClient], mlflow_server: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    """A token in ?access_token= reaches no log line; an MLflow URI's user:password or ?token=
+    reaches no record, no answer, no log."""
+    secret = "tok-" + uuid.uuid4().hex
+    spec = ModelSpec(f"cred-{uuid.uuid4().hex[:6]}")
+    ref = f"mlflow:models:/{spec.name}/{register(mlflow_server, spec)}"
+    ask = {"model": ref, "target": {"stage": "production"}}
+    with_password = mlflow_server.replace("http://", f"http://ci:{secret}@")
+    answered = make_client(mlflow_uri=with_password).post("/v1/decisions", json=ask)
+    assert answered.status_code == 200 and answered.json()["outcome"] == "allow"
+    dead = make_client(mlflow_uri=f"http://127.0.0.1:9/mlflow?token={secret}").post("/v1/decisions", json=ask)
+    assert dead.json()["outcome"] == "error"
+    db_text = Path(sqlite_url.removeprefix("sqlite:///")).read_bytes().decode(errors="replace")
+    assert secret not in answered.text + dead.text + db_text
+    assert "token=[redacted]" in dead.text
+    env = {"POLICYGATE_DB_URL": f"sqlite:///{tmp_path}/served.db", "MLFLOW_TRACKING_URI": ""}
+    with Served(env) as server:
+        requests.get(f"{server.base}/v1/decisions?access_token={secret}&limit=1", timeout=5)
+        requests.get(f"{server.base}/v1/decisions?api-key={secret}", timeout=5)
+        requests.get(f"{server.base.replace('http://', f'http://u:{secret}@')}/healthz", timeout=5)
+    assert "/v1/decisions?access_token=[redacted]&limit=1" in server.output
+    assert secret not in server.output
+
+
 def test_serve_off_loopback_requires_tokens_and_approve_uses_them(
     sqlite_url: str, mlflow_server: str, tmp_path: Path
 ) -> None:

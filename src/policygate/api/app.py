@@ -16,7 +16,7 @@ from starlette.routing import Match
 
 from policygate import __version__
 from policygate.api.auth import authenticate
-from policygate.api.limits import BodySizeLimit, JsonDepthLimit
+from policygate.api.limits import BodySizeLimit, JsonBodyCheck
 from policygate.api.openapi import install_openapi
 from policygate.api.routes import approvals, decisions, health, models, policy, waivers, webhooks
 from policygate.auth.authenticator import Authenticator
@@ -119,6 +119,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(policy.router)
     app.include_router(waivers.router)
     install_openapi(app)
-    app.add_middleware(JsonDepthLimit, max_depth=64)
+    app.add_middleware(JsonBodyCheck, max_depth=64, timeout_s=settings.body_timeout_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost: bounds the buffering
     return app

@@ -1,12 +1,16 @@
-"""Refuse request bodies over the limit, whether announced by Content-Length or chunked."""
+"""Request bodies: refused over the size limit (announced or chunked), when stalled, too deep or
+with duplicate keys; before any route or parser sees them."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from policygate import jsonload
 
 
 class _TooLarge(Exception):
@@ -53,13 +57,17 @@ class BodySizeLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        await send_error(send, 413, "payload_too_large", f"request body exceeds {self.max_bytes} bytes")
+        message = f"request body exceeds {self.max_bytes} bytes"
+        await send_error(send, 413, "payload_too_large", message, close=True)
 
 
-async def send_error(send: Send, status: int, error: str, message: str) -> None:
-    """Answer with the service's one error shape, from below the framework."""
+async def send_error(send: Send, status: int, error: str, message: str, *, close: bool = False) -> None:
+    """Answer with the service's one error shape, from below the framework; ``close``: and end the
+    connection (a body left unread cannot be followed by another request)."""
     body = json.dumps({"error": error, "message": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -80,32 +88,62 @@ def json_depth(body: bytes) -> int:
     return deepest
 
 
-class JsonDepthLimit:
-    """Refuse JSON nested deeper than the limit before any parser recurses into it (422)."""
+class JsonBodyCheck:
+    """Read a request body within ``timeout_s`` (a stalled body is 408, its connection freed) and
+    refuse JSON nested deeper than the limit, before any parser recurses into it, or with a key
+    given twice in one object (422 naming the key)."""
 
-    def __init__(self, app: ASGIApp, max_depth: int = 64) -> None:
+    def __init__(self, app: ASGIApp, max_depth: int = 64, timeout_s: float = 10.0) -> None:
         self.app = app
         self.max_depth = max_depth
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
         more = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                message = f"request body not received within {self.timeout_s:g} s"
+                await send_error(send, 408, "request_timeout", message, close=True)
+                return
             if message["type"] != "http.request":
                 await self.app(scope, _replay([message]), send)
                 return
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        # nesting cannot exceed the number of opening brackets: most bodies need no scan at all
-        if body.count(b"[") + body.count(b"{") > self.max_depth and json_depth(body) > self.max_depth:
-            await send_error(send, 422, "invalid_request", f"JSON nested deeper than {self.max_depth} levels")
+        problem = self._problem(scope, body)
+        if problem is not None:
+            await send_error(send, 422, "invalid_request", problem)
             return
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}]), send)
+
+    def _problem(self, scope: Scope, body: bytes) -> str | None:
+        # nesting cannot exceed the number of opening brackets: most bodies need no scan at all
+        if body.count(b"[") + body.count(b"{") > self.max_depth and json_depth(body) > self.max_depth:
+            return f"JSON nested deeper than {self.max_depth} levels"
+        if body[:1] in (b"{", b"[") or _is_json(scope):
+            try:
+                jsonload.loads(body)
+            except jsonload.DuplicateKeyError as exc:
+                return f"body: {exc}"
+            except ValueError:
+                return None  # not JSON: the route's own parser names that
+        return None
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers") or ():
+        if name == b"content-type":
+            return b"json" in value
+    return False
 
 
 def _replay(messages: list[Message]) -> Receive:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from policygate.evidence import Approval, Deployment, Lineage, Ownership, Subject
+from policygate.logredact import redact
 from policygate.refs import ModelRef
 
 
@@ -31,6 +32,7 @@ class SourceError(Exception):
     """A source could not answer; ``call`` names what failed (for the reason shown to the caller)."""
 
     def __init__(self, platform: str, call: str, message: str, *, not_found: bool = False) -> None:
+        message = redact(message)  # a client library's error may quote a URL with its token
         super().__init__(f"{platform}: {call}: {message}")
         self.platform = platform
         self.call = call

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from policygate.evidence import EvidenceV1, Request, SourceStatus
 from policygate.refs import ModelRef, RefError, parse
 from policygate.sources.base import EvidenceSource, Parts, SourceError
+from policygate.sources.caps import cap_values
 from policygate.sources.merge import merge
 from policygate.timeutil import now_iso
 
@@ -70,7 +71,7 @@ class Collector:
             if status is not None:
                 failed.append(status)
         self.last_calls = sum(p.calls for p in parts)
-        return merge(parts, request, collected_at=now_iso(), failed=failed)
+        return cap_values(merge(parts, request, collected_at=now_iso(), failed=failed))
 
     def _links(self, primary: Parts) -> list[tuple[str, str, str]]:
         """(counterpart platform, tag, value) for each link tag present on the primary version."""

@@ -23,9 +23,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from policygate.evidence import Code, Dataset, Experiment, Lineage, Run, Subject
+from policygate.logredact import redact_url
 from policygate.refs import ModelRef
 from policygate.sources.base import Parts, SourceError, gaps_of
 from policygate.sources.tags import (
@@ -60,14 +60,8 @@ _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
 
 
 def safe_uri(uri: str) -> str:
-    """The tracking URI without credentials, for evidence and messages."""
-    parts = urlsplit(uri)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        parts = parts._replace(netloc=host)
-    return urlunsplit(parts)
+    """The tracking URI without credentials (user, password, token query parameters)."""
+    return redact_url(uri)
 
 
 class MlflowSource:

@@ -17,7 +17,7 @@ from policygate.api.deps import Service, service_of
 from policygate.api.routes.policy import explained
 from policygate.decisions.model import Decision
 from policygate.decisions.record import model_spellings
-from policygate.evidence import EvidenceV1, Target
+from policygate.evidence import ONE_LINE, EvidenceV1, Target
 from policygate.policy.params import rule_id
 from policygate.refs import parse
 
@@ -35,7 +35,7 @@ class DecideRequest(BaseModel):
         description="Model reference, e.g. mlflow:models:/fraud/7 or mlflow:models:/fraud@champion."
     )
     target: Target
-    requested_by: str | None = Field(default=None, max_length=320)
+    requested_by: str | None = Field(default=None, max_length=320, pattern=ONE_LINE)
 
     @field_validator("model")
     @classmethod

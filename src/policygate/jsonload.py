@@ -1,0 +1,30 @@
+"""JSON as policygate reads it from callers: a key given twice in one object is refused.
+
+Python's parser keeps the last of two equal keys, OPA's and other readers may keep the first: a
+document that means two things depending on who reads it is not evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {key[:80]!r} in a JSON object")
+        self.key = key
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKeyError(key)
+        found[key] = value
+    return found
+
+
+def loads(data: str | bytes) -> Any:
+    """``json.loads``, refusing duplicate keys (DuplicateKeyError, a ValueError)."""
+    return json.loads(data, object_pairs_hook=_unique)
