@@ -110,8 +110,8 @@ class JsonBodyCheck:
             try:
                 message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
             except TimeoutError:
-                message = f"request body not received within {self.timeout_s:g} s"
-                await send_error(send, 408, "request_timeout", message, close=True)
+                stalled = f"request body not received within {self.timeout_s:g} s"
+                await send_error(send, 408, "request_timeout", stalled, close=True)
                 return
             if message["type"] != "http.request":
                 await self.app(scope, _replay([message]), send)
