@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -446,6 +447,29 @@ def test_a_hanging_service_is_cut_off_by_the_total_timeout(azure_world: AzureWor
         collect(azure_world, timeout_s=1.0)
     assert time.monotonic() - started < 2.0
     assert err.value.call == "get job quirky_lime_9m4t2k8x7p" and "timeout" in err.value.message
+
+
+def test_a_caller_built_transport_is_bounded_and_the_first_decision_after_an_outage_succeeds(
+    azure_world: AzureWorld,
+) -> None:
+    """The caller's own RequestsTransport (300 s reads by default) hangs on a dead Azure: every request
+    still ends by the collection's deadline, so when Azure answers again no worker is still held and
+    the next collection succeeds."""
+    source = AzureMLSource(WORKSPACE, timeout_s=1.0, **azure_world.client_options())
+    try:
+        azure_world.adapter.down = True
+        started = time.monotonic()
+        with ThreadPoolExecutor(6) as pool:  # more hung calls than the source has workers
+            failed = [pool.submit(source.collect, parse(REF)) for _ in range(12)]
+            errors = [f.exception() for f in failed]
+        assert all(isinstance(e, SourceError) and "time" in str(e) for e in errors), errors
+        azure_world.adapter.down = False  # Azure answers again
+        parts = source.collect(parse(REF))
+        assert parts.subject.name == azure_world.name and time.monotonic() - started < 20
+        hung = [t for t in azure_world.adapter.timeouts if t is not None]
+        assert hung and max(t[1] for t in hung) <= 1.0  # never azure-core's 300 s
+    finally:
+        source.close()
 
 
 @pytest.mark.parametrize(

@@ -149,7 +149,7 @@ class AzureMLSource:
         self.arm_endpoint = ARM_ENDPOINTS.get(self.settings.cloud, ARM_ENDPOINTS["AzureCloud"])
         self._credential = credential
         self._owns_credential = credential is None
-        self._options: dict[str, Any] = {
+        self._client_options = {
             "retry_total": self.settings.retry_total,
             "retry_backoff_factor": 0.5,
             "retry_backoff_max": 2,
@@ -157,8 +157,8 @@ class AzureMLSource:
             "read_timeout": timeout_s,
             **client_options,
         }
-        if transport is not None:
-            self._options["transport"] = transport
+        self._transport = transport  # the caller's, or azure-core's default; bounded either way
+        self._bounded: dict[str, Any] | None = None
         ws = self._configured_workspace()
         self.endpoint = f"{self.arm_endpoint}{ws.arm_id}" if ws else self.arm_endpoint
         self._ml_clients: dict[Any, Any] = {}
@@ -168,6 +168,23 @@ class AzureMLSource:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="azureml-source")
 
     # -- clients (built lazily: the SDK import is slow and construction needs no network) --
+
+    @property
+    def _options(self) -> dict[str, Any]:
+        """The clients' options, with one transport that keeps every request within the budget
+        (policygate.sources.azure_transport), the caller's own transport included."""
+        if self._bounded is None:
+            from azure.core.pipeline.transport import RequestsTransport
+
+            from policygate.sources.azure_transport import BoundedTransport
+
+            options = dict(self._client_options)
+            inner = self._transport if self._transport is not None else RequestsTransport()
+            options["transport"] = BoundedTransport(
+                inner, float(options["connection_timeout"]), float(options["read_timeout"])
+            )
+            self._bounded = options
+        return self._bounded
 
     @property
     def credential(self) -> Any:
@@ -289,7 +306,7 @@ class AzureMLSource:
         def call(what: str, fn: Callable[..., T], *args: Any) -> Future[T]:
             nonlocal calls
             calls += 1
-            return self._pool.submit(self._guard, what, fn, *args)
+            return self._pool.submit(self._within, deadline, what, fn, *args)
 
         def wait(what: str, future: Future[T]) -> T:
             try:
@@ -425,6 +442,13 @@ class AzureMLSource:
             for ra in raw
         ]
         return assignments, sorted(set(gaps))
+
+    def _within(self, at: float, what: str, fn: Callable[..., T], *args: Any) -> T:
+        """:meth:`_guard`, every request it sends ending by ``at`` (the collection's deadline)."""
+        from policygate.sources.azure_transport import deadline
+
+        with deadline(at):
+            return self._guard(what, fn, *args)
 
     def _guard(self, what: str, fn: Callable[..., T], *args: Any) -> T:
         """Run one SDK call; every failure becomes a SourceError naming the call (never a token)."""
