@@ -12,6 +12,7 @@ from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.service import DecisionService
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.engine.supervisor import OpaSupervisor, Restore
+from policygate.metrics import Metrics
 from policygate.policy.waiver_sync import WaiverSync
 from policygate.policy.watch import PolicyWatcher
 from policygate.sources.base import EvidenceSource
@@ -49,8 +50,20 @@ def open_service(settings: Settings) -> Iterator[DecisionService]:
     supervisor = None
     if engine is not None and engine.managed is not None:  # a managed OPA that dies is started again
         supervisor = OpaSupervisor(engine, restore=restorer(waivers)).start()
+    metrics = Metrics()
+    metrics.gauge("policygate_log_queue_depth", "Records waiting to be committed.", log.queue_depth)
+    metrics.gauge(
+        "policygate_opa_restarts",
+        "Times the managed OPA was started again after it ended.",
+        lambda: supervisor.restarts if supervisor is not None else 0,
+    )
+    metrics.gauge(
+        "policygate_opa_down_seconds",
+        "How long the managed OPA has been down (0: running).",
+        lambda: supervisor.down_for() if supervisor is not None else 0.0,
+    )
     try:
-        service = DecisionService(engine, log, error, collector, rule_ids(engine))
+        service = DecisionService(engine, log, error, collector, rule_ids(engine), metrics)
         service.supervisor = supervisor
         if settings.watch:
             watcher = watch_policies(settings, service, waivers)

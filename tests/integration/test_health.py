@@ -180,3 +180,36 @@ def test_a_managed_opa_that_will_not_start_is_retried_with_backoff(tmp_path: Pat
         assert engine.evaluate(load_example("compliant"))["allow"] is True
     finally:
         managed.stop()
+
+
+def test_metrics_count_what_happened(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with client_for(
+        db_url=f"sqlite:///{tmp_path}/d.db", mlflow_webhook_secret="s", auth_failures_per_minute=6
+    ) as client:
+        for name in ("compliant", "compliant", "APR-002"):
+            assert client.post("/v1/evaluate", json={"evidence": load_example(name)}).status_code == 200
+        client.post("/v1/webhooks/mlflow", content=b"{}", headers={"x-mlflow-signature": "v1,forged"})
+        for _ in range(3):  # a burst of one failure, then refused
+            client.get("/v1/decisions", headers={"Authorization": "Bearer pgt_no.such"})
+        scraped = client.get("/metrics")
+        assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(scraped.text)
+        for s in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    target = {"target": "production", "origin": "supplied"}
+    assert value("policygate_decisions_total", outcome="allow", **target) == 2
+    assert value("policygate_decisions_total", outcome="deny", **target) == 1
+    assert value("policygate_rule_findings_total", rule="APR-002", kind="deny") == 1
+    assert value("policygate_evaluate_seconds_count") == 3
+    assert value("policygate_log_append_seconds_count") == 3
+    assert value("policygate_webhook_deliveries_total", source="mlflow", result="refused") == 1
+    assert value("policygate_rate_limited_total", reason="failed_auth") >= 1
+    assert value("policygate_opa_restarts") == 0 and value("policygate_log_queue_depth") == 0

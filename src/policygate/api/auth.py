@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from policygate.auth.authenticator import Authenticator
 from policygate.auth.principal import ANONYMOUS, Principal
 
-PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 SIGNED = ("/v1/webhooks/",)  # authenticated by signature / shared secret in the route itself
 DECIDE = {("POST", "/v1/evaluate"), ("POST", "/v1/decisions")}
 APPROVE = {("POST", "/v1/approvals"), ("DELETE", "/v1/approvals/{approval_id}")}
@@ -37,6 +37,10 @@ def required_scope(method: str, path: str) -> str | None:
 
 def _unauthorised(message: str) -> HTTPException:
     return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _count_refusal(request: Request, reason: str) -> None:
+    request.app.state.service.metrics.rate_limited.labels(reason).inc()
 
 
 def _too_many(message: str, wait: float) -> HTTPException:
@@ -62,6 +66,7 @@ async def authenticate(
             address = request.client.host if request.client else "-"
             wait = auth.failures.peek(address)
             if wait:
+                _count_refusal(request, "failed_auth")
                 raise _too_many("too many failed authentications from this address", wait)
             found = await run_in_threadpool(auth.verify, credentials.credentials)
             if found is None:
@@ -74,6 +79,7 @@ async def authenticate(
     if principal.kind != "anonymous":
         wait = auth.limiter.allow(principal.label)
         if wait:
+            _count_refusal(request, "caller")
             raise _too_many("rate limit exceeded", wait)
     request.state.principal = principal
     return principal

@@ -322,6 +322,10 @@ class DecisionLog:
         await committed
         return item.result()
 
+    def queue_depth(self) -> int:
+        """Records waiting for the writer (metrics: a growing queue is a log that cannot keep up)."""
+        return len(self._queue)
+
     @contextlib.contextmanager
     def coming(self) -> Iterator[None]:
         """Announce a record that will be appended when the block ends (a decision being made):

@@ -16,6 +16,7 @@ from policygate.decisions.model import Decision, EvidenceOrigin, PolicyResult, R
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.engine.supervisor import OpaSupervisor
 from policygate.evidence import Approval, EvidenceV1, Request, Target, digest
+from policygate.metrics import Metrics
 from policygate.refs import ModelRef
 from policygate.sources.base import SourceError
 from policygate.sources.collect import Collector
@@ -39,12 +40,14 @@ class DecisionService:
         engine_error: EngineError | None = None,
         collector: Collector | None = None,
         rule_ids: list[str] | None = None,
+        metrics: Metrics | None = None,
     ):
         self.engine = engine
         self.log = log
         self.engine_error = engine_error
         self.collector = collector or Collector({})
         self.rule_ids = rule_ids or []
+        self.metrics = metrics or Metrics()
         self._verified_cache: dict[str, tuple[float, list[Approval]]] = {}
         self.supervisor: OpaSupervisor | None = None  # set by open_service for a managed OPA
 
@@ -74,8 +77,10 @@ class DecisionService:
         ``decision_id`` lets a retried trigger (a webhook delivery) map to one stable decision id.
         """
         try:
-            evidence = self.collect(ref, target, requested_by, caller)
+            with self.metrics.timed(self.metrics.collect_seconds.labels(ref.platform)):
+                evidence = self.collect(ref, target, requested_by, caller)
         except SourceError as exc:
+            self.metrics.source_errors.labels(exc.platform).inc()
             reason = error_reason("source", str(exc))
             return self._failed_collection(ref, target, (requested_by, caller), reason, decision_id)
         except ValidationError as exc:
@@ -88,6 +93,7 @@ class DecisionService:
         except LogError:
             raise  # the log cannot record: nothing may be answered (the caller says so, 503 / exit 2)
         except Exception as exc:  # noqa: BLE001 - a gate: anything unforeseen in a source is an error decision
+            self.metrics.source_errors.labels(ref.platform).inc()
             log.warning("evidence collection for %s failed unexpectedly: %s", ref, type(exc).__name__)
             reason = error_reason(
                 "source",
@@ -146,7 +152,8 @@ class DecisionService:
         doc = self.as_supplied(evidence, caller, verified).to_input()
         with self.log.coming():  # the group commit waits a moment for this record
             try:
-                raw = await self._engine().evaluate_async(doc)
+                with self.metrics.timed(self.metrics.evaluate_seconds):
+                    raw = await self._engine().evaluate_async(doc)
                 revision = await self._revision_async()
                 decision = self._decision_from(PolicyResult.from_opa(raw), doc, revision, "supplied")
             except EngineError as exc:
@@ -223,7 +230,8 @@ class DecisionService:
 
     def _evaluate(self, doc: dict[str, Any]) -> tuple[PolicyResult, str]:
         engine = self._engine()
-        raw = engine.evaluate(doc)
+        with self.metrics.timed(self.metrics.evaluate_seconds):
+            raw = engine.evaluate(doc)
         return PolicyResult.from_opa(raw), engine.policy_revision
 
     def _decision_from(
@@ -269,8 +277,9 @@ class DecisionService:
     ) -> Decision:
         """Commit the decision (with its evidence) before anyone sees it."""
         decision, args, fields = _record_of(decision, doc, decision_id)
-        self.log.append(*args, **fields)
-        _log_decision(decision)
+        with self.metrics.timed(self.metrics.append_seconds):
+            self.log.append(*args, **fields)
+        self._recorded(decision)
         return decision
 
     async def record_async(
@@ -278,9 +287,25 @@ class DecisionService:
     ) -> Decision:
         """:meth:`record` for the event loop: returns once the decision is committed."""
         decision, args, fields = _record_of(decision, doc, decision_id)
-        await self.log.append_async(*args, **fields)
-        _log_decision(decision)
+        with self.metrics.timed(self.metrics.append_seconds):
+            await self.log.append_async(*args, **fields)
+        self._recorded(decision)
         return decision
+
+    def _recorded(self, decision: Decision) -> None:
+        """Count a committed decision and its reasons (metrics), and say so in the debug log."""
+        m = self.metrics
+        m.decisions.labels(
+            decision.outcome, (decision.target or {}).get("stage") or "", decision.evidence_origin
+        ).inc()
+        for kind, reasons in (
+            ("deny", decision.reasons),
+            ("warn", decision.warnings),
+            ("dryrun", decision.dryrun),
+        ):
+            for reason in reasons:
+                m.findings.labels(reason.id, kind).inc()
+        _log_decision(decision)
 
 
 def _record_of(

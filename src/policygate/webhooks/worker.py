@@ -75,6 +75,11 @@ class WebhookWorker:
 
     def accept(self, job: Job) -> str:
         """Record the delivery, then queue it. Returns accepted | duplicate."""
+        result = self._accept(job)
+        self.service.metrics.webhook_deliveries.labels(job.source, result).inc()
+        return result
+
+    def _accept(self, job: Job) -> str:
         if self.seen(job):
             return "duplicate"
         try:

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from policygate.api.deps import Service
 from policygate.decisions.service import DecisionService
@@ -27,6 +28,12 @@ def healthz(service: Service) -> JSONResponse:
         return JSONResponse(status_code=503, content=content)
     restarts = supervisor.restarts if supervisor is not None else 0
     return JSONResponse({"status": "ok", "opa_restarts": restarts})
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(service: Service) -> Response:
+    """Prometheus exposition (docs/operations.md lists the metrics and the alerts to set)."""
+    return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/readyz")

@@ -41,6 +41,16 @@ def _json(body: bytes) -> Any:
         raise EventError(f"body is not valid JSON: {exc}") from None
 
 
+def _counted(request: Request, source: str, response: JSONResponse) -> JSONResponse:
+    """Count refused and ignored deliveries (the worker counts accepted and duplicate ones)."""
+    result = (
+        "refused" if response.status_code >= 400 else ("ignored" if b'"ignored"' in response.body else None)
+    )
+    if result is not None:
+        request.app.state.service.metrics.webhook_deliveries.labels(source, result).inc()
+    return response
+
+
 async def _accept(worker: WebhookWorker, jobs: list[Job]) -> dict[str, Any]:
     results = [await run_in_threadpool(worker.accept, job) for job in jobs]
     return {
@@ -53,6 +63,10 @@ async def _accept(worker: WebhookWorker, jobs: list[Job]) -> dict[str, Any]:
 @router.post("/mlflow", status_code=202, responses={200: {}, 400: {}, 401: {}, 503: {}})
 async def mlflow_webhook(request: Request) -> JSONResponse:
     """MLflow registry webhook; X-MLflow-Signature verified with POLICYGATE_MLFLOW_WEBHOOK_SECRET."""
+    return _counted(request, "mlflow", await _mlflow_delivery(request))
+
+
+async def _mlflow_delivery(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     if settings.mlflow_webhook_secret is None:
         return _error(
@@ -105,6 +119,10 @@ async def eventgrid_handshake(request: Request) -> Response:
 @router.post("/azure-eventgrid", status_code=202, responses={200: {}, 400: {}, 401: {}, 503: {}})
 async def eventgrid_webhook(request: Request) -> JSONResponse:
     """Azure ML events via Event Grid (Event Grid or CloudEvents schema), with a shared secret."""
+    return _counted(request, "eventgrid", await _eventgrid_delivery(request))
+
+
+async def _eventgrid_delivery(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     if settings.eventgrid_secret is None:
         return _error(

@@ -1,0 +1,81 @@
+"""The service's Prometheus metrics (``GET /metrics``), on a registry of its own per service, so
+two services in one process (tests, an embedding application) never share or clash.
+
+What to alert on is in docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# seconds: a decision from supplied evidence takes about a millisecond, one from MLflow tens
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.decisions = Counter(
+            "policygate_decisions",
+            "Decisions recorded, by outcome, target stage and evidence origin (collected|supplied).",
+            ["outcome", "target", "origin"],
+            registry=r,
+        )
+        self.findings = Counter(
+            "policygate_rule_findings",
+            "Reasons in recorded decisions, by rule id (ERR-* for errors) and kind (deny|warn|dryrun).",
+            ["rule", "kind"],
+            registry=r,
+        )
+        self.collect_seconds = Histogram(
+            "policygate_collect_seconds", "Evidence collection time, by platform.", ["platform"],
+            buckets=BUCKETS, registry=r,
+        )  # fmt: skip
+        self.evaluate_seconds = Histogram(
+            "policygate_evaluate_seconds", "OPA evaluation time of one decision.", buckets=BUCKETS, registry=r
+        )
+        self.append_seconds = Histogram(
+            "policygate_log_append_seconds",
+            "Time until a decision's record is committed to the log.",
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.source_errors = Counter(
+            "policygate_source_errors",
+            "Evidence collections that failed, by platform.",
+            ["platform"],
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "policygate_webhook_deliveries",
+            "Webhook deliveries, by source (mlflow|eventgrid) and result "
+            "(accepted|duplicate|ignored|refused).",
+            ["source", "result"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "policygate_rate_limited",
+            "Requests refused with 429, by reason (caller|failed_auth).",
+            ["reason"],
+            registry=r,
+        )
+
+    def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:
+        """A value read when scraped (OPA restarts, queue depths)."""
+        Gauge(name, doc, registry=self.registry).set_function(read)
+
+    @contextmanager
+    def timed(self, histogram: Histogram) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            histogram.observe(time.perf_counter() - started)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
