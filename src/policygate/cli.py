@@ -240,7 +240,7 @@ def evidence_collect(
     settings = Settings()
     if mlflow_uri:
         settings.mlflow_uri = mlflow_uri
-    collector = Collector(build_sources(settings))
+    collector = Collector(build_sources(settings), settings.links)
     try:
         evidence = collector.collect(
             model, Request(target=stage, requested_by=requested_by, requested_at=now_iso())

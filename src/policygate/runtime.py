@@ -1,10 +1,13 @@
-"""Wire settings into a running service: decision log, OPA engine, decision service."""
+"""The composition root: Settings in, a running policygate (log, OPA, service, ...) out."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from policygate.config import Settings
@@ -19,15 +22,57 @@ from policygate.sources.base import EvidenceSource
 from policygate.sources.collect import Collector
 
 if TYPE_CHECKING:
+    from policygate.auth.authenticator import Authenticator
     from policygate.decisions.checkpoint import CheckpointWriter
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass
+class Runtime:
+    """Everything a running policygate holds, built from Settings by :func:`open_runtime` and
+    released by it: no module keeps a registry of its own on the side."""
+
+    settings: Settings
+    log: DecisionLog
+    engine: OpaEngine | None
+    service: DecisionService
+    metrics: Metrics
+    waivers: WaiverSync | None = None
+    watcher: PolicyWatcher | None = None
+    supervisor: OpaSupervisor | None = None
+    checkpoints: CheckpointWriter | None = None
+
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        """Who calls (the API): made on first use, so a CLI run never loads the OIDC libraries."""
+        from policygate.auth import authenticator
+
+        s = self.settings
+        return authenticator.Authenticator(
+            self.log,
+            required=s.auth_required,
+            oidc=s.oidc,
+            rate_per_minute=s.rate_limit_per_minute,
+            failures_per_minute=s.auth_failures_per_minute,
+        )
+
+
 @contextmanager
-def open_service(settings: Settings) -> Iterator[DecisionService]:
-    """Open the log first (a decision that cannot be recorded is never answered),
-    then OPA; an OPA that will not start still yields a service that records errors."""
+def open_runtime(
+    settings: Settings,
+    *,
+    sources: Mapping[str, EvidenceSource] | None = None,
+    credential: Any = None,
+    transport: Any = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[Runtime]:
+    """The composition root. Opens the log first (a decision that cannot be recorded is never
+    answered), then OPA; an OPA that will not start still yields a service that records errors.
+
+    ``sources`` replaces the configured evidence sources; ``credential`` and ``transport`` go to
+    the Azure clients of the configured ones; ``clock`` drives the OPA supervisor's backoff.
+    """
     log = DecisionLog(settings.db_url)
     engine: OpaEngine | None = None
     error: EngineError | None = None
@@ -42,14 +87,51 @@ def open_service(settings: Settings) -> Iterator[DecisionService]:
         )
     except EngineError as exc:
         error = exc
-    collector = Collector(build_sources(settings))
+    azure: dict[str, Any] = {k: v for k, v in (("credential", credential), ("transport", transport)) if v}
+    collector = Collector(
+        sources if sources is not None else build_sources(settings, **azure), settings.links
+    )
     # The active waivers (from the log) go to OPA now, and again every 30 s.
     waivers = WaiverSync(engine, log).start() if engine is not None else None
-    watcher: PolicyWatcher | None = None
     checkpoints = start_checkpoints(settings, log)
     supervisor = None
     if engine is not None and engine.managed is not None:  # a managed OPA that dies is started again
-        supervisor = OpaSupervisor(engine, restore=restorer(waivers)).start()
+        supervisor = OpaSupervisor(engine, restore=restorer(waivers), clock=clock).start()
+    metrics = service_metrics(log, supervisor)
+    service = DecisionService(engine, log, error, collector, rule_ids(engine), metrics)
+    service.supervisor = supervisor
+    runtime = Runtime(
+        settings, log, engine, service, metrics, waivers, supervisor=supervisor, checkpoints=checkpoints
+    )
+    try:
+        if settings.watch:
+            runtime.watcher = watch_policies(settings, service, waivers)
+        yield runtime
+    finally:
+        close(runtime)
+
+
+@contextmanager
+def open_service(settings: Settings) -> Iterator[DecisionService]:
+    """:func:`open_runtime`'s decision service (docs/python-api.md)."""
+    with open_runtime(settings) as runtime:
+        yield runtime.service
+
+
+def close(runtime: Runtime) -> None:
+    """Stop what runs, in the reverse order of starting; the log last."""
+    for part in (runtime.supervisor, runtime.checkpoints, runtime.watcher, runtime.waivers):
+        if part is not None:
+            part.stop()
+    if "authenticator" in runtime.__dict__:  # made only if used
+        runtime.authenticator.close()
+    runtime.service.collector.close()
+    if runtime.engine is not None:
+        runtime.engine.close()
+    runtime.log.close()
+
+
+def service_metrics(log: DecisionLog, supervisor: OpaSupervisor | None) -> Metrics:
     metrics = Metrics()
     metrics.gauge("policygate_log_queue_depth", "Records waiting to be committed.", log.queue_depth)
     metrics.gauge(
@@ -62,25 +144,7 @@ def open_service(settings: Settings) -> Iterator[DecisionService]:
         "How long the managed OPA has been down (0: running).",
         lambda: supervisor.down_for() if supervisor is not None else 0.0,
     )
-    try:
-        service = DecisionService(engine, log, error, collector, rule_ids(engine), metrics)
-        service.supervisor = supervisor
-        if settings.watch:
-            watcher = watch_policies(settings, service, waivers)
-        yield service
-    finally:
-        if supervisor is not None:
-            supervisor.stop()
-        if checkpoints is not None:
-            checkpoints.stop()
-        if watcher is not None:
-            watcher.stop()
-        if waivers is not None:
-            waivers.stop()
-        collector.close()
-        if engine is not None:
-            engine.close()
-        log.close()
+    return metrics
 
 
 def watch_policies(

@@ -21,7 +21,7 @@ from policygate.decisions.log import DecisionLog
 from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
 from policygate.policy import waiver_sync, waivers
-from policygate.runtime import open_service
+from policygate.runtime import open_runtime, open_service
 from tests.conftest import EXAMPLES, REGO, load_example, opa_binary
 
 runner = CliRunner()
@@ -106,11 +106,12 @@ def test_an_expired_waiver_has_no_effect(sqlite_url: str) -> None:
     doc = load_example("APR-002")
     expiry = datetime.fromisoformat(waiver["expires"].replace("Z", "+00:00"))
     settings = Settings(db_url=sqlite_url, policy_dir=REGO, opa_bin=opa_binary())
-    with open_service(settings) as service:
+    with open_runtime(settings) as runtime:
         doc["request"]["requested_at"] = waiver["expires"]  # the request comes when it expires
-        at_expiry = service.evaluate(EvidenceV1.model_validate(doc))
+        at_expiry = runtime.service.evaluate(EvidenceV1.model_validate(doc))
         # once expired (by the clock), the waiver is not even pushed any more
-        sync = waiver_sync._SYNCS[service.engine]  # type: ignore[index]
+        sync = runtime.waivers
+        assert sync is not None
         active_then = [w.id for w in sync.state.active(expiry)]
     assert at_expiry.outcome == "deny" and [r.id for r in at_expiry.reasons] == ["APR-002"]
     assert active_then == []

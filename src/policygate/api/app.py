@@ -19,10 +19,9 @@ from policygate.api.auth import authenticate
 from policygate.api.limits import BodySizeLimit, JsonBodyCheck
 from policygate.api.openapi import install_openapi
 from policygate.api.routes import approvals, decisions, health, models, policy, waivers, webhooks
-from policygate.auth.authenticator import Authenticator
 from policygate.config import Settings
 from policygate.decisions.log import LogError, db_problem
-from policygate.runtime import open_service
+from policygate.runtime import open_runtime
 from policygate.webhooks.worker import WebhookWorker
 from policygate.webhooks.writeback import MlflowWriteBack
 
@@ -82,18 +81,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with open_service(settings) as service:
-            app.state.service = service
-            app.state.auth = Authenticator(
-                service.log,
-                required=settings.auth_required,
-                oidc=settings.oidc,
-                rate_per_minute=settings.rate_limit_per_minute,
-                failures_per_minute=settings.auth_failures_per_minute,
-            )
+        with open_runtime(settings) as runtime:
+            app.state.runtime = runtime
+            app.state.service = runtime.service
+            app.state.auth = runtime.authenticator
             writeback = MlflowWriteBack(settings.mlflow_uri) if settings.mlflow_uri else None
             worker = WebhookWorker(
-                service, writeback, enforce=settings.webhook_enforce, maxsize=settings.webhook_queue_size
+                runtime.service,
+                writeback,
+                enforce=settings.webhook_enforce,
+                maxsize=settings.webhook_queue_size,
+            )
+            runtime.metrics.gauge(
+                "policygate_webhook_queue_depth",
+                "Webhook deliveries waiting for a decision.",
+                worker.queue.qsize,
             )
             app.state.webhooks = worker
             worker.start()
@@ -101,7 +103,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             finally:
                 worker.stop()
-                app.state.auth.close()
 
     app = FastAPI(
         title="policygate", version=__version__, lifespan=lifespan, dependencies=[Depends(authenticate)]

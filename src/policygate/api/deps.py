@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from policygate.decisions.service import DecisionService
+from policygate.runtime import Runtime
 
 
 def service_of(request: Request) -> DecisionService:
@@ -19,3 +20,11 @@ async def _service(request: Request) -> DecisionService:  # async: no thread hop
 
 
 Service = Annotated[DecisionService, Depends(_service)]
+
+
+async def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]

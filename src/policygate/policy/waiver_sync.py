@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
@@ -55,7 +54,6 @@ class WaiverSync:
         self._thread: threading.Thread | None = None
 
     def start(self) -> WaiverSync:
-        _SYNCS[self.engine] = self
         self.refresh_quietly()
         self._thread = threading.Thread(target=self._run, name="policygate-waivers", daemon=True)
         self._thread.start()
@@ -65,7 +63,6 @@ class WaiverSync:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        _SYNCS.pop(self.engine, None)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -108,14 +105,11 @@ class WaiverSync:
             log.warning("could not push waivers to OPA at %s: %s", self.engine.url, exc)
 
 
-_SYNCS: weakref.WeakKeyDictionary[OpaEngine, WaiverSync] = weakref.WeakKeyDictionary()
-
-
-def publish(engine: OpaEngine | None, log_: DecisionLog) -> list[str]:
-    """After a change: push the active set to ``engine`` now (through its WaiverSync when running)."""
+def publish(engine: OpaEngine | None, log_: DecisionLog, sync: WaiverSync | None = None) -> list[str]:
+    """After a change: push the active set to ``engine`` now (through ``sync``, the running
+    service's WaiverSync, when there is one: all pushes to one OPA go through it)."""
     if engine is None:
         return []
-    sync = _SYNCS.get(engine)
     if sync is not None:
         return [w.id for w in sync.refresh()]
     active = load_state(log_).active(datetime.now(UTC))

@@ -15,7 +15,6 @@ import hashlib
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -103,7 +102,6 @@ class PolicyWatcher:
         self._retiring: list[tuple[threading.Timer, Callable[[], None]]] = []
 
     def start(self) -> PolicyWatcher:
-        _WATCHERS[self.engine] = self
         # What serves now was checked at start-up from these files.
         self._digest = files_digest(self._files())
         self.state = PolicyState(str(self.policy_dir), self.engine.cached_revision(), reloaded_at=now_iso())
@@ -122,7 +120,6 @@ class PolicyWatcher:
             timer.cancel()
             retire()
         self._retiring.clear()
-        _WATCHERS.pop(self.engine, None)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -199,14 +196,3 @@ class PolicyWatcher:
         timer.daemon = True
         timer.start()
         self._retiring.append((timer, retired[0]))
-
-
-_WATCHERS: weakref.WeakKeyDictionary[OpaEngine, PolicyWatcher] = weakref.WeakKeyDictionary()
-
-
-def state_of(engine: OpaEngine | None) -> PolicyState | None:
-    """The watch state for this engine, or None when nothing watches it (serve without --watch)."""
-    if engine is None:
-        return None
-    watcher = _WATCHERS.get(engine)
-    return watcher.state if watcher is not None else None

@@ -40,16 +40,10 @@ class CounterpartLinks(BaseModel):
         return str(getattr(self, platform, "") or "")
 
 
-def _configured_links() -> CounterpartLinks:
-    from policygate.config import Settings
-
-    return Settings().links
-
-
 class Collector:
     def __init__(self, sources: Mapping[str, EvidenceSource], links: CounterpartLinks | None = None) -> None:
         self.sources = dict(sources)
-        self.links = links if links is not None else _configured_links()
+        self.links = links if links is not None else CounterpartLinks()  # Settings.links: the caller's
         self.last_calls = 0
 
     def collect(self, ref: ModelRef, request: Request) -> EvidenceV1:

@@ -7,9 +7,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from policygate.api.deps import Service
+from policygate.api.deps import RuntimeDep, Service
 from policygate.decisions.service import DecisionService
-from policygate.policy.watch import state_of
 
 router = APIRouter(tags=["health"])
 
@@ -37,11 +36,12 @@ def metrics(service: Service) -> Response:
 
 
 @router.get("/readyz")
-def readyz(service: Service) -> JSONResponse:
+def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Ready: OPA answers, a record can be committed now, and every configured source answers.
     ``problems`` names what is wrong with each check that failed."""
+    service = runtime.service
     problems: dict[str, str | None] = {"opa": _opa_problem(service), "decision_log": service.log.writable()}
-    watched = state_of(service.engine)
+    watched = runtime.watcher.state if runtime.watcher is not None else None
     if watched is not None:
         problems["policy"] = None if watched.ready else "the policy files on disk were refused (see policy)"
     for platform, problem in service.collector.probe().items():

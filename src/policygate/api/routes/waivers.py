@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 
-from policygate.api.deps import Service
+from policygate.api.deps import RuntimeDep, Service
 from policygate.engine.opa import EngineError
 from policygate.policy import waiver_sync, waivers
+from policygate.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["waivers"])
 log = logging.getLogger(__name__)
@@ -28,11 +29,11 @@ def _caller(request: Request) -> str | None:
     return label if isinstance(label, str) and label != "anonymous" else None
 
 
-def _push(service: Any) -> None:
+def _push(runtime: Runtime) -> None:
     """Push the active set now. The change is already recorded (durable): if OPA does not take it,
     the periodic refresh retries, so the caller gets its answer rather than an error to retry on."""
     try:
-        waiver_sync.publish(service.engine, service.log)
+        waiver_sync.publish(runtime.engine, runtime.log, runtime.waivers)
     except EngineError as exc:
         log.warning(
             "waiver change recorded; OPA did not take it yet (retried every %.0f s): %s",
@@ -42,7 +43,9 @@ def _push(service: Any) -> None:
 
 
 @router.post("/waivers", response_model=waivers.WaiverView, status_code=201)
-def add_waiver(body: waivers.WaiverRequest, service: Service, request: Request) -> waivers.WaiverView:
+def add_waiver(
+    body: waivers.WaiverRequest, service: Service, runtime: RuntimeDep, request: Request
+) -> waivers.WaiverView:
     """Grant a time-bound waiver (expiry required, at most 365 days ahead)."""
     if _caller(request):
         body = body.model_copy(update={"created_by": _caller(request)})
@@ -51,7 +54,7 @@ def add_waiver(body: waivers.WaiverRequest, service: Service, request: Request) 
     except waivers.WaiverError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
     waivers.record_add(service.log, waiver)
-    _push(service)
+    _push(runtime)
     return waivers.WaiverView(**waiver.model_dump(), status="active")
 
 
@@ -69,6 +72,7 @@ def list_waivers(
 def revoke_waiver(
     waiver_id: str,
     service: Service,
+    runtime: RuntimeDep,
     request: Request,
     reason: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> waivers.WaiverView:
@@ -79,5 +83,5 @@ def revoke_waiver(
         raise HTTPException(status_code=404, detail=str(exc)) from None
     except waivers.WaiverError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
-    _push(service)
+    _push(runtime)
     return view
