@@ -4,14 +4,22 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
+
+_REQUEST_LINE = re.compile(rb"(?:^|\r\n)(GET|POST|PUT|PATCH|DELETE) (/\S*) HTTP/1\.[01]\r\n")
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(
+        self, target_host: str, target_port: int, on_request: Callable[[str, str], None] | None = None
+    ) -> None:
+        """``on_request(method, path)``: called for each HTTP/1.1 request a client sends through."""
         self.target = (target_host, target_port)
+        self.on_request = on_request
         probe = socket.socket()
         probe.bind(("127.0.0.1", 0))
         self.port = int(probe.getsockname()[1])
@@ -66,13 +74,20 @@ class TcpProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, from_client: bool) -> None:
+        pending = b""
         with contextlib.suppress(OSError):
             while chunk := src.recv(65536):
+                if from_client and self.on_request is not None:
+                    pending += chunk
+                    end = 0
+                    for match in _REQUEST_LINE.finditer(pending):
+                        self.on_request(match[1].decode(), match[2].decode())
+                        end = match.end()
+                    pending = pending[end:][-8192:]
                 dst.sendall(chunk)
         with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)

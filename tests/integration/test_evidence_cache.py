@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
-import requests
 from mlflow.tracking import MlflowClient
 
 from policygate.decisions.log import DecisionLog
@@ -21,21 +21,21 @@ from policygate.refs import parse
 from policygate.sources.collect import Collector
 from policygate.sources.mlflow import MlflowSource
 from tests.conftest import REGO, opa_binary
+from tests.tcp_proxy import TcpProxy
 
 
 @pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """MLflow REST calls, counted where they leave the process."""
+def counted(mlflow_server: str) -> Iterator[tuple[str, list[str]]]:
+    """The MLflow server behind a proxy that counts the REST calls reaching it: (URL, calls)."""
     seen: list[str] = []
-    original = requests.Session.send
+    server = urlsplit(mlflow_server)
 
-    def counting(self: requests.Session, request: requests.PreparedRequest, **kw: Any) -> Any:
-        if "/mlflow/" in (request.path_url or ""):
-            seen.append(request.path_url)
-        return original(self, request, **kw)
+    def count(method: str, path: str) -> None:
+        if "/mlflow/" in path:
+            seen.append(path)
 
-    monkeypatch.setattr(requests.Session, "send", counting)
-    return seen
+    with TcpProxy(server.hostname or "127.0.0.1", server.port or 80, on_request=count) as proxy:
+        yield f"http://127.0.0.1:{proxy.port}", seen
 
 
 @pytest.fixture
@@ -45,10 +45,11 @@ def model(mlflow_server: str) -> tuple[str, str]:
 
 
 def test_a_version_within_the_ttl_costs_one_call(
-    mlflow_server: str, model: tuple[str, str], calls: list[str]
+    mlflow_server: str, model: tuple[str, str], counted: tuple[str, list[str]]
 ) -> None:
+    url, calls = counted
     name, version = model
-    s = MlflowSource(mlflow_server, cache_ttl_s=60)
+    s = MlflowSource(url, cache_ttl_s=60)
     first = s.collect(parse(f"mlflow:models:/{name}/{version}"))
     n = len(calls)
     again = s.collect(parse(f"mlflow:models:/{name}/{version}"))
@@ -60,10 +61,11 @@ def test_a_version_within_the_ttl_costs_one_call(
 
 
 def test_an_alias_is_resolved_afresh_and_never_given_the_old_versions_evidence(
-    mlflow_server: str, model: tuple[str, str], calls: list[str]
+    mlflow_server: str, model: tuple[str, str], counted: tuple[str, list[str]]
 ) -> None:
+    url, calls = counted
     name, v1 = model
-    s = MlflowSource(mlflow_server, cache_ttl_s=60)
+    s = MlflowSource(url, cache_ttl_s=60)
     before = s.collect(parse(f"mlflow:models:/{name}@champion"))
     assert before.subject.version == v1
     n = len(calls)
@@ -104,9 +106,12 @@ def test_approvals_on_a_version_reference_are_read_afresh(mlflow_server: str, mo
     s.close()
 
 
-def test_entries_expire_after_the_ttl(mlflow_server: str, model: tuple[str, str], calls: list[str]) -> None:
+def test_entries_expire_after_the_ttl(
+    mlflow_server: str, model: tuple[str, str], counted: tuple[str, list[str]]
+) -> None:
+    url, calls = counted
     name, version = model
-    s = MlflowSource(mlflow_server, cache_ttl_s=0.5)
+    s = MlflowSource(url, cache_ttl_s=0.5)
     ref = parse(f"mlflow:models:/{name}/{version}")
     first = s.collect(ref)
     time.sleep(0.6)
@@ -117,9 +122,12 @@ def test_entries_expire_after_the_ttl(mlflow_server: str, model: tuple[str, str]
     s.close()
 
 
-def test_ttl_zero_turns_the_cache_off(mlflow_server: str, model: tuple[str, str], calls: list[str]) -> None:
+def test_ttl_zero_turns_the_cache_off(
+    mlflow_server: str, model: tuple[str, str], counted: tuple[str, list[str]]
+) -> None:
+    url, calls = counted
     name, version = model
-    s = MlflowSource(mlflow_server, cache_ttl_s=0)
+    s = MlflowSource(url, cache_ttl_s=0)
     ref = parse(f"mlflow:models:/{name}/{version}")
     assert s.collect(ref).calls >= 4 and s.collect(ref).calls >= 4
     s.close()

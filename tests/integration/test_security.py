@@ -107,9 +107,7 @@ def test_revoked_token_stops_working(make_client: Callable[..., TestClient], sql
     log.close()
 
 
-def test_a_token_is_answered_from_memory_only_within_the_cache_ttl(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_token_is_answered_from_memory_only_within_the_cache_ttl(sqlite_url: str) -> None:
     """The request path asks ``cached`` first (no thread, no database); what it answers is what
     ``verify`` found less than 5 s ago, and nothing older."""
     from sqlalchemy import text
@@ -117,7 +115,8 @@ def test_a_token_is_answered_from_memory_only_within_the_cache_ttl(
     from policygate.auth import tokens
 
     log = DecisionLog(sqlite_url)
-    store = TokenStore(log)
+    now = [1000.0]
+    store = TokenStore(log, clock=lambda: now[0])
     _, secret = store.create("ci", parse_scopes("decide"), "test")
     assert store.cached(secret) == (False, None)  # never verified: only the database can tell
     principal = store.verify(secret)
@@ -126,8 +125,7 @@ def test_a_token_is_answered_from_memory_only_within_the_cache_ttl(
         conn.execute(text("ALTER TABLE api_tokens RENAME TO api_tokens_gone"))
     assert store.cached(secret) == (True, principal)
     assert store.cached(secret + "x") == (False, None)  # another secret is another key
-    now = time.monotonic()
-    monkeypatch.setattr(tokens.time, "monotonic", lambda: now + tokens.CACHE_TTL_S + 0.1)
+    now[0] += tokens.CACHE_TTL_S + 0.1
     assert store.cached(secret) == (False, None)  # expired: back to the database
     with log.engine.begin() as conn:
         conn.execute(text("ALTER TABLE api_tokens_gone RENAME TO api_tokens"))

@@ -7,6 +7,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -76,8 +77,9 @@ def split_token(token: str) -> tuple[str, str] | None:
 
 
 class TokenStore:
-    def __init__(self, log: DecisionLog) -> None:
+    def __init__(self, log: DecisionLog, clock: Callable[[], float] = time.monotonic) -> None:
         self.log = log
+        self.clock = clock
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
 
@@ -155,7 +157,7 @@ class TokenStore:
 
     def _hit(self, key: str) -> tuple[bool, Principal | None]:
         hit = self._cache.get(key)  # one dict read: atomic under the GIL
-        if hit and hit[0] > time.monotonic():
+        if hit and hit[0] > self.clock():
             return True, hit[1]
         return False, None
 
@@ -168,7 +170,7 @@ class TokenStore:
         known, principal = self._hit(key)
         if known:
             return principal
-        now = time.monotonic()
+        now = self.clock()
         with self.log.engine.connect() as conn:
             row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
         principal = None
