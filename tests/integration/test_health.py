@@ -129,7 +129,7 @@ def test_the_managed_opas_output_reaches_the_service_log_while_it_runs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     proc = subprocess.Popen(
-        ["sh", "-c", "echo 'opa: first line'; echo 'opa: second' >&2; sleep 30"],
+        ["sh", "-c", """echo 'opa: first line'; echo '{"level":"error","msg":"x"}' >&2; sleep 30"""],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -140,11 +140,12 @@ def test_the_managed_opas_output_reaches_the_service_log_while_it_runs(
             while len(caplog.records) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert proc.poll() is None  # still running: read as it comes, not when it exits
-            assert [r.getMessage() for r in caplog.records] == ["opa: first line", "opa: second"]
+            seen = [(r.levelname, r.getMessage()) for r in caplog.records]
+            assert seen == [("WARNING", "opa: first line"), ("ERROR", '{"level":"error","msg":"x"}')]
     finally:
         proc.kill()
         proc.wait()
-    assert drain.tail() == "opa: first line\nopa: second"
+    assert drain.tail() == 'opa: first line\n{"level":"error","msg":"x"}'
 
 
 def test_a_managed_opa_that_will_not_start_is_retried_with_backoff(tmp_path: Path) -> None:

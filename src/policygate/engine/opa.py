@@ -188,6 +188,17 @@ class ManagedOpa:
             self._authz_dir = None
 
 
+def _level_of(line: str) -> int:
+    """OPA logs JSON with a ``level``: its errors are errors, the rest (e.g. "running as root") is
+    news for the service log, not for a CLI user's terminal; a plain line (a load error) warns."""
+    if not line.startswith("{"):
+        return logging.WARNING
+    with contextlib.suppress(ValueError):
+        if json.loads(line).get("level") == "error":
+            return logging.ERROR
+    return logging.INFO
+
+
 class OutputDrain:
     """Reads a child's output line by line while it runs: each line goes to the service log
     (logger ``policygate.opa``), the last few kilobytes are kept for an error message on exit."""
@@ -212,7 +223,7 @@ class OutputDrain:
                 line = raw[: self.LINE_BYTES].decode(errors="replace").rstrip()
                 if not line:
                     continue
-                opa_log.warning("%s", line)
+                opa_log.log(_level_of(line), "%s", line)
                 with self._lock:
                     self._tail.append(line)
                     self._size += len(line) + 1
