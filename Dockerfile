@@ -3,9 +3,11 @@ FROM openpolicyagent/opa:1.22.3-static AS opa
 
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY src ./src
-RUN pip install --no-cache-dir --prefix=/install ".[postgres]"
+# the locked stack (exact versions and hashes), then policygate itself without resolving again
+RUN pip install --no-cache-dir --prefix=/install --require-hashes -r requirements.lock \
+ && pip install --no-cache-dir --prefix=/install --no-deps .
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /app policygate

@@ -5,16 +5,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 OPA := .bin/opa
 
-.PHONY: setup demo test lint policy-test serve bench clean
+.PHONY: setup demo test lint policy-test serve bench lock clean
 
 setup: $(VENV)/.installed
 	@scripts/ensure-opa.sh
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the locked stack (versions and hashes: requirements-dev.lock), then policygate itself.
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install -q --no-deps -e .
 	@touch $@
+
+lock:  # refresh requirements*.lock from pyproject.toml (uv, pinned); commit both
+	scripts/lock.sh
 
 demo: setup
 	$(VENV)/bin/policygate demo
