@@ -8,29 +8,26 @@ import logging
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from policygate.decisions.model import Decision
+    from policygate.evidence import EvidenceV1, Target
+    from policygate.refs import ModelRef
 
 from policygate import jsonload
 from policygate.cli_auth import approve, token_app
-from policygate.cli_common import DbOption, fail, settings_with
+from policygate.cli_common import DbOption, fail, group, settings_with
 from policygate.cli_keys import key_app
 from policygate.cli_log import log_app
 from policygate.cli_policy import emit_explained, policy_app, replay, waiver_app
-from policygate.config import Settings
-from policygate.decisions.log import LogError
-from policygate.decisions.model import Decision
-from policygate.evidence import EvidenceV1, Request, Target, json_schema
-from policygate.output import many_renderer, renderer
-from policygate.refs import ModelRef, RefError, parse
-from policygate.runtime import open_service
-from policygate.timeutil import now_iso
 
-app = typer.Typer(
+app = group(
     help="Policy-as-code promotion gate for ML models.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
@@ -47,6 +44,8 @@ FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output for
 
 
 def validation_message(exc: ValidationError, source: str) -> str:
+    from policygate.evidence import EvidenceV1
+
     lines = [f"{source}: evidence does not match {EvidenceV1.model_fields['schema_'].default}:"]
     for err in exc.errors()[:20]:
         where = ".".join(str(p) for p in err["loc"]) or "(document)"
@@ -57,6 +56,11 @@ def validation_message(exc: ValidationError, source: str) -> str:
 def load_evidence(path: Path) -> EvidenceV1:
     """An evidence document from a file, refused clearly when it is too large (the service's body
     limit, POLICYGATE_MAX_BODY_BYTES), nested too deeply, not UTF-8 or not JSON."""
+    from pydantic import ValidationError
+
+    from policygate.config import Settings
+    from policygate.evidence import EvidenceV1
+
     limit = Settings().max_body_bytes
     try:
         with path.open("rb") as fh:
@@ -102,6 +106,10 @@ def evaluate(
 
     Every file is read and validated before anything is decided: a bad one is exit 2, nothing recorded.
     """
+    from policygate.decisions.log import LogError
+    from policygate.output import many_renderer
+    from policygate.runtime import open_service
+
     if explain and len(files) > 1:
         fail("--explain takes one file at a time")
     documents = [load_evidence(path) for path in files]
@@ -137,6 +145,8 @@ class SchemaFormat(StrEnum):
 
 
 def parse_ref(text: str) -> ModelRef:
+    from policygate.refs import RefError, parse
+
     try:
         return parse(text)
     except RefError as exc:
@@ -144,6 +154,10 @@ def parse_ref(text: str) -> ModelRef:
 
 
 def parse_target(stage: str, environment: str | None = None) -> Target:
+    from pydantic import ValidationError
+
+    from policygate.evidence import Target
+
     try:
         return Target(stage=stage.lower(), environment=environment)  # type: ignore[arg-type]
     except ValidationError:
@@ -152,6 +166,8 @@ def parse_target(stage: str, environment: str | None = None) -> Target:
 
 def emit(decision: Decision, fmt: Format) -> NoReturn:
     """Print the decision in the chosen format and exit with its code (0 allow, 1 deny, 2 error)."""
+    from policygate.output import renderer
+
     typer.echo(renderer(fmt.value)(decision))
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if fmt is Format.github and summary_file:
@@ -190,6 +206,9 @@ def check(
     db: DbOption = None,
 ) -> None:
     """Gate a promotion: collect evidence, evaluate, record, print; exit 0 allow, 1 deny, 2 error."""
+    from policygate.decisions.log import LogError
+    from policygate.runtime import open_service
+
     model = parse_ref(ref)
     stage = parse_target(target, environment)
     who = requested_by or os.environ.get("GITHUB_ACTOR") or os.environ.get("USER")
@@ -218,7 +237,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(waiver_app, name="waiver")
 app.command("replay")(replay)
 
-evidence_app = typer.Typer(help="Evidence documents: collect them for policy authors.", no_args_is_help=True)
+evidence_app = group(help="Evidence documents: collect them for policy authors.")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(log_app, name="log")
 
@@ -231,9 +250,12 @@ def evidence_collect(
     mlflow_uri: Annotated[str | None, typer.Option("--mlflow-uri")] = None,
 ) -> None:
     """Print the evidence document for a model version (nothing is evaluated or recorded)."""
+    from policygate.config import Settings
+    from policygate.evidence import Request
     from policygate.runtime import build_sources
     from policygate.sources.base import SourceError
     from policygate.sources.collect import Collector
+    from policygate.timeutil import now_iso
 
     model = parse_ref(ref)
     stage = parse_target(target)
@@ -265,6 +287,8 @@ def schema(
     ] = False,
 ) -> None:
     """Print the JSON Schema of the evidence document (policygate.evidence/v1), or of the parameters."""
+    from policygate.evidence import json_schema
+
     if params:
         from policygate.policy.params import json_schema as params_schema
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import getpass
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import requests
 import typer
 
-from policygate.auth.principal import parse_scopes
-from policygate.auth.tokens import TokenStore
-from policygate.cli_common import DbOption, fail, open_log
+if TYPE_CHECKING:
+    from policygate.auth.tokens import TokenStore
 
-token_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
+from policygate.cli_common import DbOption, fail, group, open_log
+
+token_app = group(help="API tokens: create (shown once), list, revoke.")
 
 
 def _store(db: str | None, *, read_only: bool = False) -> TokenStore:
+    from policygate.auth.tokens import TokenStore
+
     return TokenStore(open_log(db, read_only=read_only))
 
 
@@ -29,6 +31,8 @@ def token_create(
     db: DbOption = None,
 ) -> None:
     """Create a token. It is printed once, on the last line; only its hash is stored."""
+    from policygate.auth.principal import parse_scopes
+
     try:
         wanted = parse_scopes(scopes)
     except ValueError as exc:
@@ -80,6 +84,8 @@ def approve(
 ) -> None:
     """Approve a model version as yourself: the service records the authenticated identity behind
     POLICYGATE_TOKEN, never a name typed here."""
+    import requests
+
     bearer = os.environ.get("POLICYGATE_TOKEN")
     if reject and withdraw:
         fail("--reject and --withdraw: choose one")

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from policygate.cli_common import fail
+from policygate.cli_common import fail, group
 
-key_app = typer.Typer(help="Signing keys for the decision log's checkpoints.", no_args_is_help=True)
+key_app = group(help="Signing keys for the decision log's checkpoints.")
 
 
 @key_app.command("create")

@@ -14,20 +14,17 @@ import sys
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from policygate.cli_common import DbOption, TextOrJson, fail, open_log
-from policygate.decisions.export import write_csv, write_jsonl
-from policygate.decisions.log import LogError
-from policygate.decisions.record import governed_record
-from policygate.policy.params import rule_id
-from policygate.timeutil import as_utc
+if TYPE_CHECKING:
+    pass
 
-log_app = typer.Typer(
+from policygate.cli_common import DbOption, TextOrJson, fail, group, open_log
+
+log_app = group(
     help="The decision log: verify it was not altered, show a model's record, export it.",
-    no_args_is_help=True,
 )
 
 EXIT_TAMPERED = 1
@@ -41,6 +38,8 @@ class ExportFormat(StrEnum):
 
 def _when(value: str | None, option: str) -> datetime | None:
     """ISO 8601 date or time; without an offset it is UTC."""
+    from policygate.timeutil import as_utc
+
     if value is None:
         return None
     try:
@@ -69,6 +68,7 @@ def verify(
     """
     from policygate.auth.tokens import table_problems
     from policygate.decisions.checkpoint import CheckpointError, extension_problem, load_public, parse_signed
+    from policygate.decisions.log import LogError
 
     if (checkpoint is None) != (key is None):
         fail("--checkpoint and --key go together")
@@ -114,6 +114,7 @@ def checkpoint_cmd(
 ) -> None:
     """Print a signed checkpoint of the log (origin, size, head hash, time): keep it outside the database."""
     from policygate.decisions.checkpoint import CheckpointError, current, load_private, sign
+    from policygate.decisions.log import LogError
 
     try:
         signing = load_private(key)
@@ -138,6 +139,9 @@ def show(
     db: DbOption = None,
 ) -> None:
     """The governed record of a model: owner, risk tier, lineage, latest decision per target, history."""
+    from policygate.decisions.log import LogError
+    from policygate.decisions.record import governed_record
+
     log = open_log(db, read_only=True)
     try:
         record = governed_record(log, ref, history=limit)
@@ -229,6 +233,10 @@ def export(
     ] = None,
 ) -> None:
     """Stream every decision (oldest first) as JSONL OPA decision-log events or as CSV."""
+    from policygate.decisions.export import write_csv, write_jsonl
+    from policygate.decisions.log import LogError
+    from policygate.policy.params import rule_id
+
     start, end = _when(since, "--since"), _when(until, "--until")
     if start and end and start >= end:
         fail("--since must be earlier than --until")

@@ -12,32 +12,27 @@ import os
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from pydantic import ValidationError
 
-from policygate.cli_common import DbOption, TextOrJson, fail, open_log, settings_with
-from policygate.config import Settings
-from policygate.decisions.log import DecisionLog, LogError
-from policygate.decisions.model import Decision
-from policygate.engine.catalogue import rules_in
-from policygate.engine.opa import EngineError, OpaEngine
-from policygate.output import catalogue, load_report, policy_tests, renderer
-from policygate.output.explanation import render as render_explanation
-from policygate.policy import authoring, waiver_sync, waivers
-from policygate.policy.explain import Explanation
-from policygate.policy.load import LoadReport, load_policy
-from policygate.policy.timespec import TimeSpecError, instant_or_duration
-from policygate.refs import RefError, parse
+from policygate.policy.timespec import MAX_WAIVER_DAYS
 
-policy_app = typer.Typer(
+if TYPE_CHECKING:
+    from policygate.config import Settings
+    from policygate.decisions.log import DecisionLog
+    from policygate.decisions.model import Decision
+    from policygate.policy import waivers
+    from policygate.policy.explain import Explanation
+    from policygate.policy.load import LoadReport
+
+from policygate.cli_common import DbOption, TextOrJson, fail, group, open_log, settings_with
+
+policy_app = group(
     help="Policy authoring: run the Rego tests with coverage, check strictly, list the rules.",
-    no_args_is_help=True,
 )
-waiver_app = typer.Typer(
+waiver_app = group(
     help="Time-bound waivers: a rule's deny becomes a warning for one model until the waiver expires.",
-    no_args_is_help=True,
 )
 
 
@@ -55,6 +50,8 @@ PolicyDirOption = Annotated[
 
 
 def _policy_dir(policy_dir: Path | None) -> Path:
+    from policygate.config import Settings
+
     path = policy_dir or Settings().policy_path
     if not path.is_dir():
         fail(f"policy directory {path} does not exist")
@@ -81,6 +78,8 @@ ExamplesDirOption = Annotated[
 
 
 def _examples_dir(policy_dir: Path | None, examples_dir: Path | None) -> Path | None:
+    from policygate.config import Settings
+
     if examples_dir is not None:
         return examples_dir
     settings = Settings()
@@ -89,6 +88,8 @@ def _examples_dir(policy_dir: Path | None, examples_dir: Path | None) -> Path | 
 
 def _loaded(binary: str, policy_dir: Path, examples_dir: Path | None) -> LoadReport:
     """Every load check on the directory (the OPA it starts is stopped again)."""
+    from policygate.policy.load import load_policy
+
     report, engine = load_policy(binary, policy_dir, examples_dir)
     if engine is not None:
         engine.close()
@@ -103,6 +104,10 @@ def policy_test(
 ) -> None:
     """Run the Rego tests (opa test) and the load checks: pass/fail per test, coverage, uncovered
     lines, and what policygate would refuse; exit 1 on a failure or a refusal."""
+    from policygate.config import Settings
+    from policygate.output import load_report, policy_tests
+    from policygate.policy import authoring
+
     path = _policy_dir(policy_dir)
     binary = Settings().opa_binary
     try:
@@ -129,6 +134,9 @@ def policy_check(
     """Every check policygate runs before it loads policies (opa check --strict with the evidence
     schema, rule metadata, parameter schema, evidence paths, each rule denies its example): errors
     with file and line; exit 1 when the directory would be refused."""
+    from policygate.config import Settings
+    from policygate.output import load_report
+
     path = _policy_dir(policy_dir)
     report = _loaded(Settings().opa_binary, path, _examples_dir(policy_dir, examples_dir))
     if fmt is TextOrJson.json:
@@ -146,6 +154,11 @@ def policy_list(
     ] = ListFormat.text,
 ) -> None:
     """The policy revision and every rule: id, title, severity, mode (enforce|warn|dryrun), controls."""
+    from policygate.config import Settings
+    from policygate.engine.opa import EngineError, OpaEngine
+    from policygate.output import catalogue
+    from policygate.policy import authoring
+
     settings = Settings()
     opa_url = None if policy_dir else settings.opa_url
     path = _policy_dir(policy_dir) if policy_dir or not opa_url else settings.policy_path
@@ -175,6 +188,9 @@ def policy_list(
 
 def emit_explained(decision: Decision, explanation: Explanation, fmt: str) -> NoReturn:
     """The decision as usual, plus its explanation: after the text, inside the JSON, or on stderr."""
+    from policygate.output import renderer
+    from policygate.output.explanation import render as render_explanation
+
     if fmt == "json":
         _echo_json({**decision.model_dump(mode="json"), "explanation": explanation.model_dump(mode="json")})
     elif fmt == "text":
@@ -193,6 +209,9 @@ def emit_explained(decision: Decision, explanation: Explanation, fmt: str) -> No
 
 def _push_external(settings: Settings, log: DecisionLog) -> str:
     """Running servers pick changes up within 30 s; an external OPA (POLICYGATE_OPA_URL) gets them now."""
+    from policygate.engine.opa import EngineError, OpaEngine
+    from policygate.policy import waiver_sync, waivers
+
     note = f"servers using this log apply it within {waivers.REFRESH_S:.0f} s"
     if not settings.opa_url:
         return note
@@ -210,6 +229,9 @@ def _push_external(settings: Settings, log: DecisionLog) -> str:
 
 def _known_rules(settings: Settings) -> list[str]:
     """Rule ids of the local policy directory (empty when there is none, e.g. bundles)."""
+    from policygate.engine.catalogue import rules_in
+    from policygate.engine.opa import EngineError
+
     if not (settings.policy_path / "policygate").is_dir():
         return []
     try:
@@ -242,7 +264,7 @@ def waiver_add(
         typer.Option(
             "--expires",
             help=f"Required: RFC 3339 time (2026-12-31T23:59:59Z) or duration (30d); at most "
-            f"{waivers.MAX_DAYS} days.",
+            f"{MAX_WAIVER_DAYS} days.",
         ),
     ] = None,
     target: Annotated[
@@ -253,6 +275,11 @@ def waiver_add(
     fmt: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
 ) -> None:
     """Grant a time-bound waiver; recorded in the decision log's chain."""
+    from pydantic import ValidationError
+
+    from policygate.decisions.log import LogError
+    from policygate.policy import waivers
+
     settings = settings_with(db)
     try:
         request = waivers.WaiverRequest(
@@ -292,6 +319,9 @@ def waiver_list(
     fmt: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
 ) -> None:
     """Active waivers (with --all: expired and revoked too), from the decision log."""
+    from policygate.decisions.log import LogError
+    from policygate.policy import waivers
+
     settings = settings_with(db)
     log = open_log(settings.db_url, read_only=True)
     try:
@@ -316,6 +346,9 @@ def waiver_revoke(
     db: DbOption = None,
 ) -> None:
     """End a waiver now; recorded in the decision log's chain."""
+    from policygate.decisions.log import LogError
+    from policygate.policy import waivers
+
     settings = settings_with(db)
     log = open_log(settings.db_url, read_only=False)
     try:
@@ -360,8 +393,14 @@ def replay(
 
     Exit 0: nothing would change; 1: an outcome would flip (allow/deny/error) or deny reasons change;
     3: only warnings or dry-run findings would change; 2: bad input or the candidate is refused."""
+    from policygate.decisions.log import LogError
+    from policygate.engine.opa import EngineError
+    from policygate.output import load_report
     from policygate.output.replay_report import render
+    from policygate.policy.load import load_policy
     from policygate.policy.replay import replay as run_replay
+    from policygate.policy.timespec import TimeSpecError, instant_or_duration
+    from policygate.refs import RefError, parse
 
     if not (policy_dir / "policygate").is_dir():
         fail(f"candidate policy directory {policy_dir} has no policygate/ package directory")

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from policygate.auth.oidc import OidcSettings
+from policygate.auth.oidc_settings import OidcSettings
 from policygate.evidence import Stage
 from policygate.sources.azureml import AzureSettings
 from policygate.sources.collect import CounterpartLinks

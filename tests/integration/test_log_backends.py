@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from policygate.decisions.export import opa_event
-from policygate.decisions.log import DecisionLog, LogError, head_revision
+from policygate.decisions.log import HEAD_REVISION, DecisionLog, LogError, head_revision
 from policygate.decisions.record import governed_record
 from policygate.decisions.schema import Base
 
@@ -257,3 +257,9 @@ def test_the_migrations_and_the_one_metadata_agree(log_url: str) -> None:
     finally:
         log.close()
     assert diff == [], diff
+
+
+def test_the_head_revision_constant_is_the_newest_migration() -> None:
+    """Opening a current log skips Alembic by comparing with HEAD_REVISION: a new migration must
+    move it, or logs would never be migrated to it."""
+    assert head_revision() == HEAD_REVISION

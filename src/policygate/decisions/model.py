@@ -7,10 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from policygate.engine.result import PolicyResult, Reason
+from policygate.exitcodes import EXIT_CODES
 
 Outcome = Literal["allow", "deny", "error"]
 EvidenceOrigin = Literal["collected", "supplied"]
-EXIT_CODES: dict[str, int] = {"allow": 0, "deny": 1, "error": 2}
 __all__ = [
     "EXIT_CODES",
     "Decision",

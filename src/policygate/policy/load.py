@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,18 +188,28 @@ def load_policy(
     schema_file.write_text(json.dumps(schema))
     params = params_of(files, policy_dir)
     engine: OpaEngine | None = None
+    # OPA starts on the copy while the static checks run (a CLI run waits for both, not one after
+    # the other); it serves nothing until every check passed, and is stopped when one did not.
+    managed = ManagedOpa(binary, copy, owned_dir=root, private=True)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opa-start") as pool:
+        starting = pool.submit(managed.start)
+        try:
+            report.errors, parsed = _static_errors(
+                binary, files, params, policy_dir, copy, schema_file, schema, report
+            )
+        finally:
+            started = starting.exception() is None
     try:
-        report.errors, parsed = _static_errors(
-            binary, files, params, policy_dir, copy, schema_file, schema, report
-        )
         if not report.errors:
+            url = starting.result()  # raises the EngineError of a start that failed
             locator = RuleLocator(parsed, locator_names)
-            managed = ManagedOpa(binary, copy, owned_dir=root, private=True)
-            engine = OpaEngine(managed.start(), timeout_s, managed, describe=locator.describe)
+            engine = OpaEngine(url, timeout_s, managed, describe=locator.describe)
             engine.local = locator.local
             report.errors = [_renamed(e, locator) for e in example_errors(engine, report.rules, examples)]
     except EngineError as exc:
         report.errors.append(CheckError(str(policy_dir), 0, 0, exc.code, exc.message))
+    if engine is None and started:
+        managed.stop()  # refused: the OPA that started alongside the checks goes (with the copy)
     if not report.ok or engine is None:
         if engine is not None:
             engine.close()  # also removes the copy

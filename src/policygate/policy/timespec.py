@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+MAX_WAIVER_DAYS = 365  # a waiver expires at most this far ahead (policy.waivers)
+
 _DURATION = re.compile(r"(?P<n>[0-9]{1,6})\s*(?P<unit>[smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # OPA's time.parse_rfc3339_ns counts nanoseconds in an int64: it overflows in April 2262.

@@ -28,14 +28,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from policygate.decisions.log import DecisionLog
 from policygate.engine.opa import EngineError
 from policygate.evidence import STAGES, Stage
-from policygate.policy.timespec import OPA_TIME_LIMIT, TimeSpecError, instant_or_duration, rfc3339
+from policygate.policy.timespec import (
+    MAX_WAIVER_DAYS,
+    OPA_TIME_LIMIT,
+    TimeSpecError,
+    instant_or_duration,
+    rfc3339,
+)
 from policygate.refs import RefError, parse
 
 log = logging.getLogger(__name__)
 
 DATA_PATH = "policygate_waivers"
 KIND = "waiver"
-MAX_DAYS = 365
+MAX_DAYS = MAX_WAIVER_DAYS
 REFRESH_S = 30.0
 # Records are re-read from this far before the last refresh: covers clock skew between
 # replicas and transactions that commit a little after they took their timestamp.
