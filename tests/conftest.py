@@ -56,6 +56,18 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def client(sqlite_url: str) -> Iterator[Any]:
+    """The API on the real OPA and a SQLite log of its own (a TestClient, lifespan started)."""
+    from fastapi.testclient import TestClient
+
+    from policygate.api.app import create_app
+
+    settings = Settings(db_url=sqlite_url, policy_dir=REGO, opa_bin=opa_binary())
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture
 def decision_log(sqlite_url: str) -> Iterator[DecisionLog]:
     log = DecisionLog(sqlite_url)
     yield log

@@ -7,19 +7,10 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from policygate.api.app import create_app
 from policygate.config import Settings
-from tests.conftest import REGO, opa_binary
-
-
-@pytest.fixture
-def client(sqlite_url: str) -> Iterator[TestClient]:
-    settings = Settings(db_url=sqlite_url, policy_dir=REGO, opa_bin=opa_binary())
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def count(client: TestClient) -> int:

@@ -134,14 +134,14 @@ def test_the_managed_opas_output_reaches_the_service_log_while_it_runs(
         stderr=subprocess.STDOUT,
     )
     try:
-        with caplog.at_level(logging.WARNING, logger="policygate.opa"):
+        with caplog.at_level(logging.INFO, logger="policygate.opa"):
             drain = OutputDrain(proc)
             deadline = time.monotonic() + 5
             while len(caplog.records) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert proc.poll() is None  # still running: read as it comes, not when it exits
             seen = [(r.levelname, r.getMessage()) for r in caplog.records]
-            assert seen == [("WARNING", "opa: first line"), ("ERROR", '{"level":"error","msg":"x"}')]
+            assert seen == [("INFO", "opa: first line"), ("ERROR", '{"level":"error","msg":"x"}')]
     finally:
         proc.kill()
         proc.wait()

@@ -9,7 +9,6 @@ import copy
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,10 @@ from mlflow.tracking import MlflowClient
 
 from policygate.api.app import create_app
 from policygate.api.limits import JsonBodyCheck
-from policygate.config import Settings
 from policygate.demo.seed import ModelSpec, register
 from policygate.evidence import EvidenceV1
 from policygate.sources.caps import MAX_VALUE_CHARS, cap_values
-from tests.conftest import REGO, opa_binary
 from tests.served import Served
-
-
-@pytest.fixture
-def client(sqlite_url: str) -> Iterator[TestClient]:
-    settings = Settings(db_url=sqlite_url, policy_dir=REGO, opa_bin=opa_binary())
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def records(client: TestClient) -> int:

@@ -20,7 +20,7 @@ from tests.conftest import load_example, opa_binary, policy_copy
 from tests.served import Served
 
 RELOAD_S = 20.0
-RUNTIME_NAME = "a-model-name-that-is-forty-two-characters!"
+RUNTIME_NAME = "a-model-name-that-is-forty-two-characters2"
 LIN004_BODY = '\tnot present(ev(["lineage", "code", "commit"]))\n\tmsg'
 
 
@@ -42,8 +42,15 @@ class Mutation:
     def document(self) -> dict[str, Any]:
         doc = load_example(self.rule)
         if not self.refused:
-            doc["subject"]["name"] = RUNTIME_NAME  # what the runtime mistake divides by zero on
+            renamed(doc)  # what the runtime mistake divides by zero on
         return doc
+
+
+def renamed(doc: dict[str, Any]) -> None:
+    """The document about a model called RUNTIME_NAME (its ref names the same model)."""
+    subject = doc["subject"]
+    subject["ref"] = subject["ref"].replace(f"/{subject['name']}/", f"/{RUNTIME_NAME}/")
+    subject["name"] = RUNTIME_NAME
 
 
 MUTATIONS = {
@@ -261,7 +268,7 @@ def test_mistakes_never_allow_in_replay(tmp_path: Path) -> None:
         doc = tmp_path / f"{name}.json"
         evidence = load_example(name)
         if name == "LIN-004":
-            evidence["subject"]["name"] = RUNTIME_NAME
+            renamed(evidence)
         doc.write_text(json.dumps(evidence))
         assert cli("evaluate", str(doc), env=env).returncode == 1
     for name, mutation in sorted(MUTATIONS.items()):

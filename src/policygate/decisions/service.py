@@ -25,6 +25,9 @@ from policygate.timeutil import now_iso
 log = logging.getLogger(__name__)
 # A what-if sees approvals recorded up to this many seconds ago (a release decision sees all).
 WHAT_IF_APPROVALS_TTL_S = 5.0
+# A decision evaluated while a reload swapped the OPA is asked again (at most this many times in
+# all), so that its recorded policy revision is the one that answered.
+SWAP_RETRIES = 3
 
 
 def error_reason(code: str, message: str) -> Reason:
@@ -152,9 +155,7 @@ class DecisionService:
         doc = self.as_supplied(evidence, caller, verified).to_input()
         with self.log.coming():  # the group commit waits a moment for this record
             try:
-                with self.metrics.timed(self.metrics.evaluate_seconds):
-                    raw = await self._engine().evaluate_async(doc)
-                revision = await self._revision_async()
+                raw, revision = await self._evaluate_async(doc)
                 decision = self._decision_from(PolicyResult.from_opa(raw), doc, revision, "supplied")
             except EngineError as exc:
                 decision = self._error_decision(
@@ -229,10 +230,30 @@ class DecisionService:
         return self.engine
 
     def _evaluate(self, doc: dict[str, Any]) -> tuple[PolicyResult, str]:
+        """(result, the revision of the policy that produced it). A reload that swaps the OPA
+        while a query runs would pair an old answer with the new revision: read the revision before
+        and after, and ask again when it moved."""
         engine = self._engine()
-        with self.metrics.timed(self.metrics.evaluate_seconds):
-            raw = engine.evaluate(doc)
-        return PolicyResult.from_opa(raw), engine.policy_revision
+        for _ in range(SWAP_RETRIES):
+            before = engine.policy_revision
+            with self.metrics.timed(self.metrics.evaluate_seconds):
+                raw = engine.evaluate(doc)
+            revision = engine.policy_revision
+            if revision == before:
+                break
+        return PolicyResult.from_opa(raw), revision
+
+    async def _evaluate_async(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """:meth:`_evaluate` for the event loop (the raw answer: the caller reads it)."""
+        engine = self._engine()
+        for _ in range(SWAP_RETRIES):
+            before = await self._revision_async()
+            with self.metrics.timed(self.metrics.evaluate_seconds):
+                raw = await engine.evaluate_async(doc)
+            revision = await self._revision_async()
+            if revision == before:
+                break
+        return raw, revision
 
     def _decision_from(
         self, result: PolicyResult, doc: dict[str, Any], revision: str, origin: EvidenceOrigin

@@ -189,10 +189,11 @@ class ManagedOpa:
 
 
 def _level_of(line: str) -> int:
-    """OPA logs JSON with a ``level``: its errors are errors, the rest (e.g. "running as root") is
-    news for the service log, not for a CLI user's terminal; a plain line (a load error) warns."""
+    """OPA logs JSON with a ``level``: its errors are errors; the rest (e.g. "running as root", or a
+    load error that policygate reports itself) is news for the service log, not for a CLI user's
+    terminal."""
     if not line.startswith("{"):
-        return logging.WARNING
+        return logging.INFO
     with contextlib.suppress(ValueError):
         if json.loads(line).get("level") == "error":
             return logging.ERROR

@@ -190,7 +190,9 @@ def load_policy(
     engine: OpaEngine | None = None
     # OPA starts on the copy while the static checks run (a CLI run waits for both, not one after
     # the other); it serves nothing until every check passed, and is stopped when one did not.
-    managed = ManagedOpa(binary, copy, owned_dir=root, private=True)
+    # (the copy becomes the OPA's to remove only once it serves: a start that fails must not take
+    # the files away from the checks still reading them)
+    managed = ManagedOpa(binary, copy, private=True)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opa-start") as pool:
         starting = pool.submit(managed.start)
         try:
@@ -202,6 +204,7 @@ def load_policy(
     try:
         if not report.errors:
             url = starting.result()  # raises the EngineError of a start that failed
+            managed.owned_dir = root
             locator = RuleLocator(parsed, locator_names)
             engine = OpaEngine(url, timeout_s, managed, describe=locator.describe)
             engine.local = locator.local
