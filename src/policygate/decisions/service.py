@@ -231,15 +231,16 @@ class DecisionService:
 
     def _evaluate(self, doc: dict[str, Any]) -> tuple[PolicyResult, str]:
         """(result, the revision of the policy that produced it). A reload that swaps the OPA
-        while a query runs would pair an old answer with the new revision: read the revision before
-        and after, and ask again when it moved."""
+        while a query runs would pair an old answer with the new revision: compare the revision
+        known before (a reload notes the new one as it swaps) with the one after, and ask again
+        when it moved."""
         engine = self._engine()
         for _ in range(SWAP_RETRIES):
-            before = engine.policy_revision
+            before = engine.cached_revision()  # no query: the answer's own error comes first
             with self.metrics.timed(self.metrics.evaluate_seconds):
                 raw = engine.evaluate(doc)
             revision = engine.policy_revision
-            if revision == before:
+            if before in (None, revision):
                 break
         return PolicyResult.from_opa(raw), revision
 
@@ -247,11 +248,11 @@ class DecisionService:
         """:meth:`_evaluate` for the event loop (the raw answer: the caller reads it)."""
         engine = self._engine()
         for _ in range(SWAP_RETRIES):
-            before = await self._revision_async()
+            before = engine.cached_revision()
             with self.metrics.timed(self.metrics.evaluate_seconds):
                 raw = await engine.evaluate_async(doc)
             revision = await self._revision_async()
-            if revision == before:
+            if before in (None, revision):
                 break
         return raw, revision
 
