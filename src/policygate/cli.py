@@ -178,8 +178,16 @@ def emit(decision: Decision, fmt: Format) -> NoReturn:
     raise typer.Exit(decision.exit_code)
 
 
+def embedding(ctx: typer.Context) -> dict[str, Any]:
+    """What a program that runs the CLI in-process hands to the Azure clients through Click's context
+    object: ``app(args, obj={"credential": ..., "transport": ..., "retry_total": 0})`` (any
+    azure-core client option; docs/python-api.md). Empty for a command line."""
+    return dict(ctx.obj) if isinstance(ctx.obj, dict) else {}
+
+
 @app.command()
 def check(
+    ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="Model reference, e.g. mlflow:models:/fraud/7 or ...@champion.")],
     target: Annotated[
         str, typer.Option("--target", "-t", help="Target stage: development|staging|production.")
@@ -207,7 +215,7 @@ def check(
 ) -> None:
     """Gate a promotion: collect evidence, evaluate, record, print; exit 0 allow, 1 deny, 2 error."""
     from policygate.decisions.log import LogError
-    from policygate.runtime import open_service
+    from policygate.runtime import open_runtime
 
     model = parse_ref(ref)
     stage = parse_target(target, environment)
@@ -226,8 +234,8 @@ def check(
     if mlflow_uri:
         settings.mlflow_uri = mlflow_uri
     try:
-        with open_service(settings) as service:
-            decision = service.decide(model, stage, who)
+        with open_runtime(settings, **embedding(ctx)) as runtime:
+            decision = runtime.service.decide(model, stage, who)
     except LogError as exc:
         fail(f"{exc}; no decision was made")
     emit(decision, fmt)
@@ -244,6 +252,7 @@ app.add_typer(log_app, name="log")
 
 @evidence_app.command("collect")
 def evidence_collect(
+    ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="Model reference.")],
     target: Annotated[str, typer.Option("--target", "-t", help="Target stage.")] = "production",
     requested_by: Annotated[str | None, typer.Option("--requested-by")] = None,
@@ -262,7 +271,7 @@ def evidence_collect(
     settings = Settings()
     if mlflow_uri:
         settings.mlflow_uri = mlflow_uri
-    collector = Collector(build_sources(settings), settings.links)
+    collector = Collector(build_sources(settings, **embedding(ctx)), settings.links)
     try:
         evidence = collector.collect(
             model, Request(target=stage, requested_by=requested_by, requested_at=now_iso())

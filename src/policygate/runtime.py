@@ -66,12 +66,14 @@ def open_runtime(
     credential: Any = None,
     transport: Any = None,
     clock: Callable[[], float] = time.monotonic,
+    **client_options: Any,
 ) -> Iterator[Runtime]:
     """The composition root. Opens the log first (a decision that cannot be recorded is never
     answered), then OPA; an OPA that will not start still yields a service that records errors.
 
-    ``sources`` replaces the configured evidence sources; ``credential`` and ``transport`` go to
-    the Azure clients of the configured ones; ``clock`` drives the OPA supervisor's backoff.
+    ``sources`` replaces the configured evidence sources; ``credential``, ``transport`` and any
+    other azure-core ``client_options`` go to the Azure clients of the configured ones; ``clock``
+    drives the OPA supervisor's backoff.
     """
     log = DecisionLog(settings.db_url)
     engine: OpaEngine | None = None
@@ -87,7 +89,10 @@ def open_runtime(
         )
     except EngineError as exc:
         error = exc
-    azure: dict[str, Any] = {k: v for k, v in (("credential", credential), ("transport", transport)) if v}
+    azure = {
+        **client_options,
+        **{k: v for k, v in (("credential", credential), ("transport", transport)) if v},
+    }
     collector = Collector(
         sources if sources is not None else build_sources(settings, **azure), settings.links
     )

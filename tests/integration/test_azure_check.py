@@ -1,13 +1,12 @@
 """`policygate check azureml:...` end to end: real SDK objects from Azure's wire shapes, real OPA, the log.
 
 The only fake is the HTTP transport under the Azure SDKs (tests/fixtures/azure); it reaches
-the CLI through ``runtime.build_sources``' keyword seam (credential, transport, client options).
+the CLI through its in-process seam, Click's context object (credential, transport, client options).
 MLflow is the real tracking server of the session.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import uuid
 from typing import Any
@@ -15,7 +14,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from policygate import runtime
 from policygate.cli import app
 from policygate.decisions.log import DecisionLog
 from policygate.demo.seed import ModelSpec, register
@@ -42,18 +40,16 @@ REF = "azureml:fraud-detector:3"
 
 @pytest.fixture
 def azure(azure_world: AzureWorld, monkeypatch: pytest.MonkeyPatch) -> AzureWorld:
-    """Workspace settings from the environment, as in production; the replay transport through the seam."""
+    """Workspace settings from the environment, as in production; the replay transport reaches the CLI
+    as a program running it in-process hands it: ``app(args, obj=client options)``."""
     monkeypatch.setenv("POLICYGATE_AZURE__SUBSCRIPTION_ID", SUB)
     monkeypatch.setenv("POLICYGATE_AZURE__RESOURCE_GROUP", RG)
     monkeypatch.setenv("POLICYGATE_AZURE__WORKSPACE", WS)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setattr(
-        runtime, "build_sources", functools.partial(runtime.build_sources, **azure_world.client_options())
-    )
     return azure_world
 
 
-def check(db: str, ref: str = REF, *extra: str) -> Any:
+def check(world: AzureWorld, db: str, ref: str = REF, *extra: str) -> Any:
     args = [
         "check",
         ref,
@@ -66,11 +62,11 @@ def check(db: str, ref: str = REF, *extra: str) -> Any:
         "--format",
         "json",
     ]
-    return runner.invoke(app, [*args, *extra])
+    return runner.invoke(app, [*args, *extra], obj=world.client_options())
 
 
-def decide(db: str, ref: str = REF, *extra: str) -> dict[str, Any]:
-    result = check(db, ref, *extra)
+def decide(world: AzureWorld, db: str, ref: str = REF, *extra: str) -> dict[str, Any]:
+    result = check(world, db, ref, *extra)
     decision: dict[str, Any] = json.loads(result.stdout)
     assert result.exit_code == {"allow": 0, "deny": 1, "error": 2}[decision["outcome"]], result.output
     return decision
@@ -82,7 +78,9 @@ def ids(decision: dict[str, Any]) -> list[str]:
 
 def test_compliant_azure_model_is_allowed(azure: AzureWorld, sqlite_url: str, no_network: list[str]) -> None:
     result = runner.invoke(
-        app, ["check", REF, "--target", "production", "--requested-by", "ci@corp", "--db", sqlite_url]
+        app,
+        ["check", REF, "--target", "production", "--requested-by", "ci@corp", "--db", sqlite_url],
+        obj=azure.client_options(),
     )
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("ALLOW")
@@ -98,7 +96,7 @@ def test_compliant_azure_model_is_allowed(azure: AzureWorld, sqlite_url: str, no
 
 
 def test_evidence_collect_prints_one_azure_document(azure: AzureWorld) -> None:
-    result = runner.invoke(app, ["evidence", "collect", REF])
+    result = runner.invoke(app, ["evidence", "collect", REF], obj=azure.client_options())
     assert result.exit_code == 0, result.output
     evidence = json.loads(result.stdout)
     assert evidence["collection"]["sources"] == [
@@ -149,7 +147,7 @@ def test_evidence_collect_prints_one_azure_document(azure: AzureWorld) -> None:
 )
 def test_access_rules_fire_on_azure_state(azure: AzureWorld, sqlite_url: str, rule: str, setup: Any) -> None:
     setup(azure)
-    decision = decide(sqlite_url)
+    decision = decide(azure, sqlite_url)
     assert decision["outcome"] == "deny"
     assert ids(decision) == [rule], decision["reasons"]
 
@@ -159,7 +157,7 @@ def test_high_risk_model_on_private_endpoint_is_allowed(azure: AzureWorld, sqlit
         risk_tier="high",
         approvals=approvals_tag(("bob@corp", "production", 0), ("erin@corp", "production", 0)),
     )
-    assert decide(sqlite_url)["outcome"] == "allow"
+    assert decide(azure, sqlite_url)["outcome"] == "allow"
 
 
 @pytest.mark.parametrize(
@@ -186,7 +184,7 @@ def test_azure_failures_are_errors_naming_the_call(
     azure: AzureWorld, sqlite_url: str, pattern: str, answer: Any, call: str, text: str
 ) -> None:
     azure.failures[pattern] = answer
-    decision = decide(sqlite_url)
+    decision = decide(azure, sqlite_url)
     assert decision["outcome"] == "error" and decision["allow"] is False
     [reason] = decision["reasons"]
     assert reason["id"] == "ERR-SOURCE"
@@ -223,7 +221,9 @@ def test_model_on_both_platforms_is_one_document_with_the_owner_conflict(
 ) -> None:
     ref = linked_mlflow_version(mlflow_server)
     approved_now(azure, owner="carol@corp")
-    collected = runner.invoke(app, ["evidence", "collect", ref, "--mlflow-uri", mlflow_server])
+    collected = runner.invoke(
+        app, ["evidence", "collect", ref, "--mlflow-uri", mlflow_server], obj=azure.client_options()
+    )
     assert collected.exit_code == 0, collected.output
     evidence = json.loads(collected.stdout)
     assert evidence["subject"]["ref"] == ref  # the platform the caller named is the subject
@@ -242,7 +242,7 @@ def test_model_on_both_platforms_is_one_document_with_the_owner_conflict(
         "azureml:model-version-tag",
     }
 
-    decision = decide(sqlite_url, ref, "--mlflow-uri", mlflow_server)
+    decision = decide(azure, sqlite_url, ref, "--mlflow-uri", mlflow_server)
     assert decision["outcome"] == "deny" and ids(decision) == ["OWN-003"], decision["reasons"]
     assert "carol@corp" in decision["reasons"][0]["message"]
 
@@ -252,7 +252,7 @@ def test_same_owner_on_both_platforms_is_allowed(
 ) -> None:
     ref = linked_mlflow_version(mlflow_server)
     approved_now(azure)
-    decision = decide(sqlite_url, ref, "--mlflow-uri", mlflow_server)
+    decision = decide(azure, sqlite_url, ref, "--mlflow-uri", mlflow_server)
     assert decision["outcome"] == "allow", decision["reasons"]
 
 
@@ -261,7 +261,7 @@ def test_azure_primary_follows_its_mlflow_link(
 ) -> None:
     mlflow_ref = linked_mlflow_version(mlflow_server, owner="dave@corp", link=None)
     azure.tags["mlflow.model"] = mlflow_ref
-    decision = decide(sqlite_url, REF, "--mlflow-uri", mlflow_server)
+    decision = decide(azure, sqlite_url, REF, "--mlflow-uri", mlflow_server)
     assert ids(decision) == ["OWN-003"]
     log = DecisionLog(sqlite_url)
     evidence = log.query(outcome="deny")[0]["evidence"]
@@ -289,9 +289,11 @@ def test_unreadable_counterpart_is_listed_and_denies(
     if failure:
         azure.failures[failure[0]] = failure[1]
     ref = linked_mlflow_version(mlflow_server, link=link)
-    collected = runner.invoke(app, ["evidence", "collect", ref, "--mlflow-uri", mlflow_server])
+    collected = runner.invoke(
+        app, ["evidence", "collect", ref, "--mlflow-uri", mlflow_server], obj=azure.client_options()
+    )
     evidence = json.loads(collected.stdout)
     [failed] = [s for s in evidence["collection"]["sources"] if not s["ok"]]
     assert failed["platform"] == "azureml" and text in failed["error"], failed
-    decision = decide(sqlite_url, ref, "--mlflow-uri", mlflow_server)
+    decision = decide(azure, sqlite_url, ref, "--mlflow-uri", mlflow_server)
     assert decision["outcome"] == "deny" and "EVD-001" in ids(decision)

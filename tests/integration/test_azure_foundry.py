@@ -6,7 +6,6 @@ bodies are built from the SDK's own ``ModelDeployment`` model (tests/fixtures/az
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from typing import Any
@@ -15,7 +14,6 @@ import pytest
 import requests
 from typer.testing import CliRunner
 
-from policygate import runtime
 from policygate.cli import app
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
@@ -264,14 +262,11 @@ def azure(azure_world: AzureWorld, monkeypatch: pytest.MonkeyPatch) -> AzureWorl
     monkeypatch.setenv("POLICYGATE_AZURE__WORKSPACE", WS)
     monkeypatch.setenv("POLICYGATE_AZURE__FOUNDRY_PROJECT_ENDPOINT", FOUNDRY_ENDPOINT)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setattr(
-        runtime, "build_sources", functools.partial(runtime.build_sources, **azure_world.client_options())
-    )
     return azure_world
 
 
 def test_evidence_carries_the_foundry_deployments(azure: AzureWorld) -> None:
-    result = runner.invoke(app, ["evidence", "collect", REF])
+    result = runner.invoke(app, ["evidence", "collect", REF], obj=azure.client_options())
     assert result.exit_code == 0, result.output
     evidence = json.loads(result.stdout)
     assert evidence["deployment"]["model_deployments"] == [V3.model_dump()]
@@ -280,7 +275,7 @@ def test_evidence_carries_the_foundry_deployments(azure: AzureWorld) -> None:
 
 def test_compliant_model_with_foundry_deployments_is_allowed(azure: AzureWorld, sqlite_url: str) -> None:
     args = ["check", REF, "--target", "production", "--requested-by", "ci@corp", "--db", sqlite_url]
-    result = runner.invoke(app, args)
+    result = runner.invoke(app, args, obj=azure.client_options())
     assert result.exit_code == 0, result.output
 
 
@@ -289,7 +284,7 @@ def test_forbidden_foundry_project_is_an_error_exit_2(
 ) -> None:
     azure.failures["^/api/projects/"] = (403, PERMISSION_DENIED)
     args = ["check", REF, "--target", "production", "--requested-by", "ci@corp", "--db", sqlite_url]
-    result = runner.invoke(app, [*args, "--format", "json"])
+    result = runner.invoke(app, [*args, "--format", "json"], obj=azure.client_options())
     assert result.exit_code == 2, result.output
     decision = json.loads(result.stdout)
     assert decision["outcome"] == "error" and decision["allow"] is False
