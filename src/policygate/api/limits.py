@@ -104,20 +104,21 @@ class JsonBodyCheck:
             return
         chunks: list[bytes] = []
         more = True
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
-        while more:
-            try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
-            except TimeoutError:
-                stalled = f"request body not received within {self.timeout_s:g} s"
-                await send_error(send, 408, "request_timeout", stalled, close=True)
-                return
-            if message["type"] != "http.request":
-                await self.app(scope, _replay([message]), send)
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
+        try:
+            async with asyncio.timeout(self.timeout_s):  # the whole body, not each chunk
+                while more:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        break
+                    chunks.append(message.get("body", b""))
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            stalled = f"request body not received within {self.timeout_s:g} s"
+            await send_error(send, 408, "request_timeout", stalled, close=True)
+            return
+        if more:  # the client went away (http.disconnect) before the body was complete
+            await self.app(scope, _replay([message]), send)
+            return
         body = b"".join(chunks)
         problem = self._problem(scope, body)
         if problem is not None:
