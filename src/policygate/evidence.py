@@ -22,6 +22,8 @@ SCHEMA_ID: Literal["policygate.evidence/v1"] = "policygate.evidence/v1"
 
 # One line of text: no control characters (no newline to forge a log line, no NUL, no ANSI escape).
 ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+# Text that may span lines (a comment): tabs and line breaks, no other control character.
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
 def _line(max_length: int, description: str) -> Any:

@@ -153,3 +153,27 @@ def _json(value: Any) -> str:
     import json
 
     return json.dumps(value)
+
+
+def test_waiver_and_approval_text_refuses_control_characters(client: TestClient, sqlite_url: str) -> None:
+    from policygate.auth.principal import parse_scopes
+    from policygate.auth.tokens import TokenStore
+    from policygate.decisions.log import DecisionLog
+
+    waiver = {
+        "rule": "APR-001",
+        "model": "mlflow:models:/m/1",
+        "reason": "ok\x1b[2J",
+        "approved_by": "c",
+        "expires": "1d",
+    }
+    refused = client.post("/v1/waivers", json=waiver)
+    assert refused.status_code == 422 and "control characters" in refused.json()["message"]
+    log = DecisionLog(sqlite_url)
+    approver = TokenStore(log).create("carol@corp", parse_scopes("approve"), "test")[1]
+    log.close()
+    before = records(client)
+    ask = {"model": "mlflow:models:/m/1", "stage": "production", "comment": "fine\x00"}
+    answer = client.post("/v1/approvals", json=ask, headers={"Authorization": f"Bearer {approver}"})
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "comment"
+    assert records(client) == before == 1  # the token's creation only: nothing else recorded

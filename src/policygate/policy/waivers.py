@@ -110,6 +110,8 @@ def _text(value: str, name: str, limit: int) -> str:
     value = " ".join((value or "").split())
     if not value:
         raise WaiverError(f"{name}: must not be empty")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise WaiverError(f"{name}: control characters are not allowed")
     if len(value) > limit:
         raise WaiverError(f"{name}: longer than {limit} characters")
     return value

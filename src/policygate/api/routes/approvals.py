@@ -17,7 +17,7 @@ from policygate.approvals import (
 from policygate.auth.principal import Principal
 from policygate.config import Settings
 from policygate.decisions.service import DecisionService
-from policygate.evidence import Stage
+from policygate.evidence import TEXT, Stage
 from policygate.refs import ModelRef, parse
 from policygate.sources.base import SourceError
 
@@ -32,7 +32,7 @@ class ApprovalRequest(BaseModel):
         default="approved",
         description="approved, rejected or withdrawn: your latest entry for the version and stage wins.",
     )
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: str | None = Field(default=None, max_length=2000, pattern=TEXT)
 
     @field_validator("model")
     @classmethod
