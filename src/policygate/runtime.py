@@ -104,7 +104,6 @@ def open_runtime(
         supervisor = OpaSupervisor(engine, restore=restorer(waivers), clock=clock).start()
     metrics = service_metrics(log, supervisor)
     service = DecisionService(engine, log, error, collector, rule_ids(engine), metrics)
-    service.supervisor = supervisor
     runtime = Runtime(
         settings, log, engine, service, metrics, waivers, supervisor=supervisor, checkpoints=checkpoints
     )

@@ -115,13 +115,14 @@ def test_readyz_names_a_source_that_does_not_answer(tmp_path: Path) -> None:
 def test_readyz_names_opa_while_the_managed_opa_is_down(tmp_path: Path) -> None:
     with client_for(db_url=f"sqlite:///{tmp_path}/d.db") as client:
         service = client.app.state.service  # type: ignore[attr-defined]
-        service.supervisor.stop()  # hold the restart, to look at the moment in between
+        supervisor = client.app.state.runtime.supervisor  # type: ignore[attr-defined]
+        supervisor.stop()  # hold the restart, to look at the moment in between
         service.engine.managed.proc.kill()
         service.engine.managed.proc.wait()
         down = client.get("/readyz")
         assert down.status_code == 503 and down.json()["checks"]["opa"] is False
         assert "does not answer" in down.json()["problems"]["opa"]
-        assert service.supervisor.check() is True  # brought back
+        assert supervisor.check() is True  # brought back
         assert client.get("/readyz").status_code == 200
 
 

@@ -250,14 +250,6 @@ class DecisionLog:
             self._closing = False
         self.engine.dispose()
 
-    def ping(self) -> bool:
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return True
-        except SQLAlchemyError:
-            return False
-
     def writable(self) -> str | None:
         """None when a record could be committed now, else what stops it (for /readyz).
 

@@ -14,7 +14,6 @@ from policygate.approvals import SOURCE, verified_approvals, with_verified
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.model import Decision, EvidenceOrigin, PolicyResult, Reason
 from policygate.engine.opa import EngineError, OpaEngine
-from policygate.engine.supervisor import OpaSupervisor
 from policygate.evidence import Approval, EvidenceV1, Request, Target, digest
 from policygate.metrics import Metrics
 from policygate.refs import ModelRef
@@ -52,7 +51,6 @@ class DecisionService:
         self.rule_ids = rule_ids or []
         self.metrics = metrics or Metrics()
         self._verified_cache: dict[str, tuple[float, list[Approval]]] = {}
-        self.supervisor: OpaSupervisor | None = None  # set by open_service for a managed OPA
 
     def collect(
         self, ref: ModelRef, target: Target, requested_by: str | None = None, caller: str | None = None

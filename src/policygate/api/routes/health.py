@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from policygate.api.deps import RuntimeDep, Service
-from policygate.decisions.service import DecisionService
+from policygate.runtime import Runtime
 
 router = APIRouter(tags=["health"])
 
@@ -19,8 +19,8 @@ OPA_DOWN_UNHEALTHY_S = 30.0
 
 
 @router.get("/healthz")
-def healthz(service: Service) -> JSONResponse:
-    supervisor = service.supervisor
+def healthz(runtime: RuntimeDep) -> JSONResponse:
+    supervisor = runtime.supervisor
     down = supervisor.down_for() if supervisor is not None else 0.0
     if down > OPA_DOWN_UNHEALTHY_S:
         content = {"status": "unhealthy", "error": f"the managed OPA has been down for {down:.0f} s"}
@@ -40,7 +40,7 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Ready: OPA answers, a record can be committed now, and every configured source answers.
     ``problems`` names what is wrong with each check that failed."""
     service = runtime.service
-    problems: dict[str, str | None] = {"opa": _opa_problem(service), "decision_log": service.log.writable()}
+    problems: dict[str, str | None] = {"opa": _opa_problem(runtime), "decision_log": service.log.writable()}
     watched = runtime.watcher.state if runtime.watcher is not None else None
     if watched is not None:
         problems["policy"] = None if watched.ready else "the policy files on disk were refused (see policy)"
@@ -59,10 +59,11 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(status_code=200 if ready else 503, content=content)
 
 
-def _opa_problem(service: DecisionService) -> str | None:
+def _opa_problem(runtime: Runtime) -> str | None:
+    service = runtime.service
     if service.engine is None:
         return "OPA did not start" + (f": {service.engine_error.message}" if service.engine_error else "")
-    supervisor = service.supervisor
-    if supervisor is not None and supervisor.down_for() > 0:
-        return f"the managed OPA is down ({supervisor.down_for():.0f} s), restarting"
+    down = runtime.supervisor.down_for() if runtime.supervisor is not None else 0.0
+    if down > 0:
+        return f"the managed OPA is down ({down:.0f} s), restarting"
     return None if service.engine.healthy() else f"OPA at {service.engine.url} does not answer"
