@@ -127,6 +127,39 @@ class Settings(BaseSettings):
         default_factory=AzureSettings,
         description="Azure ML workspace/registry (POLICYGATE_AZURE__*, see docs/azure.md).",
     )
+    audit_interval_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="serve: audit every model in use every S seconds (unset: never; run `policygate audit "
+        "run` from a scheduler instead). docs/audit.md.",
+    )
+    audit_azure_target: Stage = Field(
+        default="production",
+        description="Target stage of the models Azure ML online deployments and Foundry deployments serve.",
+    )
+    audit_concurrency: int = Field(default=4, ge=1, le=64, description="Models audited at once.")
+    audit_full_every_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="An unchanged model's evidence is reused by later audits for at most this long, "
+        "then collected again.",
+    )
+    audit_expect_webhooks: bool | None = Field(
+        default=None,
+        description="Report an MLflow alias with no webhook delivery recorded (missed-event); unset: when "
+        "POLICYGATE_MLFLOW_WEBHOOK_SECRET is set.",
+    )
+    audit_enforce: bool = Field(
+        default=False,
+        description="On a bypass or drift finding, write the denial back as MLflow tags (as webhooks do).",
+    )
+    audit_remove_alias: bool = Field(
+        default=False, description="With POLICYGATE_AUDIT_ENFORCE: also remove the alias that serves it."
+    )
+    audit_foundry_publishers: list[str] = Field(
+        default_factory=list,
+        description="Foundry deployments audited, by model publisher (JSON list); empty: every deployment.",
+    )
     links: CounterpartLinks = Field(
         default_factory=CounterpartLinks,
         description="Tags linking a version to its counterpart on the other platform (POLICYGATE_LINKS__*).",

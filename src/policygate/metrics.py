@@ -9,8 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from policygate.audit.model import AuditRun
 
 # seconds: a decision from supplied evidence takes about a millisecond, one from MLflow tens
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -64,6 +68,59 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+
+        self.audit_started = Gauge(
+            "policygate_audit_last_run_start_timestamp_seconds",
+            "When the last audit run started.",
+            registry=r,
+        )
+        self.audit_finished = Gauge(
+            "policygate_audit_last_run_end_timestamp_seconds", "When the last audit run ended.", registry=r
+        )
+        self.audit_duration = Gauge(
+            "policygate_audit_last_run_duration_seconds", "How long the last audit run took.", registry=r
+        )
+        self.audit_models = Gauge(
+            "policygate_audit_models_audited", "Models in use the last audit run audited.", registry=r
+        )
+        self.audit_findings = Gauge(
+            "policygate_audit_findings",
+            "Findings of the last audit run, by kind (drift|bypass|missed-event|unreachable), rule, severity.",
+            ["kind", "rule", "severity"],
+            registry=r,
+        )
+        self.audit_complete = Gauge(
+            "policygate_audit_last_run_complete",
+            "1 when the last audit run listed and audited every model in use, else 0.",
+            registry=r,
+        )
+        self.audit_runs = Counter(
+            "policygate_audit_runs",
+            "Audit runs, by status (clean|findings|incomplete).",
+            ["status"],
+            registry=r,
+        )
+
+    def audit_observed(self, run: AuditRun) -> None:
+        """The figures of the last audit run (replacing the previous run's findings)."""
+        from policygate.timeutil import parse_iso
+
+        for gauge, at in ((self.audit_started, run.started_at), (self.audit_finished, run.finished_at)):
+            parsed = parse_iso(at)
+            if parsed is not None:
+                gauge.set(parsed.timestamp())
+        self.audit_duration.set(run.duration_s or 0.0)
+        self.audit_models.set(len(run.models))
+        self.audit_complete.set(1 if run.complete else 0)
+        self.audit_findings.clear()
+        counts: dict[tuple[str, str, str], int] = {}
+        for f in run.findings:
+            for rule in f.reasons:
+                key = (f.kind, rule, f.severity)
+                counts[key] = counts.get(key, 0) + 1
+        for labels, n in counts.items():
+            self.audit_findings.labels(*labels).set(n)
+        self.audit_runs.labels(run.status).inc()
 
     def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:
         """A value read when scraped (OPA restarts, queue depths)."""

@@ -57,12 +57,24 @@ class DecisionService:
     ) -> EvidenceV1:
         """Assemble the evidence for a model version; raises SourceError or ValidationError."""
         request = Request(target=target, requested_by=requested_by, requested_at=now_iso(), caller=caller)
-        evidence = self.collector.collect(ref, request)
-        # approvals policygate itself recorded from authenticated callers are the verified ones
+        return self.with_recorded_approvals(self.collector.collect(ref, request))
+
+    def with_recorded_approvals(self, evidence: EvidenceV1) -> EvidenceV1:
+        """Collected evidence with the approvals policygate itself recorded from authenticated
+        callers (the verified ones), read from the log now."""
         verified = verified_approvals(self.log, evidence.subject.ref)
         if verified:
-            evidence.approvals = with_verified(evidence.approvals, verified)
+            evidence = evidence.model_copy(update={"approvals": with_verified(evidence.approvals, verified)})
         return evidence
+
+    def judge(self, doc: dict[str, Any]) -> Decision:
+        """The current policy's decision on collected evidence, not recorded (the audit records its
+        own kind); an engine failure is an ``error`` decision, as everywhere."""
+        try:
+            result, revision = self._evaluate(doc)
+            return self._decision_from(result, doc, revision, "collected")
+        except EngineError as exc:
+            return self.error(doc, error_reason(exc.code, exc.message), origin="collected")
 
     def decide(
         self,

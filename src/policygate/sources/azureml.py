@@ -241,6 +241,10 @@ class AzureMLSource:
 
     def _foundry_deployments(self, endpoint: str, name: str, version: str) -> list[ModelDeployment]:
         """The Foundry project's deployments of this model version (every page of the project's list)."""
+        return _model_deployments(self._foundry_listed(endpoint), name, version, endpoint)
+
+    def _foundry_listed(self, endpoint: str) -> list[Any]:
+        """Every deployment of the Foundry project (every page)."""
         from azure.ai.projects.models import Deployment as FoundryDeployment
 
         with self._project_lock:
@@ -253,7 +257,7 @@ class AzureMLSource:
         unreadable = [d for d in listed if not isinstance(d, FoundryDeployment) or not _text(d.name)]
         if unreadable:
             raise ValueError(f"{len(unreadable)} of {len(listed)} listed items are not named deployments")
-        return _model_deployments(listed, name, version, endpoint)
+        return listed
 
     probed = False  # no cheap unauthenticated call to make; every call is bounded anyway
 

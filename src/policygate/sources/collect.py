@@ -12,6 +12,7 @@ with ``ok: false`` (EVD-001 denies on it); it is never silently dropped.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Mapping
 
 from pydantic import BaseModel, Field
@@ -44,7 +45,7 @@ class Collector:
     def __init__(self, sources: Mapping[str, EvidenceSource], links: CounterpartLinks | None = None) -> None:
         self.sources = dict(sources)
         self.links = links if links is not None else CounterpartLinks()  # Settings.links: the caller's
-        self.last_calls = 0
+        self._last = threading.local()
 
     def collect(self, ref: ModelRef, request: Request) -> EvidenceV1:
         source = self.sources.get(ref.platform)
@@ -64,8 +65,13 @@ class Collector:
                 parts.append(counterpart)
             if status is not None:
                 failed.append(status)
-        self.last_calls = sum(p.calls for p in parts)
+        self._last.calls = sum(p.calls for p in parts)
         return cap_values(merge(parts, request, collected_at=now_iso(), failed=failed))
+
+    @property
+    def last_calls(self) -> int:
+        """Platform calls of this thread's last collection (the audit and the benchmarks count them)."""
+        return int(getattr(self._last, "calls", 0))
 
     def _links(self, primary: Parts) -> list[tuple[str, str, str]]:
         """(counterpart platform, tag, value) for each link tag present on the primary version."""

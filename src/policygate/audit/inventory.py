@@ -1,0 +1,40 @@
+"""What is in use: one entry per model version serving a target, as a platform lists it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class InUse:
+    """A model version serving a target, and how (an alias, an online deployment, a Foundry deployment).
+
+    ``spellings`` are the references a release decision for it may have been recorded under;
+    ``fingerprint`` is a digest of what the listing shows about the version (its tags, run,
+    source): equal fingerprints let a later run reuse the evidence it collected (None: always
+    collected).
+    """
+
+    ref: str
+    platform: str
+    name: str
+    version: str
+    target: str
+    via: str
+    alias: str | None = None
+    spellings: tuple[str, ...] = ()
+    fingerprint: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.ref} -> {self.target} ({self.via})"
+
+
+@dataclass
+class Listing:
+    """A platform's models in use; ``error`` when it could not be listed (the run is incomplete)."""
+
+    platform: str
+    items: list[InUse] = field(default_factory=list)
+    error: str | None = None
+    calls: int = 0

@@ -1,0 +1,465 @@
+"""One audit run: list what is in use, judge each model version against the current policy, name the
+findings, record the run in the chain (kind ``audit``, never a release decision).
+
+A version whose listing fingerprint, and the policy revision, are what the previous run saw is not
+collected again (its evidence is re-read from the run that collected it) but is still judged now,
+so what expires with time (an approval's age) is caught; every version is collected afresh at least
+every ``POLICYGATE_AUDIT_FULL_EVERY_S``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from policygate.audit.governed import changed_fields, governed_digest
+from policygate.audit.inventory import InUse, Listing
+from policygate.audit.model import (
+    AUDIT_REASONS,
+    EVIDENCE_CHANGED,
+    NO_DELIVERY,
+    NO_RELEASE_DECISION,
+    NOT_REGISTERED,
+    AuditedModel,
+    AuditRun,
+    Finding,
+)
+from policygate.config import Settings
+from policygate.decisions.log import DecisionLog, LogError
+from policygate.decisions.model import Decision, is_release_decision
+from policygate.decisions.service import DecisionService, error_reason
+from policygate.engine.opa import EngineError
+from policygate.engine.result import Reason
+from policygate.evidence import EvidenceV1, Request, Target, digest
+from policygate.refs import RefError, parse
+from policygate.sources.base import SourceError
+from policygate.timeutil import iso, parse_iso
+
+log = logging.getLogger(__name__)
+
+KIND = "audit"
+REQUESTER = "policygate-audit"
+PLATFORMS = ("mlflow", "azureml")
+_SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+RELEASE_SEARCH = 50  # allow decisions looked through for a collected one
+
+
+def record_id(run_id: str) -> str:
+    return f"audit:{run_id}"
+
+
+def latest_run(log_: DecisionLog) -> AuditRun | None:
+    found = log_.query(kind=KIND, limit=1)
+    return AuditRun.model_validate(found[0]["audit"]) if found else None
+
+
+def get_run(log_: DecisionLog, run_id: str) -> AuditRun | None:
+    body = log_.get(run_id if run_id.startswith("audit:") else record_id(run_id))
+    return AuditRun.model_validate(body["audit"]) if body and "audit" in body else None
+
+
+@dataclass
+class _Judged:
+    """One version's evidence (collected or reused), or why it has none."""
+
+    raw: dict[str, Any] | None = None
+    collected: bool = False
+    collected_at: str | None = None
+    evidence_in: str | None = None
+    calls: int = 0
+    failure: Reason | None = None
+    not_registered: bool = False
+
+
+class Auditor:
+    """Audits with a running service's collector, engine and log (``open_runtime``)."""
+
+    def __init__(
+        self,
+        service: DecisionService,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        writeback: Any = None,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.clock = clock
+        self.writeback = writeback
+        self._documents: dict[str, dict[str, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def log(self) -> DecisionLog:
+        return self.service.log
+
+    def run(self, platforms: Iterable[str] | None = None, target: str | None = None) -> AuditRun:
+        """Audit, record the run, return it. Raises LogError only when the run cannot be recorded."""
+        started, t0 = self.clock(), time.perf_counter()
+        wanted = list(platforms or ())
+        run = AuditRun(
+            run_id=str(uuid.uuid4()),
+            started_at=iso(started),
+            platforms=wanted or [p for p in PLATFORMS if self._configured(p)],
+            target=target,
+            complete=True,
+        )
+        try:
+            run.policy_revision = self.service._engine().policy_revision
+        except EngineError as exc:
+            run.errors.append(f"policy: {exc.message}")
+        listings = [self._list(p, target, explicit=bool(wanted)) for p in run.platforms]
+        items = [item for listing in listings for item in listing.items]
+        run.calls = sum(listing.calls for listing in listings)
+        run.errors += [f"{listing.platform}: {listing.error}" for listing in listings if listing.error]
+        previous = self._previous(run.policy_revision, started)
+        by_ref: dict[str, list[InUse]] = {}
+        for item in items:
+            by_ref.setdefault(item.ref, []).append(item)
+        with ThreadPoolExecutor(max_workers=self.settings.audit_concurrency) as pool:
+            results = list(pool.map(lambda ref: self._audit_ref(run, by_ref[ref], previous), by_ref))
+        for audited, findings in results:
+            run.models += audited
+            run.findings += findings
+        run.calls += sum(m.calls for m in run.models)
+        run.unreached = sorted({f.model for f in run.findings if f.kind == "unreachable"})
+        run.complete = not run.errors and not run.unreached
+        self._enforce(run)
+        finished = self.clock()
+        run.finished_at = iso(finished)
+        run.duration_s = round(time.perf_counter() - t0, 3)
+        self.log.append(KIND, record_id(run.run_id), {"audit": run.model_dump(mode="json")},
+                        policy_revision=run.policy_revision)  # fmt: skip
+        self.service.metrics.audit_observed(run)
+        log.info(
+            "audit %s: %d models, %d findings (%s), %s",
+            run.run_id,
+            len(run.models),
+            len(run.findings),
+            ", ".join(f"{k} {n}" for k, n in run.counts().items() if n) or "none",
+            run.status,
+        )
+        return run
+
+    # -- listing --
+
+    def _configured(self, platform: str) -> bool:
+        if platform == "mlflow":
+            return "mlflow" in self.service.collector.sources
+        azure = self.settings.azure
+        return bool(
+            (azure.subscription_id and azure.resource_group and azure.workspace)
+            or azure.foundry_project_endpoint
+        )
+
+    def _list(self, platform: str, target: str | None, *, explicit: bool) -> Listing:
+        if platform not in PLATFORMS:
+            return Listing(platform, error=f"unknown platform (choose {' or '.join(PLATFORMS)})")
+        source = self.service.collector.sources.get(platform)
+        if source is None or not self._configured(platform):
+            hint = "MLFLOW_TRACKING_URI" if platform == "mlflow" else "POLICYGATE_AZURE__WORKSPACE"
+            error = f"no {platform} source configured (set {hint})" if explicit else None
+            return Listing(platform, error=error)
+        if platform == "mlflow":
+            from policygate.sources.mlflow_inventory import list_in_use as mlflow_in_use
+
+            return mlflow_in_use(source, self.settings.webhook_alias_stages, target)  # type: ignore[arg-type]
+        stage = self.settings.audit_azure_target
+        if target is not None and target != stage:
+            return Listing(platform)
+        from policygate.sources.azureml_inventory import list_in_use as azure_in_use
+
+        return azure_in_use(source, stage, self.settings.audit_foundry_publishers)  # type: ignore[arg-type]
+
+    # -- what the previous run saw --
+
+    def _previous(self, revision: str | None, now: datetime) -> dict[tuple[str, str], AuditedModel]:
+        """Models of the previous run whose evidence may be reused now (same policy revision, judged,
+        collected within POLICYGATE_AUDIT_FULL_EVERY_S)."""
+        try:
+            before = latest_run(self.log)
+        except (LogError, ValidationError) as exc:
+            log.warning("audit: previous run unreadable, collecting everything: %s", type(exc).__name__)
+            return {}
+        if before is None or revision is None or before.policy_revision != revision:
+            return {}
+        reusable: dict[tuple[str, str], AuditedModel] = {}
+        for m in before.models:
+            if (
+                m.outcome is None
+                or m.outcome == "error"
+                or not (m.fingerprint and m.document and m.evidence_in)
+            ):
+                continue
+            at = parse_iso(m.collected_at)
+            if at is None or (now - at).total_seconds() > self.settings.audit_full_every_s:
+                continue
+            reusable[(m.model, m.target)] = m
+        return reusable
+
+    def _document(self, record: str, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            documents = self._documents.get(record)
+        if documents is None:
+            body = self.log.get(record) or {}
+            documents = (body.get("audit") or {}).get("documents") or {}
+            with self._lock:
+                self._documents[record] = documents
+        return documents.get(key)
+
+    # -- one model version --
+
+    def _audit_ref(
+        self, run: AuditRun, items: list[InUse], previous: dict[tuple[str, str], AuditedModel]
+    ) -> tuple[list[AuditedModel], list[Finding]]:
+        try:
+            evidence = self._evidence(run, items, previous)
+        except LogError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an audit must go on: this model is unreachable
+            log.warning("audit of %s failed unexpectedly: %s", items[0].ref, type(exc).__name__)
+            evidence = _Judged(failure=error_reason("audit", f"could not audit ({type(exc).__name__})"))
+        audited: list[AuditedModel] = []
+        findings: list[Finding] = []
+        for n, item in enumerate(items):
+            model, found = self._judge(run, item, evidence)
+            model.calls = evidence.calls if n == 0 else 0  # one collection serves every target
+            audited.append(model)
+            findings += found
+        return audited, findings
+
+    def _evidence(
+        self, run: AuditRun, items: list[InUse], previous: dict[tuple[str, str], AuditedModel]
+    ) -> _Judged:
+        first = items[0]
+        priors = [previous.get((i.ref, i.target)) for i in items]
+        prior = priors[0]
+        if (
+            prior is not None
+            and all(
+                p is not None and p.fingerprint == i.fingerprint for p, i in zip(priors, items, strict=True)
+            )
+            and first.fingerprint is not None
+        ):
+            assert prior.evidence_in and prior.document
+            raw = self._document(prior.evidence_in, prior.document)
+            if raw is not None:
+                return _Judged(raw, False, prior.collected_at, prior.evidence_in)
+        try:
+            ref = parse(first.ref)
+        except RefError as exc:
+            return _Judged(failure=error_reason("source", f"{first.ref} is not a model reference: {exc}"))
+        request = Request(target=Target(stage=first.target), requested_by=REQUESTER,  # type: ignore[arg-type]
+                          requested_at=iso(self.clock()))  # fmt: skip
+        collected_at = iso(self.clock())
+        try:
+            evidence = self.service.collector.collect(ref, request)
+        except SourceError as exc:
+            self.service.metrics.source_errors.labels(exc.platform).inc()
+            return _Judged(failure=error_reason("source", str(exc)), not_registered=exc.not_found)
+        except ValidationError as exc:
+            where = ".".join(str(p) for p in exc.errors()[0]["loc"])
+            return _Judged(
+                failure=error_reason("evidence", f"{first.platform} produced invalid evidence at {where}")
+            )
+        raw = evidence.to_input()
+        calls = self.service.collector.last_calls
+        return _Judged(raw, True, collected_at, record_id(run.run_id), calls)
+
+    def _judge(self, run: AuditRun, item: InUse, evidence: _Judged) -> tuple[AuditedModel, list[Finding]]:
+        model = AuditedModel(
+            model=item.ref,
+            platform=item.platform,
+            name=item.name,
+            version=item.version,
+            target=item.target,
+            via=item.via,
+            alias=item.alias,
+            fingerprint=item.fingerprint,
+            collected=evidence.collected,
+            collected_at=evidence.collected_at,
+            evidence_in=evidence.evidence_in,
+            calls=evidence.calls,
+        )
+        findings: list[Finding] = []
+        if self._expects_webhooks() and item.alias and not self._delivered(item):
+            findings.append(
+                self._finding("missed-event", item, [NO_DELIVERY], "medium", AUDIT_REASONS[NO_DELIVERY])
+            )
+        if evidence.raw is None:
+            assert evidence.failure is not None
+            if evidence.not_registered:
+                message = f"{AUDIT_REASONS[NOT_REGISTERED]}: {evidence.failure.message}"
+                findings.append(self._finding("bypass", item, [NOT_REGISTERED], "high", message))
+            else:
+                reason = evidence.failure
+                findings.append(self._finding("unreachable", item, [reason.id], "high", reason.message))
+            return model, findings
+        model.document = digest(evidence.raw)
+        if evidence.collected:
+            with self._lock:
+                run.documents[model.document] = evidence.raw
+        doc = self._input(evidence.raw, item)
+        decision = self.service.judge(doc)
+        model.outcome = decision.outcome
+        model.reasons = [r.id for r in decision.reasons]
+        model.warnings = [r.id for r in decision.warnings]
+        model.evidence_digest = governed_digest(doc)
+        where = {"document": model.document, "evidence_in": model.evidence_in}
+        if decision.outcome == "error":
+            message = "; ".join(r.message for r in decision.reasons) or "the policy could not decide"
+            findings.append(self._finding("unreachable", item, model.reasons, "high", message, **where))
+            return model, findings
+        if decision.outcome == "deny":
+            findings.append(
+                self._finding(
+                    "drift",
+                    item,
+                    model.reasons,
+                    _worst(decision.reasons),
+                    "; ".join(f"{r.id}: {r.message}" for r in decision.reasons),
+                    **where,
+                )
+            )
+        release = self._release_decision(item)
+        if release is None:
+            findings.append(
+                self._finding(
+                    "bypass", item, [NO_RELEASE_DECISION], "high", AUDIT_REASONS[NO_RELEASE_DECISION], **where
+                )
+            )
+            return model, findings
+        decided = release.get("evidence") or {}
+        model.release_decision = (release.get("decision") or {}).get("decision_id")
+        if governed_digest(decided) != model.evidence_digest:
+            changed = changed_fields(decided, doc)
+            findings.append(
+                self._finding(
+                    "bypass",
+                    item,
+                    [EVIDENCE_CHANGED],
+                    "high",
+                    f"{AUDIT_REASONS[EVIDENCE_CHANGED]} {model.release_decision}: {', '.join(changed)}",
+                    decision_id=model.release_decision,
+                    changed=changed,
+                    **where,
+                )
+            )
+        return model, findings
+
+    def _input(self, raw: dict[str, Any], item: InUse) -> dict[str, Any]:
+        """The document judged: the collected evidence, the approvals recorded through policygate as
+        of now, and a request for this target at the audit's time."""
+        evidence = EvidenceV1.model_validate(raw)
+        evidence = evidence.model_copy(
+            update={
+                "request": Request(
+                    target=Target(stage=item.target),  # type: ignore[arg-type]
+                    requested_by=REQUESTER,
+                    requested_at=iso(self.clock()),
+                )
+            }
+        )
+        return self.service.with_recorded_approvals(evidence).to_input()
+
+    def _release_decision(self, item: InUse) -> dict[str, Any] | None:
+        """The newest allow decision policygate collected for this version and target."""
+        for record in self.log.query(
+            model=list(item.spellings or (item.ref,)),
+            target=item.target,
+            outcome="allow",
+            limit=RELEASE_SEARCH,
+        ):
+            if is_release_decision(record) and isinstance(record.get("evidence"), dict):
+                return record
+        return None
+
+    def _expects_webhooks(self) -> bool:
+        s = self.settings
+        return (
+            s.audit_expect_webhooks
+            if s.audit_expect_webhooks is not None
+            else s.mlflow_webhook_secret is not None
+        )
+
+    def _delivered(self, item: InUse) -> bool:
+        for record in self.log.query(kind="delivery", model=list(item.spellings or (item.ref,)), limit=200):
+            alias = str((record.get("delivery") or {}).get("alias") or "")
+            if alias.lower() == (item.alias or "").lower():
+                return True
+        return False
+
+    @staticmethod
+    def _finding(
+        kind: Any, item: InUse, reasons: list[str], severity: str, message: str, **extra: Any
+    ) -> Finding:
+        return Finding(
+            kind=kind,
+            model=item.ref,
+            platform=item.platform,
+            name=item.name,
+            version=item.version,
+            target=item.target,
+            via=item.via,
+            reasons=reasons,
+            severity=severity,
+            message=message,
+            **extra,
+        )
+
+    # -- enforcement --
+
+    def _enforce(self, run: AuditRun) -> None:
+        """POLICYGATE_AUDIT_ENFORCE: tag MLflow versions with a bypass or drift finding as denied
+        (the webhook's tags) and, with POLICYGATE_AUDIT_REMOVE_ALIAS, remove the alias."""
+        if not self.settings.audit_enforce or self.writeback is None:
+            return
+        done: set[tuple[str, str | None]] = set()
+        for f in run.findings:
+            model = next((m for m in run.models if m.model == f.model and m.via == f.via), None)
+            if f.kind not in ("bypass", "drift") or f.platform != "mlflow" or model is None:
+                continue
+            if (f.model, model.alias) in done:
+                continue
+            done.add((f.model, model.alias))
+            reasons = [
+                x
+                for g in run.findings
+                if g.model == f.model and g.kind in ("bypass", "drift")
+                for x in g.reasons
+            ]
+            verdict = Decision(
+                decision_id=record_id(run.run_id),
+                outcome="deny",
+                allow=False,
+                reasons=[Reason(id=r, message=f.message) for r in dict.fromkeys(reasons)],
+                evaluated_at=iso(self.clock()),
+            )
+            tagged = self.writeback.tag(f.name, f.version, verdict)
+            action: dict[str, Any] = {"model": f.model, "action": "tagged", "ok": tagged, "finding": f.kind}
+            run.enforcement.append(action)
+            if self.settings.audit_remove_alias and model.alias:
+                removed = self.writeback.remove_alias_if_current(f.name, alias=model.alias, version=f.version)
+                run.enforcement.append(
+                    {
+                        "model": f.model,
+                        "action": "alias_removed",
+                        "alias": model.alias,
+                        "ok": removed,
+                        "finding": f.kind,
+                    }
+                )
+
+
+def _worst(reasons: list[Reason]) -> str:
+    ranks = [(_SEVERITY_ORDER.index(r.severity) if r.severity in _SEVERITY_ORDER else 1) for r in reasons]
+    return _SEVERITY_ORDER[min(ranks)] if ranks else "high"
