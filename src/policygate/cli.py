@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from policygate.refs import ModelRef
 
 from policygate import jsonload
+from policygate.cli_audit import audit_app
 from policygate.cli_auth import approve, token_app
-from policygate.cli_common import DbOption, fail, group, settings_with
+from policygate.cli_common import DbOption, embedding, fail, group, settings_with
 from policygate.cli_keys import key_app
 from policygate.cli_log import log_app
 from policygate.cli_policy import emit_explained, policy_app, replay, waiver_app
@@ -178,13 +179,6 @@ def emit(decision: Decision, fmt: Format) -> NoReturn:
     raise typer.Exit(decision.exit_code)
 
 
-def embedding(ctx: typer.Context) -> dict[str, Any]:
-    """What a program that runs the CLI in-process hands to the Azure clients through Click's context
-    object: ``app(args, obj={"credential": ..., "transport": ..., "retry_total": 0})`` (any
-    azure-core client option; docs/python-api.md). Empty for a command line."""
-    return dict(ctx.obj) if isinstance(ctx.obj, dict) else {}
-
-
 @app.command()
 def check(
     ctx: typer.Context,
@@ -248,6 +242,7 @@ app.command("replay")(replay)
 evidence_app = group(help="Evidence documents: collect them for policy authors.")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(log_app, name="log")
+app.add_typer(audit_app, name="audit")
 
 
 @evidence_app.command("collect")

@@ -38,6 +38,13 @@ def group(help: str, **options: Any) -> typer.Typer:
     return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None, **options)
 
 
+def embedding(ctx: typer.Context) -> dict[str, Any]:
+    """What a program that runs the CLI in-process hands to the Azure clients through Click's context
+    object: ``app(args, obj={"credential": ..., "transport": ..., "retry_total": 0})`` (any
+    azure-core client option; docs/python-api.md). Empty for a command line."""
+    return dict(ctx.obj) if isinstance(ctx.obj, dict) else {}
+
+
 def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(EXIT_ERROR)

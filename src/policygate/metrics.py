@@ -85,7 +85,7 @@ class Metrics:
         )
         self.audit_findings = Gauge(
             "policygate_audit_findings",
-            "Findings of the last audit run, by kind (drift|bypass|missed-event|unreachable), rule, severity.",
+            "Findings of the last audit run by kind (drift|bypass|missed-event|unreachable), rule, severity.",
             ["kind", "rule", "severity"],
             registry=r,
         )
@@ -101,8 +101,9 @@ class Metrics:
             registry=r,
         )
 
-    def audit_observed(self, run: AuditRun) -> None:
-        """The figures of the last audit run (replacing the previous run's findings)."""
+    def audit_observed(self, run: AuditRun, *, count: bool = True) -> None:
+        """The figures of the last audit run (replacing the previous run's findings); ``count``: a run
+        made now (not one read back from the log at start-up)."""
         from policygate.timeutil import parse_iso
 
         for gauge, at in ((self.audit_started, run.started_at), (self.audit_finished, run.finished_at)):
@@ -120,7 +121,8 @@ class Metrics:
                 counts[key] = counts.get(key, 0) + 1
         for labels, n in counts.items():
             self.audit_findings.labels(*labels).set(n)
-        self.audit_runs.labels(run.status).inc()
+        if count:
+            self.audit_runs.labels(run.status).inc()
 
     def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:
         """A value read when scraped (OPA restarts, queue depths)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,12 +18,15 @@ from policygate import __version__
 from policygate.api.auth import authenticate
 from policygate.api.limits import BodySizeLimit, JsonBodyCheck
 from policygate.api.openapi import install_openapi
-from policygate.api.routes import approvals, decisions, health, models, policy, waivers, webhooks
+from policygate.api.routes import approvals, audit, decisions, health, models, policy, waivers, webhooks
 from policygate.config import Settings
 from policygate.decisions.log import LogError, db_problem
-from policygate.runtime import open_runtime
+from policygate.runtime import Runtime, open_runtime
 from policygate.webhooks.worker import WebhookWorker
 from policygate.webhooks.writeback import MlflowWriteBack
+
+if TYPE_CHECKING:
+    from policygate.audit.schedule import AuditSchedule
 
 RETRY = {"Retry-After": "5"}
 
@@ -76,6 +79,25 @@ def _allowed_methods(request: Request) -> set[str]:
     return methods
 
 
+def _audits(runtime: Runtime, writeback: MlflowWriteBack | None) -> AuditSchedule | None:
+    """POLICYGATE_AUDIT_INTERVAL_S: audits on a schedule; the metrics show the latest recorded run
+    from the start (a CLI run's too)."""
+    from policygate.audit.run import Auditor, latest_run
+
+    try:
+        last = latest_run(runtime.log)
+    except (LogError, SQLAlchemyError, ValueError):
+        last = None
+    if last is not None:
+        runtime.metrics.audit_observed(last, count=False)
+    if runtime.settings.audit_interval_s is None:
+        return None
+    from policygate.audit.schedule import AuditSchedule
+
+    auditor = Auditor(runtime.service, runtime.settings, writeback=writeback)
+    return AuditSchedule(auditor, runtime.settings.audit_interval_s).start()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -99,9 +121,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             app.state.webhooks = worker
             worker.start()
+            audits = _audits(runtime, writeback)
             try:
                 yield
             finally:
+                if audits is not None:
+                    audits.stop()
                 worker.stop()
 
     app = FastAPI(
@@ -119,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(approvals.router)
     app.include_router(policy.router)
     app.include_router(waivers.router)
+    app.include_router(audit.router)
     install_openapi(app)
     app.add_middleware(JsonBodyCheck, max_depth=64, timeout_s=settings.body_timeout_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost: bounds the buffering

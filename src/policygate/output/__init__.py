@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from policygate.decisions.model import Decision
+
+if TYPE_CHECKING:
+    from policygate.audit.model import AuditRun
 
 FORMATS = ("text", "json", "junit", "github")
 
@@ -24,4 +28,16 @@ def many_renderer(fmt: str) -> Callable[[list[tuple[str, Decision]]], str]:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     module = import_module(f"policygate.output.{fmt}_output")
     render: Callable[[list[tuple[str, Decision]]], str] = module.render_many
+    return render
+
+
+AUDIT_FORMATS = ("text", "json", "junit", "github", "csv")
+
+
+def audit_renderer(fmt: str) -> Callable[[AuditRun], str]:
+    """The renderer of an audit run's report (``policygate audit report``): one module per format."""
+    if fmt not in AUDIT_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(AUDIT_FORMATS)}")
+    module = import_module(f"policygate.output.audit_{fmt}")
+    render: Callable[[AuditRun], str] = module.render
     return render

@@ -1,0 +1,105 @@
+"""``policygate audit``: re-decide every model in use, and report what went around the gate.
+
+Exit codes for a scheduled CI job: 0 clean, 1 findings, 2 could not audit (a platform could not be
+listed or a model could not be reached; also bad input).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from policygate.cli_common import DbOption, embedding, fail, group, open_log, settings_with
+
+audit_app = group(help="Audit what is deployed: drift, bypass, missed events (docs/audit.md).")
+
+
+class Platform(StrEnum):
+    mlflow = "mlflow"
+    azureml = "azureml"
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+    github = "github"
+    csv = "csv"
+
+
+FormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")]
+
+
+@audit_app.command("run")
+def audit_run(
+    ctx: typer.Context,
+    platform: Annotated[
+        list[Platform] | None,
+        typer.Option(
+            "--platform", "-p", help="Audit only this platform (repeatable; default: every one configured)."
+        ),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", "-t", help="Audit only this target stage.")
+    ] = None,
+    fmt: FormatOption = ReportFormat.text,
+    mlflow_uri: Annotated[
+        str | None, typer.Option("--mlflow-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Audit every model in use, record the run, print its report: exit 0 clean, 1 findings, 2 incomplete."""
+    from policygate.audit.run import Auditor
+    from policygate.decisions.log import LogError
+    from policygate.output import audit_renderer
+    from policygate.runtime import open_runtime
+
+    if target is not None and target not in ("development", "staging", "production"):
+        fail(f"unknown target stage {target!r}: choose development, staging or production")
+    settings = settings_with(db)
+    if mlflow_uri:
+        settings.mlflow_uri = mlflow_uri
+    try:
+        with open_runtime(settings, **embedding(ctx)) as runtime:
+            writeback = None
+            if settings.audit_enforce and settings.mlflow_uri:
+                from policygate.webhooks.writeback import MlflowWriteBack
+
+                writeback = MlflowWriteBack(settings.mlflow_uri)
+            run = Auditor(runtime.service, settings, writeback=writeback).run(
+                [p.value for p in platform or []], target
+            )
+    except LogError as exc:
+        fail(f"{exc}; the audit was not recorded")
+    typer.echo(audit_renderer(fmt.value)(run))
+    raise typer.Exit(run.exit_code)
+
+
+@audit_app.command("report")
+def audit_report(
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="The run's id (default: the latest run).")
+    ] = None,
+    fmt: FormatOption = ReportFormat.text,
+    db: DbOption = None,
+) -> None:
+    """Print a recorded audit run's report; exit as the run did (0 clean, 1 findings, 2 incomplete)."""
+    from policygate.audit.run import get_run, latest_run
+    from policygate.decisions.log import LogError
+    from policygate.output import audit_renderer
+
+    log = open_log(db, read_only=True)
+    try:
+        run = get_run(log, run_id) if run_id else latest_run(log)
+    except LogError as exc:
+        fail(str(exc))
+    finally:
+        log.close()
+    if run is None:
+        fail(
+            f"no audit run {run_id} in the decision log" if run_id else "no audit run in the decision log yet"
+        )
+    typer.echo(audit_renderer(fmt.value)(run))
+    raise typer.Exit(run.exit_code)
