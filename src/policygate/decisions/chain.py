@@ -87,6 +87,8 @@ def _columns_of(body: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
         return ((body.get("approval") or {}).get("model"), None, None, None)
     if body.get("kind") == "delivery":
         return ((body.get("delivery") or {}).get("ref"), None, None, None)
+    if body.get("kind") == "audit":  # one run, many models: only the policy revision is a column
+        return (None, None, None, (body.get("audit") or {}).get("policy_revision"))
     if body.get("kind") == "enforcement":  # the model is in the id's decision; the column is not checked
         return (_UNCHECKED, None, None, None)
     return (None, None, None, None)
