@@ -233,10 +233,11 @@ def test_missed_event_when_webhooks_are_expected(registry: str, sqlite_url: str)
     MlflowClient(registry).set_registered_model_alias("delivered", "champion", version)
     with open_runtime(settings) as runtime:
         worker = WebhookWorker(runtime.service)
-        job = Job(f"mlflow:{uuid.uuid4()}", "mlflow", "model_version_alias.created",
-                  f"mlflow:models:/delivered/{version}", "production", "mlflow-webhook", "champion")  # fmt: skip
+        ref = f"mlflow:models:/delivered/{version}"
+        job = Job(f"mlflow:{uuid.uuid4()}", "mlflow", "model_version_alias.created", ref, "production",
+                  "mlflow-webhook", "champion")  # fmt: skip
         assert worker.accept(job) == "accepted"
-        worker.process(worker.queue.get_nowait())  # the decision the webhook asks for
+        worker.process(job)  # the decision the webhook asks for
         run = Auditor(runtime.service, settings).run()
     assert [(f.kind, f.reasons) for f in run.findings if f.name == "silent"] == [
         ("missed-event", ["AUD-003"])
