@@ -257,7 +257,9 @@ class Auditor:
         try:
             ref = parse(first.ref)
         except RefError as exc:
-            return _Judged(failure=error_reason("source", f"{first.ref} is not a model reference: {exc}"))
+            # a deployment of something no registry version can be (e.g. a publisher's model version)
+            failure = error_reason("source", f"{first.ref} is no registered model version: {exc}")
+            return _Judged(failure=failure, not_registered=True)
         request = Request(target=Target(stage=first.target), requested_by=REQUESTER,  # type: ignore[arg-type]
                           requested_at=iso(self.clock()))  # fmt: skip
         collected_at = iso(self.clock())

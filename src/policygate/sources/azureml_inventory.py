@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from policygate.audit.inventory import InUse, Listing
@@ -50,7 +51,11 @@ def list_in_use(source: AzureMLSource, target: str, publishers: Sequence[str] = 
                 if name and version:
                     ref = f"azureml:{name}:{version}"
                     via = f"foundry deployment {d.name}" + (f" ({publisher})" if publisher else "")
-                    listing.items.append(InUse(ref, PLATFORM, name, version, target, via, spellings=(ref,)))
+                    # a decision on azureml:NAME:VERSION is recorded under the workspace's full reference
+                    spellings = (ref,) + ((_workspace_ref(ws, name, version),) if ws is not None else ())
+                    listing.items.append(
+                        InUse(ref, PLATFORM, name, version, target, via, spellings=spellings)
+                    )
     except SourceError as exc:
         listing.error = str(exc)
     return listing
@@ -71,16 +76,28 @@ def _served(ws: Any, registry: str | None, ep: Any, deployment: Any, target: str
         if registry and registry.casefold() == asset.registry.casefold():
             spellings += (f"azureml:{asset.name}:{asset.version}",)
     else:
-        sub, rg, name = (
-            asset.subscription or ws.subscription,
-            asset.resource_group or ws.resource_group,
-            (asset.workspace or ws.name),
+        where = (
+            _Where(asset.subscription, asset.resource_group, asset.workspace)
+            if asset.subscription and asset.resource_group and asset.workspace
+            else ws
         )
-        ref = (
-            f"azureml://subscriptions/{sub}/resourceGroups/{rg}/workspaces/{name}"
-            f"/models/{asset.name}/versions/{asset.version}"
-        )
+        ref = _workspace_ref(where, asset.name, asset.version)
         spellings = (ref,)
         if asset.in_workspace(ws.subscription, ws.resource_group, ws.name) or not asset.subscription:
             spellings += (f"azureml:{asset.name}:{asset.version}",)
     return InUse(ref, PLATFORM, asset.name, asset.version, target, via, spellings=spellings)
+
+
+@dataclass(frozen=True)
+class _Where:
+    subscription: str
+    resource_group: str
+    name: str
+
+
+def _workspace_ref(ws: Any, name: str, version: str) -> str:
+    """The full reference of a workspace's model version (as the Azure ML source records its subject)."""
+    return (
+        f"azureml://subscriptions/{ws.subscription}/resourceGroups/{ws.resource_group}/workspaces/{ws.name}"
+        f"/models/{name}/versions/{version}"
+    )
