@@ -65,7 +65,12 @@ class AuditedModel(BaseModel):
     evidence_in: str | None = Field(default=None, description="Record id holding that document.")
     collected_at: str | None = None
     fingerprint: str | None = None
-    release_decision: str | None = Field(default=None, description="The matching allow decision's id.")
+    release_decision: str | None = Field(default=None, description="The newest allow decision's id.")
+    release_digest: str | None = Field(
+        default=None,
+        description="The governed digest of that decision's evidence (a later run compares it "
+        "without reading the decision again: the log is append-only).",
+    )
     calls: int = 0
 
 

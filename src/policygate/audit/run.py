@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,6 +78,7 @@ class _Judged:
     calls: int = 0
     failure: Reason | None = None
     not_registered: bool = False
+    prior: dict[str, AuditedModel] = field(default_factory=dict)  # reused: what the last run saw, by target
 
 
 class Auditor:
@@ -253,7 +254,8 @@ class Auditor:
             assert prior.evidence_in and prior.document
             raw = self._document(prior.evidence_in, prior.document)
             if raw is not None:
-                return _Judged(raw, False, prior.collected_at, prior.evidence_in)
+                seen = {i.target: p for i, p in zip(items, priors, strict=True) if p is not None}
+                return _Judged(raw, False, prior.collected_at, prior.evidence_in, prior=seen)
         try:
             ref = parse(first.ref)
         except RefError as exc:
@@ -332,6 +334,11 @@ class Auditor:
                     **where,
                 )
             )
+        prior = evidence.prior.get(item.target)
+        if prior is not None and prior.release_digest == model.evidence_digest and prior.release_decision:
+            # the same evidence as the decision the previous run matched (still there: append-only)
+            model.release_decision, model.release_digest = prior.release_decision, prior.release_digest
+            return model, findings
         release = self._release_decision(item)
         if release is None:
             findings.append(
@@ -342,7 +349,8 @@ class Auditor:
             return model, findings
         decided = release.get("evidence") or {}
         model.release_decision = (release.get("decision") or {}).get("decision_id")
-        if governed_digest(decided) != model.evidence_digest:
+        model.release_digest = governed_digest(decided)
+        if model.release_digest != model.evidence_digest:
             changed = changed_fields(decided, doc)
             findings.append(
                 self._finding(
