@@ -316,3 +316,23 @@ def test_a_release_decision_made_elsewhere_counts_only_when_collected(registry: 
         MlflowClient(registry).set_registered_model_alias("whatif", "champion", version)
         run = Auditor(runtime.service, settings).run()
     assert [(f.kind, f.reasons) for f in run.findings] == [("bypass", ["AUD-001"])]
+
+
+def test_a_changed_stored_document_is_never_reused(registry: str, sqlite_url: str) -> None:
+    promote(registry, sqlite_url, "stored")
+    _, first = audit(registry, sqlite_url)
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(sqlite_url)
+    with engine.begin() as conn:  # someone edits the evidence the first run stored
+        changed = conn.execute(
+            text(
+                "UPDATE decision_log SET body = replace(body, 'bob@corp', 'eve@corp') WHERE decision_id = :id"
+            ),
+            {"id": f"audit:{first['run_id']}"},
+        ).rowcount
+    engine.dispose()
+    assert changed == 1
+    code, second = audit(registry, sqlite_url)
+    assert second["models"][0]["collected"] is True  # read from MLflow again, not from the edited record
+    assert (code, second["findings"]) == (0, [])

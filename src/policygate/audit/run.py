@@ -253,7 +253,7 @@ class Auditor:
         ):
             assert prior.evidence_in and prior.document
             raw = self._document(prior.evidence_in, prior.document)
-            if raw is not None:
+            if raw is not None and digest(raw) == prior.document:  # a changed record is never reused
                 seen = {i.target: p for i, p in zip(items, priors, strict=True) if p is not None}
                 return _Judged(raw, False, prior.collected_at, prior.evidence_in, prior=seen)
         try:

@@ -24,18 +24,17 @@ NAMES_PER_FILTER = 50  # names per search_model_versions filter: keeps the GET's
 
 def list_in_use(source: MlflowSource, alias_stages: Mapping[str, str], target: str | None = None) -> Listing:
     listing = Listing(PLATFORM)
+    models = _registered_models(source, listing)  # a listing cut short keeps what it read, and says so
+    aliased = [
+        (rm, alias.lower(), str(version), alias_stages[alias.lower()])
+        for rm in models
+        for alias, version in sorted((rm.aliases or {}).items())
+        if alias.lower() in alias_stages and (target is None or alias_stages[alias.lower()] == target)
+    ]
     try:
-        models = _registered_models(source, listing)
-        aliased = [
-            (rm, alias.lower(), str(version), alias_stages[alias.lower()])
-            for rm in models
-            for alias, version in sorted((rm.aliases or {}).items())
-            if alias.lower() in alias_stages and (target is None or alias_stages[alias.lower()] == target)
-        ]
         versions = _versions(source, sorted({rm.name for rm, *_ in aliased}), listing)
-    except SourceError as exc:
-        listing.error = str(exc)
-        return listing
+    except SourceError:  # no fingerprints: every version is collected (and that shows what fails)
+        versions = {}
     for rm, alias, version, stage in aliased:
         ref = f"mlflow:models:/{rm.name}/{version}"
         mv = versions.get((rm.name, version))
@@ -80,14 +79,18 @@ def _registered_models(source: MlflowSource, listing: Listing) -> list[Any]:
     token = None
     while True:
         listing.calls += 1
-        page = source._guard(
-            "search registered models",
-            source.client.search_registered_models,
-            None,
-            MODELS_PAGE,
-            None,
-            token,
-        )
+        try:
+            page = source._guard(
+                "search registered models",
+                source.client.search_registered_models,
+                None,
+                MODELS_PAGE,
+                None,
+                token,
+            )
+        except SourceError as exc:
+            listing.error = str(exc) + (f" (after {len(found)} registered models)" if found else "")
+            return found
         found += list(page)
         token = page.token
         if not token:
