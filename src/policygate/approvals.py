@@ -67,15 +67,34 @@ def recorded_approval(log_: DecisionLog, approval_id: str) -> ApprovalRecord | N
     return ApprovalRecord.model_validate(body) if isinstance(body, dict) else None
 
 
+MAX_PER_MODEL = 500
+
+
 def verified_approvals(log_: DecisionLog, model_ref: str) -> list[Approval]:
     """Approvals policygate recorded for this model version, newest first."""
-    records = log_.query(kind="approval", model=model_ref, limit=500)
     return [
-        Approval(
-            by=a["by"], decision=a["decision"], stage=a["stage"], at=a["at"], source=SOURCE, verified=True
-        )
-        for a in (r["approval"] for r in records)
+        _verified(r["approval"]) for r in log_.query(kind="approval", model=model_ref, limit=MAX_PER_MODEL)
     ]
+
+
+def verified_approvals_of(
+    log_: DecisionLog, model_refs: list[str], chunk: int = 200
+) -> dict[str, list[Approval]]:
+    """:func:`verified_approvals` of many versions in a few queries (an audit of thousands of models)."""
+    found: dict[str, list[Approval]] = {ref: [] for ref in model_refs}
+    for start in range(0, len(model_refs), chunk):
+        refs = model_refs[start : start + chunk]
+        for record in log_.query(kind="approval", model=refs, limit=MAX_PER_MODEL * len(refs)):
+            approvals = found.setdefault(record["approval"]["model"], [])
+            if len(approvals) < MAX_PER_MODEL:
+                approvals.append(_verified(record["approval"]))
+    return found
+
+
+def _verified(a: dict[str, Any]) -> Approval:
+    return Approval(
+        by=a["by"], decision=a["decision"], stage=a["stage"], at=a["at"], source=SOURCE, verified=True
+    )
 
 
 def with_verified(approvals: list[Approval], verified: list[Approval]) -> list[Approval]:

@@ -38,11 +38,21 @@ from tests.tcp_proxy import TcpProxy
 runner = CliRunner()
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[str]:
-    """A real MLflow server of this test's own: the audit lists every model in it."""
-    with MlflowServer(tmp_path / "mlflow") as server:
+@pytest.fixture(scope="module")
+def audit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with MlflowServer(tmp_path_factory.mktemp("audit-mlflow")) as server:
         yield server.url
+
+
+@pytest.fixture
+def registry(audit_server: str) -> str:
+    """A real MLflow server whose registry is empty when the test starts: the audit lists every model
+    in it, so each test sees only the models it registered."""
+    client = MlflowClient(audit_server, registry_uri=audit_server)
+    for rm in client.search_registered_models(max_results=1000):
+        client.delete_registered_model(rm.name)
+    assert not client.search_registered_models()
+    return audit_server
 
 
 def settings_for(mlflow_uri: str, db: str, **extra: Any) -> Settings:

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from policygate.approvals import verified_approvals_of
 from policygate.audit.governed import changed_fields, governed_digest
 from policygate.audit.inventory import InUse, Listing
 from policygate.audit.model import (
@@ -39,7 +40,7 @@ from policygate.decisions.model import Decision, is_release_decision
 from policygate.decisions.service import DecisionService, error_reason
 from policygate.engine.opa import EngineError
 from policygate.engine.result import Reason
-from policygate.evidence import EvidenceV1, Request, Target, digest
+from policygate.evidence import Approval, EvidenceV1, Request, Target, digest
 from policygate.refs import RefError, parse
 from policygate.sources.base import SourceError
 from policygate.timeutil import iso, parse_iso
@@ -127,7 +128,17 @@ class Auditor:
         for item in items:
             by_ref.setdefault(item.ref, []).append(item)
         with ThreadPoolExecutor(max_workers=self.settings.audit_concurrency) as pool:
-            results = list(pool.map(lambda ref: self._audit_ref(run, by_ref[ref], previous), by_ref))
+            evidence = list(
+                pool.map(lambda ref: self._evidence_or_failure(run, by_ref[ref], previous), by_ref)
+            )
+            subjects = sorted({str(e.raw["subject"]["ref"]) for e in evidence if e.raw is not None})
+            verified = verified_approvals_of(self.log, subjects)  # a few queries, not one per model
+            results = list(
+                pool.map(
+                    lambda pair: self._judge_ref(run, by_ref[pair[0]], pair[1], verified),
+                    zip(by_ref, evidence, strict=True),
+                )
+            )
         for audited, findings in results:
             run.models += audited
             run.findings += findings
@@ -219,20 +230,24 @@ class Auditor:
 
     # -- one model version --
 
-    def _audit_ref(
+    def _evidence_or_failure(
         self, run: AuditRun, items: list[InUse], previous: dict[tuple[str, str], AuditedModel]
-    ) -> tuple[list[AuditedModel], list[Finding]]:
+    ) -> _Judged:
         try:
-            evidence = self._evidence(run, items, previous)
+            return self._evidence(run, items, previous)
         except LogError:
             raise
         except Exception as exc:  # noqa: BLE001 - an audit must go on: this model is unreachable
             log.warning("audit of %s failed unexpectedly: %s", items[0].ref, type(exc).__name__)
-            evidence = _Judged(failure=error_reason("audit", f"could not audit ({type(exc).__name__})"))
+            return _Judged(failure=error_reason("audit", f"could not audit ({type(exc).__name__})"))
+
+    def _judge_ref(
+        self, run: AuditRun, items: list[InUse], evidence: _Judged, verified: dict[str, list[Approval]]
+    ) -> tuple[list[AuditedModel], list[Finding]]:
         audited: list[AuditedModel] = []
         findings: list[Finding] = []
         for n, item in enumerate(items):
-            model, found = self._judge(run, item, evidence)
+            model, found = self._judge(run, item, evidence, verified)
             model.calls = evidence.calls if n == 0 else 0  # one collection serves every target
             audited.append(model)
             findings += found
@@ -279,7 +294,9 @@ class Auditor:
         calls = self.service.collector.last_calls
         return _Judged(raw, True, collected_at, record_id(run.run_id), calls)
 
-    def _judge(self, run: AuditRun, item: InUse, evidence: _Judged) -> tuple[AuditedModel, list[Finding]]:
+    def _judge(
+        self, run: AuditRun, item: InUse, evidence: _Judged, verified: dict[str, list[Approval]]
+    ) -> tuple[AuditedModel, list[Finding]]:
         model = AuditedModel(
             model=item.ref,
             platform=item.platform,
@@ -312,7 +329,7 @@ class Auditor:
         if evidence.collected:
             with self._lock:
                 run.documents[model.document] = evidence.raw
-        doc = self._input(evidence.raw, item)
+        doc = self._input(evidence.raw, item, verified)
         decision = self.service.judge(doc)
         model.outcome = decision.outcome
         model.reasons = [r.id for r in decision.reasons]
@@ -366,7 +383,7 @@ class Auditor:
             )
         return model, findings
 
-    def _input(self, raw: dict[str, Any], item: InUse) -> dict[str, Any]:
+    def _input(self, raw: dict[str, Any], item: InUse, verified: dict[str, list[Approval]]) -> dict[str, Any]:
         """The document judged: the collected evidence, the approvals recorded through policygate as
         of now, and a request for this target at the audit's time."""
         evidence = EvidenceV1.model_validate(raw)
@@ -379,7 +396,9 @@ class Auditor:
                 )
             }
         )
-        return self.service.with_recorded_approvals(evidence).to_input()
+        return self.service.with_recorded_approvals(
+            evidence, verified.get(evidence.subject.ref, [])
+        ).to_input()
 
     def _release_decision(self, item: InUse) -> dict[str, Any] | None:
         """The newest allow decision policygate collected for this version and target."""

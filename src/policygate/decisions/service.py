@@ -59,10 +59,13 @@ class DecisionService:
         request = Request(target=target, requested_by=requested_by, requested_at=now_iso(), caller=caller)
         return self.with_recorded_approvals(self.collector.collect(ref, request))
 
-    def with_recorded_approvals(self, evidence: EvidenceV1) -> EvidenceV1:
+    def with_recorded_approvals(
+        self, evidence: EvidenceV1, verified: list[Approval] | None = None
+    ) -> EvidenceV1:
         """Collected evidence with the approvals policygate itself recorded from authenticated
-        callers (the verified ones), read from the log now."""
-        verified = verified_approvals(self.log, evidence.subject.ref)
+        callers (the verified ones): read from the log now, unless the caller just read them."""
+        if verified is None:
+            verified = verified_approvals(self.log, evidence.subject.ref)
         if verified:
             evidence = evidence.model_copy(update={"approvals": with_verified(evidence.approvals, verified)})
         return evidence

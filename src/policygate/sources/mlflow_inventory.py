@@ -19,7 +19,7 @@ from policygate.sources.mlflow import PLATFORM, MlflowSource
 
 MODELS_PAGE = 1000  # MLflow's maximum for search_registered_models
 VERSIONS_PAGE = 10_000
-NAMES_PER_FILTER = 50  # names per search_model_versions filter: keeps the GET's URL short
+NAMES_PER_FILTER = 100  # names per search_model_versions filter: keeps the GET's URL a few KB
 
 
 def list_in_use(source: MlflowSource, alias_stages: Mapping[str, str], target: str | None = None) -> Listing:
