@@ -156,6 +156,19 @@ def azure_world(no_network: list[str]) -> Iterator[Any]:
         os.environ["AZUREML_CURRENT_CLOUD"] = before
 
 
+@pytest.fixture
+def azure_with_foundry(azure_world: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The replayed workspace and Foundry project, configured from the environment as in production."""
+    from tests.fixtures.azure.world import FOUNDRY_ENDPOINT, RG, SUB, WS
+
+    monkeypatch.setenv("POLICYGATE_AZURE__SUBSCRIPTION_ID", SUB)
+    monkeypatch.setenv("POLICYGATE_AZURE__RESOURCE_GROUP", RG)
+    monkeypatch.setenv("POLICYGATE_AZURE__WORKSPACE", WS)
+    monkeypatch.setenv("POLICYGATE_AZURE__FOUNDRY_PROJECT_ENDPOINT", FOUNDRY_ENDPOINT)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return azure_world
+
+
 # --- PostgreSQL: the decision-log tests run on both backends ---------------------------------
 
 PG_URL_FILE = ROOT / ".policygate" / "pg" / "test-url"

@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from policygate.cli import app
 from tests.fixtures.azure.world import (
-    FOUNDRY_ENDPOINT,
     INTERNAL_ERROR,
     RG,
     SUB,
@@ -30,13 +29,8 @@ FULL_REF = (
 
 
 @pytest.fixture
-def azure(azure_world: AzureWorld, monkeypatch: pytest.MonkeyPatch) -> AzureWorld:
-    monkeypatch.setenv("POLICYGATE_AZURE__SUBSCRIPTION_ID", SUB)
-    monkeypatch.setenv("POLICYGATE_AZURE__RESOURCE_GROUP", RG)
-    monkeypatch.setenv("POLICYGATE_AZURE__WORKSPACE", WS)
-    monkeypatch.setenv("POLICYGATE_AZURE__FOUNDRY_PROJECT_ENDPOINT", FOUNDRY_ENDPOINT)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return azure_world
+def azure(azure_with_foundry: AzureWorld) -> AzureWorld:
+    return azure_with_foundry
 
 
 def audit(world: AzureWorld, db: str, *args: str) -> tuple[int, dict[str, Any]]:

@@ -256,13 +256,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def azure(azure_world: AzureWorld, monkeypatch: pytest.MonkeyPatch) -> AzureWorld:
-    monkeypatch.setenv("POLICYGATE_AZURE__SUBSCRIPTION_ID", SUB)
-    monkeypatch.setenv("POLICYGATE_AZURE__RESOURCE_GROUP", RG)
-    monkeypatch.setenv("POLICYGATE_AZURE__WORKSPACE", WS)
-    monkeypatch.setenv("POLICYGATE_AZURE__FOUNDRY_PROJECT_ENDPOINT", FOUNDRY_ENDPOINT)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return azure_world
+def azure(azure_with_foundry: AzureWorld) -> AzureWorld:
+    return azure_with_foundry
 
 
 def test_evidence_carries_the_foundry_deployments(azure: AzureWorld) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,11 @@ class InUse:
     @property
     def key(self) -> str:
         return f"{self.ref} -> {self.target} ({self.via})"
+
+    def about(self) -> dict[str, Any]:
+        """What names it in an audited model and in each of its findings."""
+        return {"model": self.ref, "platform": self.platform, "name": self.name, "version": self.version,
+                "target": self.target, "via": self.via}  # fmt: skip
 
 
 @dataclass

@@ -298,12 +298,7 @@ class Auditor:
         self, run: AuditRun, item: InUse, evidence: _Judged, verified: dict[str, list[Approval]]
     ) -> tuple[AuditedModel, list[Finding]]:
         model = AuditedModel(
-            model=item.ref,
-            platform=item.platform,
-            name=item.name,
-            version=item.version,
-            target=item.target,
-            via=item.via,
+            **item.about(),
             alias=item.alias,
             fingerprint=item.fingerprint,
             collected=evidence.collected,
@@ -432,17 +427,7 @@ class Auditor:
         kind: Any, item: InUse, reasons: list[str], severity: str, message: str, **extra: Any
     ) -> Finding:
         return Finding(
-            kind=kind,
-            model=item.ref,
-            platform=item.platform,
-            name=item.name,
-            version=item.version,
-            target=item.target,
-            via=item.via,
-            reasons=reasons,
-            severity=severity,
-            message=message,
-            **extra,
+            kind=kind, **item.about(), reasons=reasons, severity=severity, message=message, **extra
         )
 
     # -- enforcement --

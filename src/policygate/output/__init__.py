@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from policygate.decisions.model import Decision
 
@@ -14,20 +14,22 @@ if TYPE_CHECKING:
 FORMATS = ("text", "json", "junit", "github")
 
 
+def _function(module: str, fmt: str, formats: tuple[str, ...], name: str = "render") -> Any:
+    if fmt not in formats:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(formats)}")
+    return getattr(import_module(f"policygate.output.{module}"), name)
+
+
 def renderer(fmt: str) -> Callable[[Decision], str]:
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    module = import_module(f"policygate.output.{fmt}_output")
-    render: Callable[[Decision], str] = module.render
+    render: Callable[[Decision], str] = _function(f"{fmt}_output", fmt, FORMATS)
     return render
 
 
 def many_renderer(fmt: str) -> Callable[[list[tuple[str, Decision]]], str]:
     """The renderer of several decisions, each with the file it came from (``evaluate A B C``)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    module = import_module(f"policygate.output.{fmt}_output")
-    render: Callable[[list[tuple[str, Decision]]], str] = module.render_many
+    render: Callable[[list[tuple[str, Decision]]], str] = _function(
+        f"{fmt}_output", fmt, FORMATS, "render_many"
+    )
     return render
 
 
@@ -36,8 +38,5 @@ AUDIT_FORMATS = ("text", "json", "junit", "github", "csv")
 
 def audit_renderer(fmt: str) -> Callable[[AuditRun], str]:
     """The renderer of an audit run's report (``policygate audit report``): one module per format."""
-    if fmt not in AUDIT_FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(AUDIT_FORMATS)}")
-    module = import_module(f"policygate.output.audit_{fmt}")
-    render: Callable[[AuditRun], str] = module.render
+    render: Callable[[AuditRun], str] = _function(f"audit_{fmt}", fmt, AUDIT_FORMATS)
     return render
