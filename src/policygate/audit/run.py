@@ -9,6 +9,7 @@ every ``POLICYGATE_AUDIT_FULL_EVERY_S``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -52,6 +53,7 @@ REQUESTER = "policygate-audit"
 PLATFORMS = ("mlflow", "azureml")
 _SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 RELEASE_SEARCH = 50  # allow decisions looked through for a collected one
+JUDGE_CONCURRENCY = 16  # OPA queries in flight at once
 
 
 def record_id(run_id: str) -> str:
@@ -127,20 +129,26 @@ class Auditor:
         by_ref: dict[str, list[InUse]] = {}
         for item in items:
             by_ref.setdefault(item.ref, []).append(item)
-        with ThreadPoolExecutor(max_workers=self.settings.audit_concurrency) as pool:
+        workers = self.settings.audit_concurrency
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # the platforms: threads
             evidence = list(
                 pool.map(lambda ref: self._evidence_or_failure(run, by_ref[ref], previous), by_ref)
             )
-            subjects = sorted({str(e.raw["subject"]["ref"]) for e in evidence if e.raw is not None})
-            verified = verified_approvals_of(self.log, subjects)  # a few queries, not one per model
+        subjects = sorted({str(e.raw["subject"]["ref"]) for e in evidence if e.raw is not None})
+        verified = verified_approvals_of(self.log, subjects)  # a few queries, not one per model
+        pairs = [
+            (item, e, n == 0)
+            for ref, e in zip(by_ref, evidence, strict=True)
+            for n, item in enumerate(by_ref[ref])
+        ]
+        docs = [self._input(e, item, verified) for item, e, _ in pairs]
+        decisions = asyncio.run(self._decide_all(docs))  # OPA: concurrent queries on a loop of its own
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(
-                pool.map(
-                    lambda pair: self._judge_ref(run, by_ref[pair[0]], pair[1], verified),
-                    zip(by_ref, evidence, strict=True),
-                )
+                pool.map(lambda n: self._judge(run, *pairs[n], docs[n], decisions[n]), range(len(pairs)))
             )
         for audited, findings in results:
-            run.models += audited
+            run.models.append(audited)
             run.findings += findings
         run.calls += sum(m.calls for m in run.models)
         run.unreached = sorted({f.model for f in run.findings if f.kind == "unreachable"})
@@ -241,17 +249,22 @@ class Auditor:
             log.warning("audit of %s failed unexpectedly: %s", items[0].ref, type(exc).__name__)
             return _Judged(failure=error_reason("audit", f"could not audit ({type(exc).__name__})"))
 
-    def _judge_ref(
-        self, run: AuditRun, items: list[InUse], evidence: _Judged, verified: dict[str, list[Approval]]
-    ) -> tuple[list[AuditedModel], list[Finding]]:
-        audited: list[AuditedModel] = []
-        findings: list[Finding] = []
-        for n, item in enumerate(items):
-            model, found = self._judge(run, item, evidence, verified)
-            model.calls = evidence.calls if n == 0 else 0  # one collection serves every target
-            audited.append(model)
-            findings += found
-        return audited, findings
+    async def _decide_all(self, docs: list[dict[str, Any] | None]) -> list[Decision | None]:
+        engine = self.service.engine
+        pool = engine.new_pool() if engine is not None else None
+        limit = asyncio.Semaphore(JUDGE_CONCURRENCY)
+
+        async def decide(doc: dict[str, Any] | None) -> Decision | None:
+            if doc is None:
+                return None
+            async with limit:
+                return await self.service.judge_async(doc, pool)
+
+        try:
+            return list(await asyncio.gather(*(decide(doc) for doc in docs)))
+        finally:
+            if pool is not None:
+                pool.close()
 
     def _evidence(
         self, run: AuditRun, items: list[InUse], previous: dict[tuple[str, str], AuditedModel]
@@ -277,8 +290,7 @@ class Auditor:
             # a deployment of something no registry version can be (e.g. a publisher's model version)
             failure = error_reason("source", f"{first.ref} is no registered model version: {exc}")
             return _Judged(failure=failure, not_registered=True)
-        request = Request(target=Target(stage=first.target), requested_by=REQUESTER,  # type: ignore[arg-type]
-                          requested_at=iso(self.clock()))  # fmt: skip
+        request = self._request(first.target)
         collected_at = iso(self.clock())
         try:
             evidence = self.service.collector.collect(ref, request)
@@ -295,8 +307,15 @@ class Auditor:
         return _Judged(raw, True, collected_at, record_id(run.run_id), calls)
 
     def _judge(
-        self, run: AuditRun, item: InUse, evidence: _Judged, verified: dict[str, list[Approval]]
+        self,
+        run: AuditRun,
+        item: InUse,
+        evidence: _Judged,
+        first: bool,
+        doc: dict[str, Any] | None,
+        decision: Decision | None,
     ) -> tuple[AuditedModel, list[Finding]]:
+        """One model in use for one target: its audited entry and its findings."""
         model = AuditedModel(
             **item.about(),
             alias=item.alias,
@@ -304,14 +323,14 @@ class Auditor:
             collected=evidence.collected,
             collected_at=evidence.collected_at,
             evidence_in=evidence.evidence_in,
-            calls=evidence.calls,
+            calls=evidence.calls if first else 0,  # one collection serves every target
         )
         findings: list[Finding] = []
         if self._expects_webhooks() and item.alias and not self._delivered(item):
             findings.append(
                 self._finding("missed-event", item, [NO_DELIVERY], "medium", AUDIT_REASONS[NO_DELIVERY])
             )
-        if evidence.raw is None:
+        if evidence.raw is None or doc is None or decision is None:
             assert evidence.failure is not None
             if evidence.not_registered:
                 message = f"{AUDIT_REASONS[NOT_REGISTERED]}: {evidence.failure.message}"
@@ -324,8 +343,6 @@ class Auditor:
         if evidence.collected:
             with self._lock:
                 run.documents[model.document] = evidence.raw
-        doc = self._input(evidence.raw, item, verified)
-        decision = self.service.judge(doc)
         model.outcome = decision.outcome
         model.reasons = [r.id for r in decision.reasons]
         model.warnings = [r.id for r in decision.warnings]
@@ -378,22 +395,28 @@ class Auditor:
             )
         return model, findings
 
-    def _input(self, raw: dict[str, Any], item: InUse, verified: dict[str, list[Approval]]) -> dict[str, Any]:
+    def _input(
+        self, evidence: _Judged, item: InUse, verified: dict[str, list[Approval]]
+    ) -> dict[str, Any] | None:
         """The document judged: the collected evidence, the approvals recorded through policygate as
-        of now, and a request for this target at the audit's time."""
-        evidence = EvidenceV1.model_validate(raw)
-        evidence = evidence.model_copy(
-            update={
-                "request": Request(
-                    target=Target(stage=item.target),  # type: ignore[arg-type]
-                    requested_by=REQUESTER,
-                    requested_at=iso(self.clock()),
-                )
-            }
-        )
+        of now, and a request for this target at the audit's time (None: no evidence to judge)."""
+        if evidence.raw is None:
+            return None
+        request = self._request(item.target)
+        try:
+            collected = EvidenceV1.model_validate(evidence.raw).model_copy(update={"request": request})
+        except ValidationError as exc:  # a stored document this version cannot read: not judged
+            evidence.failure = error_reason(
+                "evidence", f"stored evidence unreadable: {exc.errors()[0]['msg']}"
+            )
+            return None
         return self.service.with_recorded_approvals(
-            evidence, verified.get(evidence.subject.ref, [])
+            collected, verified.get(collected.subject.ref, [])
         ).to_input()
+
+    def _request(self, stage: str) -> Request:
+        """The audit asks for this target at the audit's time (the policy's "now")."""
+        return Request(target=Target(stage=stage), requested_by=REQUESTER, requested_at=iso(self.clock()))  # type: ignore[arg-type]
 
     def _release_decision(self, item: InUse) -> dict[str, Any] | None:
         """The newest allow decision policygate collected for this version and target."""

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from policygate.approvals import SOURCE, verified_approvals, with_verified
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.model import Decision, EvidenceOrigin, PolicyResult, Reason
+from policygate.engine.http1 import Http1Pool
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.evidence import Approval, EvidenceV1, Request, Target, digest
 from policygate.metrics import Metrics
@@ -70,14 +71,16 @@ class DecisionService:
             evidence = evidence.model_copy(update={"approvals": with_verified(evidence.approvals, verified)})
         return evidence
 
-    def judge(self, doc: dict[str, Any]) -> Decision:
+    async def judge_async(self, doc: dict[str, Any], pool: Http1Pool | None = None) -> Decision:
         """The current policy's decision on collected evidence, not recorded (the audit records its
-        own kind); an engine failure is an ``error`` decision, as everywhere."""
+        own kind); an engine failure is an ``error`` decision, as everywhere. ``pool``: the
+        caller's connections to OPA (an event loop of its own)."""
         try:
-            result, revision = self._evaluate(doc)
-            return self._decision_from(result, doc, revision, "collected")
+            raw, revision = await self._evaluate_async(doc, pool)
+            return self._decision_from(PolicyResult.from_opa(raw), doc, revision, "collected")
         except EngineError as exc:
-            return self.error(doc, error_reason(exc.code, exc.message), origin="collected")
+            reasons = [error_reason(exc.code, exc.message)]
+            return self._error_decision(doc, reasons, await self._revision_or_none_async(), "collected")
 
     def decide(
         self,
@@ -257,13 +260,15 @@ class DecisionService:
                 break
         return PolicyResult.from_opa(raw), revision
 
-    async def _evaluate_async(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    async def _evaluate_async(
+        self, doc: dict[str, Any], pool: Http1Pool | None = None
+    ) -> tuple[dict[str, Any], str]:
         """:meth:`_evaluate` for the event loop (the raw answer: the caller reads it)."""
         engine = self._engine()
         for _ in range(SWAP_RETRIES):
             before = engine.cached_revision()
             with self.metrics.timed(self.metrics.evaluate_seconds):
-                raw = await engine.evaluate_async(doc)
+                raw = await engine.evaluate_async(doc, pool)
             revision = await self._revision_async()
             if before in (None, revision):
                 break

@@ -355,13 +355,14 @@ class OpaEngine:
     def evaluate(self, evidence: dict[str, Any]) -> dict[str, Any]:
         return _decision_of(self._query(evidence))
 
-    async def evaluate_async(self, evidence: dict[str, Any]) -> dict[str, Any]:
+    async def evaluate_async(self, evidence: dict[str, Any], pool: Http1Pool | None = None) -> dict[str, Any]:
         """:meth:`evaluate` for the event loop: the same query and the same failures, over
-        kept-alive connections that hold no thread (:mod:`policygate.engine.http1`)."""
+        kept-alive connections that hold no thread (:mod:`policygate.engine.http1`); ``pool``: a
+        caller's own (:meth:`new_pool`), for a loop other than the service's."""
         body = _wire({"input": evidence})
         path = f"/v1/data/{DECISION_PACKAGE}/{DECISION_RULE}?strict-builtin-errors=true"
         try:
-            status, answer = await self._pool().post_json(path, body)
+            status, answer = await (pool or self._pool()).post_json(path, body)
         except TimeoutError as exc:  # the same words as the synchronous client's
             raise EngineError("unreachable", f"OPA unreachable at {self.url}: ReadTimeout") from exc
         except OSError as exc:  # refused, reset, closed, TLS, malformed HTTP
@@ -381,17 +382,20 @@ class OpaEngine:
         if self._async is None or self._async[0] is not loop or self._async[1] != self.url:
             if self._async is not None:
                 self._async[2].close()
-            parts = urlsplit(self.url)
-            tls = parts.scheme == "https"
-            pool = Http1Pool(
-                parts.hostname or "127.0.0.1",
-                parts.port or (443 if tls else 80),
-                tls=tls,
-                timeout_s=self.timeout_s,
-                token=self.token,
-            )
-            self._async = (loop, self.url, pool)
+            self._async = (loop, self.url, self.new_pool())
         return self._async[2]
+
+    def new_pool(self) -> Http1Pool:
+        """Kept-alive connections to this OPA for one event loop (the caller closes it)."""
+        parts = urlsplit(self.url)
+        tls = parts.scheme == "https"
+        return Http1Pool(
+            parts.hostname or "127.0.0.1",
+            parts.port or (443 if tls else 80),
+            tls=tls,
+            timeout_s=self.timeout_s,
+            token=self.token,
+        )
 
     def cached_revision(self) -> str | None:
         """The policy revision if it is cached and fresh, without asking OPA (None otherwise)."""
