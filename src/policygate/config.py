@@ -10,7 +10,9 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from policygate.auth.oidc_settings import OidcSettings
+from policygate.config_units import MIB
 from policygate.evidence import Stage
+from policygate.integrity.settings import ArtifactSettings
 from policygate.sources.azureml import AzureSettings
 from policygate.sources.collect import CounterpartLinks
 from policygate.sources.tags import TagMapping
@@ -19,7 +21,6 @@ from policygate.sources.tags import TagMapping
 # project-local OPA and rego/ when policygate runs from a clone.
 _CHECKOUT = Path(__file__).resolve().parents[2]
 
-MIB = 1024 * 1024
 DEFAULT_ALIAS_STAGES: dict[str, Stage] = {
     "champion": "production",
     "prod": "production",
@@ -159,6 +160,10 @@ class Settings(BaseSettings):
     audit_foundry_publishers: list[str] = Field(
         default_factory=list,
         description="Foundry deployments audited, by model publisher (JSON list); empty: every deployment.",
+    )
+    artifacts: ArtifactSettings = Field(
+        default_factory=ArtifactSettings,
+        description="Model files hashed into the evidence (POLICYGATE_ARTIFACTS__*, docs/integrity.md).",
     )
     links: CounterpartLinks = Field(
         default_factory=CounterpartLinks,

@@ -218,6 +218,58 @@ class Deployment(_Part):
     )
 
 
+class ArtifactFile(_Part):
+    """One file of the model version's artifacts."""
+
+    path: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=ONE_LINE,
+        description="Path under the model's root, /-separated.",
+    )
+    size: int = Field(ge=0, description="Size in bytes.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file's bytes, hex.")
+
+
+class ArtifactSignature(_Part):
+    """An OpenSSF model-signing signature over the artifacts, as policygate verified it."""
+
+    status: Literal["verified", "invalid", "absent", "unchecked"] = Field(
+        default="unchecked",
+        description="verified (by a configured key), invalid (does not verify, or signs other files), "
+        "absent (no signature file), unchecked (no keys configured to check it with).",
+    )
+    signer: str | None = _line(256, "Who signed: the name of the configured key that verified it.")
+    error: str | None = _line(1024, "Why it is invalid.")
+
+
+class RecordedDigest(_Part):
+    """A manifest digest an earlier collected decision of this version recorded (from the log)."""
+
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$", description="The manifest digest it recorded.")
+    decision_id: str = Field(max_length=64, pattern=ONE_LINE, description="That decision.")
+    recorded_at: str | None = _line(64, "When it was recorded.")
+
+
+class Artifacts(_Part):
+    """The files behind the model version, hashed when the evidence was collected."""
+
+    digest: str = Field(
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="Manifest digest: SHA-256 of the canonical JSON of the sorted [{path, sha256, size}].",
+    )
+    files: list[ArtifactFile] = Field(
+        default_factory=list, description="Each file (the signature file excepted)."
+    )
+    size: int = Field(ge=0, description="Bytes in all.")
+    source: str | None = _line(2048, "Where the artifacts were read (no credentials).")
+    signature: ArtifactSignature = Field(default_factory=ArtifactSignature)
+    recorded: list[RecordedDigest] = Field(
+        default_factory=list,
+        description="Manifest digests earlier collected decisions of this version recorded (newest first).",
+    )
+
+
 class SourceStatus(_Part):
     """One platform asked for evidence, and whether it answered."""
 
@@ -267,6 +319,9 @@ class EvidenceV1(_Part):
     lineage: Lineage = Field(default_factory=Lineage)
     approvals: list[Approval] = Field(default_factory=list, description="Approvals recorded for the version.")
     deployment: Deployment | None = None
+    artifacts: Artifacts | None = Field(
+        default=None, description="The model version's files; null when not collected (see collection.gaps)."
+    )
     collection: Collection = Field(default_factory=Collection)
 
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)

@@ -237,7 +237,11 @@ def build_sources(settings: Settings, **azure_options: Any) -> dict[str, Evidenc
         from policygate.sources.mlflow import MlflowSource
 
         sources["mlflow"] = MlflowSource(
-            settings.mlflow_uri, settings.tags, settings.source_timeout_s, settings.evidence_cache_ttl_s
+            settings.mlflow_uri,
+            settings.tags,
+            settings.source_timeout_s,
+            settings.evidence_cache_ttl_s,
+            settings.artifacts,
         )
     from policygate.sources.azureml import AzureMLSource
 

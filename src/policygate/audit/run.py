@@ -41,7 +41,8 @@ from policygate.decisions.model import Decision, is_release_decision
 from policygate.decisions.service import DecisionService, error_reason
 from policygate.engine.opa import EngineError
 from policygate.engine.result import Reason
-from policygate.evidence import Approval, EvidenceV1, Request, Target, digest
+from policygate.evidence import Approval, EvidenceV1, RecordedDigest, Request, Target, digest
+from policygate.integrity.recorded import recorded_digests
 from policygate.refs import RefError, parse
 from policygate.sources.base import SourceError
 from policygate.timeutil import iso, parse_iso
@@ -136,12 +137,13 @@ class Auditor:
             )
         subjects = sorted({str(e.raw["subject"]["ref"]) for e in evidence if e.raw is not None})
         verified = verified_approvals_of(self.log, subjects)  # a few queries, not one per model
+        digests = recorded_digests(self.log, subjects)
         pairs = [
             (item, e, n == 0)
             for ref, e in zip(by_ref, evidence, strict=True)
             for n, item in enumerate(by_ref[ref])
         ]
-        docs = [self._input(e, item, verified) for item, e, _ in pairs]
+        docs = [self._input(e, item, verified, digests) for item, e, _ in pairs]
         decisions = asyncio.run(self._decide_all(docs))  # OPA: concurrent queries on a loop of its own
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(
@@ -396,7 +398,11 @@ class Auditor:
         return model, findings
 
     def _input(
-        self, evidence: _Judged, item: InUse, verified: dict[str, list[Approval]]
+        self,
+        evidence: _Judged,
+        item: InUse,
+        verified: dict[str, list[Approval]],
+        digests: dict[str, list[RecordedDigest]],
     ) -> dict[str, Any] | None:
         """The document judged: the collected evidence, the approvals recorded through policygate as
         of now, and a request for this target at the audit's time (None: no evidence to judge)."""
@@ -410,9 +416,9 @@ class Auditor:
                 "evidence", f"stored evidence unreadable: {exc.errors()[0]['msg']}"
             )
             return None
-        return self.service.with_recorded_approvals(
-            collected, verified.get(collected.subject.ref, [])
-        ).to_input()
+        ref = collected.subject.ref
+        facts = self.service.with_recorded_approvals(collected, verified.get(ref, []), digests.get(ref, []))
+        return facts.to_input()
 
     def _request(self, stage: str) -> Request:
         """The audit asks for this target at the audit's time (the policy's "now")."""

@@ -15,7 +15,8 @@ from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.model import Decision, EvidenceOrigin, PolicyResult, Reason
 from policygate.engine.http1 import Http1Pool
 from policygate.engine.opa import EngineError, OpaEngine
-from policygate.evidence import Approval, EvidenceV1, Request, Target, digest
+from policygate.evidence import Approval, EvidenceV1, RecordedDigest, Request, Target, digest
+from policygate.integrity.recorded import recorded_digests
 from policygate.metrics import Metrics
 from policygate.refs import ModelRef
 from policygate.sources.base import SourceError
@@ -61,14 +62,23 @@ class DecisionService:
         return self.with_recorded_approvals(self.collector.collect(ref, request))
 
     def with_recorded_approvals(
-        self, evidence: EvidenceV1, verified: list[Approval] | None = None
+        self,
+        evidence: EvidenceV1,
+        verified: list[Approval] | None = None,
+        digests: list[RecordedDigest] | None = None,
     ) -> EvidenceV1:
-        """Collected evidence with the approvals policygate itself recorded from authenticated
-        callers (the verified ones): read from the log now, unless the caller just read them."""
+        """Collected evidence with what only the log knows: the approvals policygate itself recorded
+        from authenticated callers (the verified ones), and the artifact digests earlier allow
+        decisions of the version recorded (INT-002); read now, unless the caller just read them."""
         if verified is None:
             verified = verified_approvals(self.log, evidence.subject.ref)
         if verified:
             evidence = evidence.model_copy(update={"approvals": with_verified(evidence.approvals, verified)})
+        if evidence.artifacts is not None:
+            if digests is None:
+                digests = recorded_digests(self.log, [evidence.subject.ref])[evidence.subject.ref]
+            artifacts = evidence.artifacts.model_copy(update={"recorded": digests})
+            evidence = evidence.model_copy(update={"artifacts": artifacts})
         return evidence
 
     async def judge_async(self, doc: dict[str, Any], pool: Http1Pool | None = None) -> Decision:

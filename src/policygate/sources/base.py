@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from policygate.evidence import Approval, Deployment, Lineage, Ownership, Subject
+from policygate.evidence import Approval, Artifacts, Deployment, Lineage, Ownership, Subject
 from policygate.logredact import redact
 from policygate.refs import ModelRef
 
@@ -54,6 +54,7 @@ class Parts:
     gaps: list[str] = field(default_factory=list)
     calls: int = 0
     read_at: str | None = None  # when the answers were read, if earlier than the collection (a cache)
+    artifacts: Artifacts | None = None  # the version's files (the primary platform's only)
 
 
 class EvidenceSource(Protocol):

@@ -65,6 +65,8 @@ def merge(
             return not ownership_values.get(rest)
         if area == "approvals":  # an unreadable approvals record anywhere is missing evidence
             return True
+        if area == "artifacts":  # the files are the referenced version's own
+            return gap in primary.gaps
         return all(gap in p.gaps for p in parts)
 
     gaps = sorted({g for p in parts for g in p.gaps if missing(g)})
@@ -79,6 +81,7 @@ def merge(
         lineage=lineage,
         approvals=approvals,
         deployment=deployment,
+        artifacts=primary.artifacts,
         collection=Collection(collected_at=collected_at, sources=sources, gaps=gaps, conflicts=conflicts),
     )
 

@@ -24,10 +24,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from policygate.evidence import Code, Dataset, Experiment, Lineage, Run, Subject
+from policygate.evidence import Artifacts, Code, Dataset, Experiment, Lineage, Run, Subject
+from policygate.integrity.settings import ArtifactSettings
 from policygate.logredact import redact_url
 from policygate.refs import ModelRef
 from policygate.sources.base import Parts, SourceError, gaps_of
+from policygate.sources.mlflow_artifacts import GAP as ARTIFACTS_GAP
+from policygate.sources.mlflow_artifacts import ArtifactsUnavailable, read_artifacts
 from policygate.sources.tags import (
     TagMapping,
     approvals_from,
@@ -54,6 +57,8 @@ class _Read:
     rm: Any
     run: Any
     experiment: Any
+    artifacts: Artifacts | None = None  # None with artifacts_read: they could not be read (a gap)
+    artifacts_read: bool = False
 
 
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
@@ -73,6 +78,7 @@ class MlflowSource:
         tags: TagMapping | None = None,
         timeout_s: float = 10.0,
         cache_ttl_s: float = 5.0,
+        artifacts: ArtifactSettings | None = None,
     ) -> None:
         if not tracking_uri:
             raise SourceError(
@@ -89,6 +95,7 @@ class MlflowSource:
         self.tags = tags or TagMapping()
         self.timeout_s = timeout_s
         self.cache_ttl_s = cache_ttl_s
+        self.artifacts = artifacts or ArtifactSettings(enabled=False)
         self._cache: dict[tuple[str, str], _Read] = {}
         self._cache_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mlflow-source")
@@ -142,6 +149,11 @@ class MlflowSource:
         read_at = now_iso()
 
         registered = call(f"get registered model {ref.name}", self.client.get_registered_model, ref.name)
+        files = (
+            self._pool.submit(self._read_artifacts, mv.source)
+            if self.artifacts.enabled and mv.source
+            else None
+        )
         run_id = mv.run_id or None
         logged_model_id = _logged_model_id(mv.source)
         if not run_id and logged_model_id:
@@ -156,7 +168,22 @@ class MlflowSource:
             what = f"get experiment {run.info.experiment_id}"
             experiment = wait(what, call(what, self.client.get_experiment, run.info.experiment_id))
 
-        read = _Read(time.monotonic(), read_at, (mv.run_id, mv.source), rm, run, experiment)
+        artifacts = None
+        if files is not None:
+            try:  # the files have a budget of their own (POLICYGATE_ARTIFACTS__TIMEOUT_S)
+                artifacts = files.result(timeout=self.artifacts.timeout_s)
+            except FutureTimeout:
+                files.cancel()
+        read = _Read(
+            time.monotonic(),
+            read_at,
+            (mv.run_id, mv.source),
+            rm,
+            run,
+            experiment,
+            artifacts,
+            files is not None,
+        )
         self._remember(ref.name, str(mv.version), read)
         return self._parts_of(ref, mv, read, calls)
 
@@ -164,7 +191,16 @@ class MlflowSource:
         parts = self._parts(ref, mv, read.rm, read.run, read.experiment)
         parts.calls = calls
         parts.read_at = read.read_at
+        parts.artifacts = read.artifacts
+        if read.artifacts_read and read.artifacts is None:
+            parts.gaps.append(ARTIFACTS_GAP)
         return parts
+
+    def _read_artifacts(self, source: str) -> Artifacts | None:
+        try:
+            return read_artifacts(source, self.tracking_uri, self.artifacts)
+        except ArtifactsUnavailable:
+            return None
 
     def _cached(self, name: str, version: str) -> _Read | None:
         if self.cache_ttl_s <= 0:

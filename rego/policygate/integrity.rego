@@ -1,0 +1,29 @@
+package policygate
+
+# Integrity: the files behind a model version are the files that were decided on.
+
+# METADATA
+# title: Model artifacts changed after they were allowed
+# description: >-
+#   The model version's files, hashed when the evidence was collected
+#   (artifacts.digest), differ from the manifest digest an earlier allow
+#   decision of the same version recorded (artifacts.recorded): the files behind
+#   the version were replaced after they were decided on.
+# custom:
+#   id: INT-002
+#   severity: critical
+#   controls:
+#     - NIST CSF 2.0 PR.DS-01
+#     - NIST AI RMF MANAGE 2.4
+#     - OWASP ML Top 10 ML10
+#     - ISO/IEC 42001 A.6.2.6
+violation contains reason(rego.metadata.rule(), msg, ["artifacts.digest", "artifacts.recorded"]) if {
+	current := ev(["artifacts", "digest"])
+	is_string(current)
+	some earlier in object.get(object.get(input, "artifacts", {}), "recorded", [])
+	earlier.digest != current
+	msg := sprintf(
+		"The files of model version %s changed after decision %s allowed them: their manifest digest is now %s, it was %s. Register the new files as a new version, or restore the approved ones.",
+		[subject_label, show(object.get(earlier, "decision_id", null)), current, show(object.get(earlier, "digest", null))],
+	)
+}

@@ -1,0 +1,43 @@
+package policygate_test
+
+# INT-002 ---------------------------------------------------------------------
+
+_digest_v1 := "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+
+_digest_v2 := "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+
+_with_artifacts(current, recorded) := with_value("/artifacts", {
+	"digest": current,
+	"files": [{"path": "model.pkl", "size": 3, "sha256": "ab"}],
+	"size": 3,
+	"recorded": recorded,
+})
+
+test_int002_passes_without_artifacts if not "INT-002" in deny_ids(compliant)
+
+test_int002_passes_when_nothing_was_recorded if not "INT-002" in deny_ids(_with_artifacts(_digest_v1, []))
+
+test_int002_passes_when_the_files_are_the_allowed_ones if {
+	ev := _with_artifacts(_digest_v1, [{"digest": _digest_v1, "decision_id": "d-1"}])
+	not "INT-002" in deny_ids(ev)
+}
+
+test_int002_fails_when_the_files_changed_after_an_allow if {
+	ev := _with_artifacts(_digest_v2, [{"digest": _digest_v1, "decision_id": "d-1"}])
+	deny_ids(ev) == {"INT-002"}
+	[r] := denials(ev, "INT-002")
+	r.severity == "critical"
+	r.fields == ["artifacts.digest", "artifacts.recorded"]
+	contains(r.message, _digest_v2)
+	contains(r.message, `"d-1"`)
+}
+
+test_int002_fails_when_any_earlier_allow_saw_other_files if {
+	ev := _with_artifacts(_digest_v2, [{"digest": _digest_v2, "decision_id": "d-2"}, {"digest": _digest_v1, "decision_id": "d-1"}])
+	"INT-002" in deny_ids(ev)
+}
+
+test_int002_ignores_a_digest_that_is_not_a_string if {
+	ev := _with_artifacts(7, [{"digest": _digest_v1, "decision_id": "d-1"}])
+	not "INT-002" in deny_ids(ev)
+}

@@ -1,0 +1,3 @@
+"""Units the settings share."""
+
+MIB = 1024 * 1024

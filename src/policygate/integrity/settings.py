@@ -1,0 +1,17 @@
+"""``POLICYGATE_ARTIFACTS__*``: whether and within what budget a model version's files are hashed."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from policygate.config_units import MIB
+
+
+class ArtifactSettings(BaseModel):
+    enabled: bool = Field(default=True, description="Hash the model version's files into the evidence.")
+    max_bytes: int = Field(
+        default=1024 * MIB, gt=0, description="Larger models are not hashed: the evidence names the gap."
+    )
+    timeout_s: float = Field(
+        default=60.0, gt=0, description="Reading and hashing them may take this long, else the gap is named."
+    )
