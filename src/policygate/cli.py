@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from policygate.refs import ModelRef
 
 from policygate import jsonload
+from policygate.cli_attest import attest_app
 from policygate.cli_audit import audit_app
 from policygate.cli_auth import approve, token_app
 from policygate.cli_common import DbOption, embedding, fail, group, settings_with
@@ -243,6 +244,7 @@ evidence_app = group(help="Evidence documents: collect them for policy authors."
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(log_app, name="log")
 app.add_typer(audit_app, name="audit")
+app.add_typer(attest_app, name="attest")
 
 
 @evidence_app.command("collect")

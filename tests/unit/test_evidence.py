@@ -52,6 +52,7 @@ def test_json_schema_describes_every_part() -> None:
         "lineage",
         "approvals",
         "deployment",
+        "artifacts",
         "collection",
     }
 

@@ -18,7 +18,17 @@ from policygate import __version__
 from policygate.api.auth import authenticate
 from policygate.api.limits import BodySizeLimit, JsonBodyCheck
 from policygate.api.openapi import install_openapi
-from policygate.api.routes import approvals, audit, decisions, health, models, policy, waivers, webhooks
+from policygate.api.routes import (
+    approvals,
+    attestations,
+    audit,
+    decisions,
+    health,
+    models,
+    policy,
+    waivers,
+    webhooks,
+)
 from policygate.config import Settings
 from policygate.decisions.log import LogError, db_problem
 from policygate.runtime import Runtime, open_runtime
@@ -145,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(policy.router)
     app.include_router(waivers.router)
     app.include_router(audit.router)
+    app.include_router(attestations.router)
     install_openapi(app)
     app.add_middleware(JsonBodyCheck, max_depth=64, timeout_s=settings.body_timeout_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost: bounds the buffering

@@ -24,7 +24,6 @@ class ArtifactsUnavailable(Exception):
 
 def read_artifacts(source: str, tracking_uri: str, settings: ArtifactSettings) -> Artifacts:
     import mlflow.artifacts
-    from mlflow.exceptions import MlflowException
 
     deadline = time.monotonic() + settings.timeout_s
     workdir = Path(tempfile.mkdtemp(prefix="policygate-artifacts-"))
@@ -35,7 +34,7 @@ def read_artifacts(source: str, tracking_uri: str, settings: ArtifactSettings) -
                     artifact_uri=source, dst_path=str(workdir), tracking_uri=tracking_uri
                 )
             )
-        except (MlflowException, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any store (s3:// without boto3, ...): the gap is named
             raise ArtifactsUnavailable(
                 f"cannot download {redact_url(source)}: {type(exc).__name__}"
             ) from None

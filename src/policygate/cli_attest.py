@@ -1,0 +1,131 @@
+"""``policygate attest``: a signed attestation of a release decision, and its offline check.
+
+    policygate attest DECISION_ID --key FILE --out FILE [--db URL]
+    policygate attest verify FILE --key PUB --target STAGE (--artifact DIR | --digest sha256:...)
+
+``verify`` exits 0 only for a valid signature, an allow decision for that target and matching
+digests; 1 otherwise, naming which; 2 when it could not check (a file or key it cannot read).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from policygate.cli_common import DbOption, fail, open_log
+
+
+class _AttestGroup(TyperGroup):
+    """``attest DECISION_ID ...`` and ``attest verify ...``: a first word that is no subcommand is a
+    decision id (for the hidden ``create``)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["create", *args]
+        return super().parse_args(ctx, args)
+
+
+attest_app = typer.Typer(
+    cls=_AttestGroup,
+    help="Signed attestations of release decisions, for the deploy step (docs/integrity.md): "
+    "`attest DECISION_ID --key FILE --out FILE`, `attest verify FILE --key PUB --target STAGE ...`.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+@attest_app.command("create", hidden=True)
+def attest_create(
+    decision_id: Annotated[str, typer.Argument(help="A collected release decision's id.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the DSSE envelope (JSON).")],
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key", help="Ed25519 private key (default: POLICYGATE_CHECKPOINT_KEY; policygate key create)."
+        ),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Attest a recorded release decision: an in-toto statement in a DSSE envelope."""
+    from policygate.config import Settings
+    from policygate.decisions.checkpoint import CheckpointError, load_private
+    from policygate.decisions.log import LogError
+    from policygate.integrity.attest import AttestError, attestation_of, sign, write
+
+    key = key or Settings().checkpoint_key
+    if key is None:
+        fail("no signing key: pass --key FILE or set POLICYGATE_CHECKPOINT_KEY (policygate key create)")
+    try:
+        private = load_private(key)
+    except CheckpointError as exc:
+        fail(str(exc))
+    log = open_log(db, read_only=True)
+    try:
+        envelope = sign(attestation_of(log, decision_id), private)
+    except (AttestError, LookupError) as exc:
+        fail(str(exc))
+    except LogError as exc:
+        fail(str(exc))
+    finally:
+        log.close()
+    try:
+        write(envelope, out)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+    typer.echo(f"attestation of decision {decision_id}: {out}")
+
+
+@attest_app.command("verify")
+def attest_verify(
+    file: Annotated[Path, typer.Argument(help="The attestation (DSSE envelope) to check.")],
+    key: Annotated[Path, typer.Option("--key", help="policygate's Ed25519 public key (FILE.pub).")],
+    target: Annotated[str, typer.Option("--target", "-t", help="The stage the deploy step deploys to.")],
+    artifact: Annotated[
+        Path | None, typer.Option("--artifact", help="The directory about to be deployed (hashed here).")
+    ] = None,
+    digest: Annotated[str | None, typer.Option("--digest", help="Or its manifest digest, sha256:...")] = None,
+) -> None:
+    """Check offline that the files about to be deployed are the files an allow decision for this target
+    attested: exit 0 yes, 1 no (naming why), 2 could not check."""
+    from policygate.decisions.checkpoint import CheckpointError, load_public
+    from policygate.integrity.attest import AttestError, check, open_envelope
+    from policygate.integrity.manifest import BudgetExceeded, manifest_of
+
+    if (artifact is None) == (digest is None):
+        fail("pass one of --artifact DIR or --digest sha256:...")
+    if digest is not None and not (digest.startswith("sha256:") and len(digest) == 71):
+        fail(f"--digest {digest!r}: expected sha256: and 64 hex digits")
+    try:
+        public = load_public(key)
+    except CheckpointError as exc:
+        fail(str(exc))
+    try:
+        envelope = json.loads(file.read_text())
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}")
+    except ValueError:
+        _refused("not a policygate attestation: the file is not JSON")
+    try:
+        stmt = open_envelope(envelope, public)
+    except AttestError as exc:
+        _refused(str(exc))
+    files = None
+    if artifact is not None:
+        try:
+            files = manifest_of(artifact)
+        except (OSError, ValueError, BudgetExceeded) as exc:
+            fail(f"cannot hash {artifact}: {exc}")
+    verdict = check(stmt, target, digest, files)
+    if not verdict.ok:
+        _refused("\n".join(verdict.problems), verdict.model)
+    decision = (stmt.get("predicate") or {}).get("decision") or {}
+    typer.echo(f"OK: {verdict.model} -> {target}: decision {decision.get('decision_id')} allowed these files")
+
+
+def _refused(problem: str, model: str | None = None) -> None:
+    typer.echo(f"REFUSED{f': {model}' if model else ''}: {problem}", err=True)
+    raise typer.Exit(1)

@@ -1,0 +1,186 @@
+"""Signed attestations of release decisions, for a deploy step to check offline.
+
+An attestation is an in-toto Statement v1 in a DSSE envelope signed with policygate's Ed25519 key
+(the key that signs the log's checkpoints). Its subjects are the model's manifest digest and each
+artifact file; its predicate is the decision contract with the policy revision, the evidence digest
+and the record's place in the log (sequence number and hash). Verifying needs the envelope, the
+public key and the files about to be deployed: no service, no MLflow.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from policygate.integrity.manifest import Manifest
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://policygate.dev/attestation/release-decision/v1"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+MODEL_PREFIX = "model:"
+
+
+class AttestError(ValueError):
+    """A decision that cannot be attested, or an envelope that does not verify (the message says why)."""
+
+
+def attestation_of(log: Any, decision_id: str) -> dict[str, Any]:
+    """The statement of a decision recorded in ``log`` (a DecisionLog); LookupError when it has none."""
+    record = log.get(decision_id) if len(decision_id) <= 64 else None
+    if record is None or record.get("kind") != "decision":
+        raise LookupError(f"no decision {decision_id!r} in the decision log")
+    return statement(record, str(log.hash_at(int(record["seq"]))))
+
+
+def statement(record: dict[str, Any], record_hash: str) -> dict[str, Any]:
+    """The in-toto Statement of one recorded release decision (its log body, and its hash)."""
+    decision = record.get("decision") or {}
+    evidence = record.get("evidence") or {}
+    if decision.get("evidence_origin") == "supplied":
+        raise AttestError(
+            f"decision {decision.get('decision_id')} is a what-if on evidence its caller wrote: "
+            "only collected release decisions are attested"
+        )
+    artifacts = evidence.get("artifacts")
+    if not isinstance(artifacts, dict) or not artifacts.get("digest"):
+        raise AttestError(
+            f"decision {decision.get('decision_id')} has no artifact manifest in its evidence "
+            "(collection.gaps names why): there are no files to attest"
+        )
+    ref = (decision.get("subject") or {}).get("ref")
+    subjects = [{"name": f"{MODEL_PREFIX}{ref}", "digest": {"sha256": _hex(artifacts["digest"])}}]
+    subjects += [{"name": f["path"], "digest": {"sha256": f["sha256"]}} for f in artifacts.get("files") or []]
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": subjects,
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {
+            "decision": decision,
+            "policy_revision": decision.get("policy_revision"),
+            "evidence_digest": decision.get("evidence_digest"),
+            "manifest": {"digest": artifacts["digest"], "size": artifacts.get("size")},
+            "log": {
+                "seq": record.get("seq"),
+                "record_hash": record_hash,
+                "recorded_at": record.get("recorded_at"),
+            },
+        },
+    }
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE's pre-authentication encoding: what the signature covers."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "ed25519:" + hashlib.sha256(raw).hexdigest()[:16]
+
+
+def sign(stmt: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    """The DSSE envelope of ``stmt``."""
+    payload = json.dumps(stmt, sort_keys=True, separators=(",", ":")).encode()
+    signature = key.sign(pae(PAYLOAD_TYPE, payload))
+    return {
+        "payloadType": PAYLOAD_TYPE,
+        "payload": base64.b64encode(payload).decode(),
+        "signatures": [{"keyid": key_id(key.public_key()), "sig": base64.b64encode(signature).decode()}],
+    }
+
+
+def open_envelope(envelope: Any, key: Ed25519PublicKey) -> dict[str, Any]:
+    """The statement of an envelope ``key`` signed; AttestError naming what is wrong otherwise."""
+    if not isinstance(envelope, dict) or envelope.get("payloadType") != PAYLOAD_TYPE:
+        raise AttestError("not a DSSE envelope of an in-toto statement")
+    try:
+        payload = base64.b64decode(str(envelope.get("payload")), validate=True)
+        signatures = [
+            base64.b64decode(str(s.get("sig")), validate=True) for s in envelope.get("signatures") or []
+        ]
+    except (ValueError, AttributeError):
+        raise AttestError("the envelope's payload or signature is not base64") from None
+    message = pae(PAYLOAD_TYPE, payload)
+    for signature in signatures:
+        try:
+            key.verify(signature, message)
+            break
+        except InvalidSignature:
+            continue
+    else:
+        raise AttestError("signature: the envelope is not signed by this key (or was changed after signing)")
+    try:
+        stmt = json.loads(payload)
+    except ValueError:
+        raise AttestError("the signed payload is not JSON") from None
+    if (
+        not isinstance(stmt, dict)
+        or stmt.get("_type") != STATEMENT_TYPE
+        or stmt.get("predicateType") != PREDICATE_TYPE
+    ):
+        raise AttestError("the signed payload is not a policygate release-decision statement")
+    return stmt
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    problems: list[str]
+    model: str | None
+
+
+def check(
+    stmt: dict[str, Any], target: str, digest: str | None = None, files: Manifest | None = None
+) -> Verdict:
+    """Whether a verified statement allows these files (or this manifest digest) to go to ``target``."""
+    predicate = stmt.get("predicate") or {}
+    decision = predicate.get("decision") or {}
+    model = next(
+        (s["name"] for s in stmt.get("subject") or [] if str(s.get("name", "")).startswith(MODEL_PREFIX)),
+        None,
+    )
+    problems: list[str] = []
+    if decision.get("outcome") != "allow" or decision.get("allow") is not True:
+        problems.append(
+            f"decision: {decision.get('decision_id')} is {decision.get('outcome')!r}, not an allow"
+        )
+    stage = (decision.get("target") or {}).get("stage")
+    if stage != target:
+        problems.append(f"target: the decision is for {stage!r}, not {target!r}")
+    approved = (predicate.get("manifest") or {}).get("digest")
+    actual = files.digest if files is not None else digest
+    if actual != approved:
+        problems.append(f"digest: the files are {actual}, the decision allowed {approved}")
+        if files is not None:
+            problems += _file_differences(stmt, files)
+    return Verdict(not problems, problems, model.removeprefix(MODEL_PREFIX) if model else None)
+
+
+def _file_differences(stmt: dict[str, Any], files: Manifest) -> list[str]:
+    approved = {
+        s["name"]: s["digest"].get("sha256")
+        for s in stmt.get("subject") or []
+        if not str(s.get("name", "")).startswith(MODEL_PREFIX)
+    }
+    present = {f.path: f.sha256 for f in files.files}
+    out = [f"  changed: {p}" for p in sorted(approved.keys() & present.keys()) if approved[p] != present[p]]
+    out += [f"  missing: {p}" for p in sorted(approved.keys() - present.keys())]
+    out += [f"  added:   {p}" for p in sorted(present.keys() - approved.keys())]
+    return out
+
+
+def write(envelope: dict[str, Any], out: Path) -> None:
+    out.write_text(json.dumps(envelope, indent=2) + "\n")
+
+
+def _hex(digest: str) -> str:
+    return digest.removeprefix("sha256:")

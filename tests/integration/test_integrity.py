@@ -1,0 +1,187 @@
+"""The files behind a model version: hashed into the evidence from a real MLflow server, INT-002 when they
+change after an allow, and the signed attestation a deploy step checks offline."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import mlflow
+import pytest
+from fastapi.testclient import TestClient
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from policygate.api.app import create_app
+from policygate.cli import app
+from policygate.config import Settings
+from policygate.demo.seed import ModelSpec, register
+from policygate.integrity.manifest import manifest_of
+from tests.conftest import REGO, opa_binary
+
+runner = CliRunner()
+WEIGHTS = "model.skops"  # what mlflow.sklearn.log_model writes the fitted model to
+
+
+def check(mlflow_uri: str, db: str, ref: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    result = runner.invoke(
+        app, ["check", ref, "-t", "production", "--mlflow-uri", mlflow_uri, "--db", db, "-f", "json", *extra]
+    )
+    assert result.exit_code in (0, 1, 2), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def evidence_of(db: str, decision_id: str) -> dict[str, Any]:
+    from policygate.decisions.log import DecisionLog
+
+    log = DecisionLog(db, create=False)
+    try:
+        record = log.get(decision_id)
+    finally:
+        log.close()
+    assert record is not None
+    evidence: dict[str, Any] = record["evidence"]
+    return evidence
+
+
+@pytest.fixture
+def trained(mlflow_server: str) -> tuple[str, str, str]:
+    """A model version with real files (a LoggedModel from scikit-learn): (name, version, source)."""
+    name = f"signed-{uuid.uuid4().hex[:8]}"
+    version = register(mlflow_server, ModelSpec(name), train=True)
+    source = MlflowClient(mlflow_server).get_model_version(name, version).source
+    assert source.startswith("models:/m-")
+    return name, version, source
+
+
+def local_files(mlflow_uri: str, source: str, into: Path) -> Path:
+    return Path(
+        mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(into), tracking_uri=mlflow_uri)
+    )
+
+
+def stored_files(mlflow_uri: str, source: str) -> Path:
+    """Where the tracking server keeps the LoggedModel's files (a local artifact root in the tests)."""
+    model_id = source.removeprefix("models:/").split("/", 1)[0]
+    location = MlflowClient(mlflow_uri).get_logged_model(model_id).artifact_location
+    path = Path(urlsplit(location).path if location.startswith("file:") else location)
+    assert path.is_dir(), location
+    return path
+
+
+def test_the_files_are_in_the_evidence_and_a_change_after_the_allow_is_denied(
+    mlflow_server: str, sqlite_url: str, trained: tuple[str, str, str], tmp_path: Path
+) -> None:
+    name, version, source = trained
+    code, decision = check(mlflow_server, sqlite_url, f"mlflow:models:/{name}/{version}")
+    assert code == 0, decision["reasons"]
+    artifacts = evidence_of(sqlite_url, decision["decision_id"])["artifacts"]
+    files = manifest_of(local_files(mlflow_server, source, tmp_path / "dl"))
+    assert artifacts["digest"] == files.digest and artifacts["size"] == files.size
+    assert {f["path"] for f in artifacts["files"]} >= {"MLmodel", WEIGHTS}
+    assert artifacts["signature"]["status"] == "absent" and artifacts["recorded"] == []
+
+    weights = stored_files(mlflow_server, source) / WEIGHTS
+    weights.write_bytes(weights.read_bytes() + b"\x00")  # someone replaces the approved weights
+    code, after = check(mlflow_server, sqlite_url, f"mlflow:models:/{name}/{version}")
+    assert code == 1 and [r["id"] for r in after["reasons"]] == ["INT-002"]
+    assert decision["decision_id"] in after["reasons"][0]["message"]
+    # the denied decision does not make the changed files the new baseline
+    code, again = check(mlflow_server, sqlite_url, f"mlflow:models:/{name}/{version}")
+    assert code == 1 and [r["id"] for r in again["reasons"]] == ["INT-002"]
+
+
+def test_files_over_the_budget_are_a_named_gap(
+    mlflow_server: str, sqlite_url: str, trained: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, version, _ = trained
+    monkeypatch.setenv("POLICYGATE_ARTIFACTS__MAX_BYTES", "10")
+    _, decision = check(mlflow_server, sqlite_url, f"mlflow:models:/{name}/{version}")
+    evidence = evidence_of(sqlite_url, decision["decision_id"])
+    assert evidence["artifacts"] is None and "artifacts" in evidence["collection"]["gaps"]
+
+
+def attest(db: str, decision_id: str, key: Path, out: Path) -> Any:
+    return runner.invoke(app, ["attest", decision_id, "--key", str(key), "--out", str(out), "--db", db])
+
+
+def verify(envelope: Path, pub: Path, *args: str) -> Any:
+    return runner.invoke(app, ["attest", "verify", str(envelope), "--key", str(pub), *args])
+
+
+def test_an_attestation_round_trip_and_every_way_it_refuses(
+    mlflow_server: str, sqlite_url: str, trained: tuple[str, str, str], tmp_path: Path
+) -> None:
+    name, version, source = trained
+    _, decision = check(mlflow_server, sqlite_url, f"mlflow:models:/{name}/{version}")
+    key, other = tmp_path / "policygate.key", tmp_path / "other.key"
+    for k in (key, other):
+        assert runner.invoke(app, ["key", "create", "--out", str(k)]).exit_code == 0
+    pub = Path(f"{key}.pub")
+    envelope = tmp_path / "attestation.json"
+    made = attest(sqlite_url, decision["decision_id"], key, envelope)
+    assert made.exit_code == 0, made.output
+    files = local_files(mlflow_server, source, tmp_path / "deploy")
+
+    ok = verify(envelope, pub, "--target", "production", "--artifact", str(files))
+    assert ok.exit_code == 0 and ok.stdout.startswith(f"OK: mlflow:models:/{name}/{version} -> production")
+    digest = evidence_of(sqlite_url, decision["decision_id"])["artifacts"]["digest"]
+    assert verify(envelope, pub, "--target", "production", "--digest", digest).exit_code == 0
+    statement = json.loads(base64.b64decode(json.loads(envelope.read_text())["payload"]))
+    assert statement["predicate"]["decision"]["decision_id"] == decision["decision_id"]
+    assert (
+        statement["predicate"]["log"]["seq"] >= 1
+        and statement["subject"][0]["digest"]["sha256"] == digest[7:]
+    )
+
+    wrong_key = verify(envelope, Path(f"{other}.pub"), "--target", "production", "--artifact", str(files))
+    assert wrong_key.exit_code == 1 and "signature" in wrong_key.output
+    other_target = verify(envelope, pub, "--target", "staging", "--artifact", str(files))
+    assert other_target.exit_code == 1 and "target" in other_target.output
+    tampered = tmp_path / "tampered.json"
+    doc = json.loads(envelope.read_text())
+    payload = json.loads(base64.b64decode(doc["payload"]))
+    payload["predicate"]["decision"]["target"]["stage"] = "staging"
+    doc["payload"] = base64.b64encode(json.dumps(payload).encode()).decode()
+    tampered.write_text(json.dumps(doc))
+    assert verify(tampered, pub, "--target", "staging", "--artifact", str(files)).exit_code == 1
+    (files / WEIGHTS).write_bytes(b"not the approved weights")
+    changed = verify(envelope, pub, "--target", "production", "--artifact", str(files))
+    assert changed.exit_code == 1 and f"changed: {WEIGHTS}" in changed.output
+    assert (
+        verify(envelope, pub, "--target", "production", "--artifact", str(tmp_path / "nowhere")).exit_code
+        == 2
+    )
+    assert verify(tmp_path / "missing.json", pub, "--target", "production", "--digest", digest).exit_code == 2
+
+
+def test_the_api_serves_attestations_of_collected_decisions_only(
+    mlflow_server: str, sqlite_url: str, trained: tuple[str, str, str], tmp_path: Path
+) -> None:
+    name, version, _ = trained
+    _, decision = check(mlflow_server, sqlite_url, f"mlflow:models:/{name}/{version}")
+    key = tmp_path / "k"
+    assert runner.invoke(app, ["key", "create", "--out", str(key)]).exit_code == 0
+    base = {"db_url": sqlite_url, "policy_dir": REGO, "opa_bin": opa_binary(), "mlflow_uri": mlflow_server}
+    with TestClient(create_app(Settings(**base))) as api:
+        assert api.get(f"/v1/decisions/{decision['decision_id']}/attestation").status_code == 503
+    with TestClient(create_app(Settings(**base, checkpoint_key=key))) as api:
+        answer = api.get(f"/v1/decisions/{decision['decision_id']}/attestation")
+        assert answer.status_code == 200 and answer.json()["payloadType"] == "application/vnd.in-toto+json"
+        envelope = tmp_path / "a.json"
+        envelope.write_text(answer.text)
+        digest = evidence_of(sqlite_url, decision["decision_id"])["artifacts"]["digest"]
+        assert (
+            verify(envelope, Path(f"{key}.pub"), "--target", "production", "--digest", digest).exit_code == 0
+        )
+        evidence = json.loads(
+            (Path(__file__).parents[2] / "examples" / "evidence" / "compliant.json").read_text()
+        )
+        what_if = api.post("/v1/evaluate", json={"evidence": evidence}).json()
+        refused = api.get(f"/v1/decisions/{what_if['decision_id']}/attestation")
+        assert refused.status_code == 409 and "what-if" in refused.json()["message"]
+        assert api.get(f"/v1/decisions/{uuid.uuid4()}/attestation").status_code == 404
