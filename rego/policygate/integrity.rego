@@ -27,3 +27,40 @@ violation contains reason(rego.metadata.rule(), msg, ["artifacts.digest", "artif
 		[subject_label, show(object.get(earlier, "decision_id", null)), current, show(object.get(earlier, "digest", null))],
 	)
 }
+
+# METADATA
+# title: Production model not signed by an allowed signer
+# description: >-
+#   The model version's files were read (artifacts is present) for a
+#   production promotion, but they do not carry an OpenSSF model-signing
+#   signature that verified (artifacts.signature.status) from a signer listed
+#   in allowed_signers. Shipped in warn mode (modes) until signing is rolled out.
+# custom:
+#   id: INT-001
+#   severity: high
+#   controls:
+#     - NIST CSF 2.0 PR.DS-08
+#     - NIST AI RMF MANAGE 2.4
+#     - OWASP ML Top 10 ML06
+#     - ISO/IEC 42001 A.6.2.6
+violation contains reason(rego.metadata.rule(), msg, ["artifacts.signature.status", "artifacts.signature.signer"]) if {
+	lower_str(ev(["request", "target", "stage"])) == "production"
+	is_object(ev(["artifacts"]))
+	not _allowed_signature
+	msg := sprintf(
+		"The files of model version %s carry no signature from an allowed signer (signature %s, signer %s; allowed: %s). Sign the model with OpenSSF model signing using an allowed key.",
+		[
+			subject_label,
+			show(ev(["artifacts", "signature", "status"])),
+			show(ev(["artifacts", "signature", "signer"])),
+			show_list(_allowed_signers),
+		],
+	)
+}
+
+_allowed_signature if {
+	ev(["artifacts", "signature", "status"]) == "verified"
+	ev(["artifacts", "signature", "signer"]) in _allowed_signers
+}
+
+_allowed_signers := object.get(params, "allowed_signers", [])

@@ -41,3 +41,49 @@ test_int002_ignores_a_digest_that_is_not_a_string if {
 	ev := _with_artifacts(7, [{"digest": _digest_v1, "decision_id": "d-1"}])
 	not "INT-002" in deny_ids(ev)
 }
+
+# INT-001 ---------------------------------------------------------------------
+
+_signed(status, signer) := with_value("/artifacts", {
+	"digest": _digest_v1,
+	"files": [{"path": "model.pkl", "size": 3, "sha256": "ab"}],
+	"size": 3,
+	"signature": {"status": status, "signer": signer},
+	"recorded": [],
+})
+
+test_int001_is_a_warning_by_default if {
+	ev := _signed("absent", null)
+	not "INT-001" in deny_ids(ev)
+	"INT-001" in {w.id | some w in data.policygate.decision.warn with input as ev}
+}
+
+test_int001_fails_when_unsigned_in_production if {
+	ev := _signed("absent", null)
+	"INT-001" in deny_ids(ev) with data.policygate_params.modes as {}
+}
+
+test_int001_fails_for_a_signer_not_allowed if {
+	ev := _signed("verified", "someone")
+	ids := deny_ids(ev) with data.policygate_params.modes as {} with data.policygate_params.allowed_signers as ["ml-platform"]
+	"INT-001" in ids
+}
+
+test_int001_fails_for_an_invalid_signature if {
+	ev := _signed("invalid", "ml-platform")
+	ids := deny_ids(ev) with data.policygate_params.modes as {} with data.policygate_params.allowed_signers as ["ml-platform"]
+	"INT-001" in ids
+}
+
+test_int001_passes_for_an_allowed_signer if {
+	ev := _signed("verified", "ml-platform")
+	ids := deny_ids(ev) with data.policygate_params.modes as {} with data.policygate_params.allowed_signers as ["ml-platform"]
+	not "INT-001" in ids
+}
+
+test_int001_only_for_production if {
+	ev := json.patch(_signed("absent", null), [{"op": "add", "path": "/request/target/stage", "value": "staging"}])
+	not "INT-001" in deny_ids(ev) with data.policygate_params.modes as {}
+}
+
+test_int001_needs_the_files if not "INT-001" in deny_ids(compliant) with data.policygate_params.modes as {}

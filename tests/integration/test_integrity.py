@@ -185,3 +185,64 @@ def test_the_api_serves_attestations_of_collected_decisions_only(
         refused = api.get(f"/v1/decisions/{what_if['decision_id']}/attestation")
         assert refused.status_code == 409 and "what-if" in refused.json()["message"]
         assert api.get(f"/v1/decisions/{uuid.uuid4()}/attestation").status_code == 404
+
+
+def ec_key(directory: Path, name: str) -> tuple[Path, Path]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = directory / f"{name}.pem", directory / f"{name}.pub.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+def test_a_signed_model_is_verified_and_int001_names_a_signer_not_allowed(
+    mlflow_server: str,
+    sqlite_url: str,
+    trained: tuple[str, str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import model_signing
+
+    from tests.conftest import policy_copy
+
+    name, version, source = trained
+    stored = stored_files(mlflow_server, source)
+    private, public = ec_key(tmp_path, "ml-platform")
+    _, stranger = ec_key(tmp_path, "stranger")
+    model_signing.signing.Config().use_elliptic_key_signer(private_key=private).sign(
+        stored, stored / "model.sig"
+    )
+    ref = f"mlflow:models:/{name}/{version}"
+
+    monkeypatch.setenv("POLICYGATE_ARTIFACTS__SIGNING_KEYS", json.dumps({"ml-platform": str(public)}))
+    code, decision = check(mlflow_server, sqlite_url, ref)
+    signature = evidence_of(sqlite_url, decision["decision_id"])["artifacts"]["signature"]
+    assert signature == {"status": "verified", "signer": "ml-platform", "error": None}
+    # shipped in warn mode, no signer allowed yet: allowed, with the warning
+    assert code == 0 and [w["id"] for w in decision["warnings"]] == ["INT-001"]
+
+    allowing = policy_copy(tmp_path)
+    data = json.loads((allowing / "data.json").read_text())
+    data["policygate_params"]["allowed_signers"] = ["ml-platform"]
+    (allowing / "data.json").write_text(json.dumps(data))
+    monkeypatch.setenv("POLICYGATE_POLICY_DIR", str(allowing))
+    code, decision = check(mlflow_server, sqlite_url, ref)
+    assert code == 0 and decision["warnings"] == []
+
+    monkeypatch.setenv("POLICYGATE_ARTIFACTS__SIGNING_KEYS", json.dumps({"stranger": str(stranger)}))
+    code, decision = check(mlflow_server, sqlite_url, ref)
+    signature = evidence_of(sqlite_url, decision["decision_id"])["artifacts"]["signature"]
+    assert signature["status"] == "invalid" and signature["error"].startswith("stranger: ")
+    assert code == 0 and [w["id"] for w in decision["warnings"]] == ["INT-001"]

@@ -70,8 +70,8 @@ MUTATIONS = {
     ),
     "unknown-parameter": Mutation(
         "data.json",
-        '"modes": {}',
-        '"modes": {}, "max_aproval_age_days": 30',
+        '"modes": {"INT-001": "warn"}',
+        '"modes": {"INT-001": "warn"}, "max_aproval_age_days": 30',
         "APR-003",
         names="max_aproval_age_days",
     ),
@@ -79,10 +79,18 @@ MUTATIONS = {
         "data.json", '"max_approval_age_days": 90,', "", "APR-003", names="max_approval_age_days"
     ),
     "unknown-mode": Mutation(
-        "data.json", '"modes": {}', '"modes": {"LIN-004": "enforse"}', "LIN-004", names="modes.LIN-004"
+        "data.json",
+        '"modes": {"INT-001": "warn"}',
+        '"modes": {"LIN-004": "enforse"}',
+        "LIN-004",
+        names="modes.LIN-004",
     ),
     "mode-for-unknown-rule": Mutation(
-        "data.json", '"modes": {}', '"modes": {"LIN-040": "dryrun"}', "LIN-004", names="LIN-040"
+        "data.json",
+        '"modes": {"INT-001": "warn"}',
+        '"modes": {"LIN-040": "dryrun"}',
+        "LIN-004",
+        names="LIN-040",
     ),
     "no-metadata": Mutation(
         "policygate/lineage.rego",

@@ -18,6 +18,9 @@ from policygate.evidence import canonical_json
 
 CHUNK = 1024 * 1024
 SIGNATURE_FILE = "model.sig"  # OpenSSF model signing's default: not part of the model it signs
+# written by MLflow into a registered model's files when they are downloaded, not stored with them
+MLFLOW_DOWNLOAD_META = "registered_model_meta"
+NOT_MODEL_FILES = frozenset({SIGNATURE_FILE, MLFLOW_DOWNLOAD_META})
 
 
 class BudgetExceeded(Exception):
@@ -54,7 +57,7 @@ def manifest_of(
     *,
     max_bytes: int | None = None,
     deadline: float | None = None,
-    exclude: frozenset[str] = frozenset({SIGNATURE_FILE}),
+    exclude: frozenset[str] = NOT_MODEL_FILES,
 ) -> Manifest:
     """The manifest of every regular file under ``root`` (symbolic links are refused: a link can
     point anywhere, and what it points at is not what was approved)."""

@@ -54,6 +54,11 @@ class Params(BaseModel):
     production_auth_modes: list[Name] = Field(
         min_length=1, description="Endpoint auth modes allowed in production (ACC-003)."
     )
+    allowed_signers: list[Name] = Field(
+        default_factory=list,
+        description="Signers (names of POLICYGATE_ARTIFACTS__SIGNING_KEYS) whose signature a production "
+        "model must carry (INT-001).",
+    )
     custom: dict[str, Any] = Field(
         default_factory=dict, description="Parameters of your own rules (not checked beyond being an object)."
     )

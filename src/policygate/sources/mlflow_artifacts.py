@@ -10,9 +10,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from policygate.evidence import ArtifactFile, Artifacts, ArtifactSignature
-from policygate.integrity.manifest import SIGNATURE_FILE, BudgetExceeded, manifest_of
+from policygate.evidence import ArtifactFile, Artifacts
+from policygate.integrity.manifest import BudgetExceeded, manifest_of
 from policygate.integrity.settings import ArtifactSettings
+from policygate.integrity.signature import verify_signature
 from policygate.logredact import redact_url
 
 GAP = "artifacts"
@@ -47,13 +48,12 @@ def read_artifacts(source: str, tracking_uri: str, settings: ArtifactSettings) -
             raise ArtifactsUnavailable(str(exc)) from None
         if not manifest.files:
             raise ArtifactsUnavailable(f"no files at {redact_url(source)}")
-        signed = (root / SIGNATURE_FILE).is_file()
         return Artifacts(
             digest=manifest.digest,
             files=[ArtifactFile(path=f.path, size=f.size, sha256=f.sha256) for f in manifest.files],
             size=manifest.size,
             source=redact_url(source),
-            signature=ArtifactSignature(status="unchecked" if signed else "absent"),
+            signature=verify_signature(root, settings.signing_keys),
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
