@@ -271,4 +271,9 @@ def test_a_killed_managed_opa_is_started_again_with_its_waivers(sqlite_url: str)
         assert service.engine.managed.proc.pid != old.pid
         health = client.get("/healthz").json()
         assert health == {"status": "ok", "opa_restarts": 1}
-        assert client.get("/readyz").status_code == 200
+        # readiness follows within moments (the supervisor marks OPA up once the waivers are back)
+        ready = client.get("/readyz")
+        while ready.status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
