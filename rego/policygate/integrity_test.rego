@@ -24,7 +24,7 @@ test_int002_passes_when_the_files_are_the_allowed_ones if {
 
 test_int002_fails_when_the_files_changed_after_an_allow if {
 	ev := _with_artifacts(_digest_v2, [{"digest": _digest_v1, "decision_id": "d-1"}])
-	deny_ids(ev) == {"INT-002"}
+	deny_ids(ev) == {"INT-002"} with data.policygate_params.modes as {"INT-001": "warn"}
 	[r] := denials(ev, "INT-002")
 	r.severity == "critical"
 	r.fields == ["artifacts.digest", "artifacts.recorded"]
@@ -52,10 +52,11 @@ _signed(status, signer) := with_value("/artifacts", {
 	"recorded": [],
 })
 
-test_int001_is_a_warning_by_default if {
+test_int001_in_warn_mode_is_a_warning if {
 	ev := _signed("absent", null)
-	not "INT-001" in deny_ids(ev)
-	"INT-001" in {w.id | some w in data.policygate.decision.warn with input as ev}
+	not "INT-001" in deny_ids(ev) with data.policygate_params.modes as {"INT-001": "warn"}
+	warned := {w.id | some w in data.policygate.decision.warn} with input as ev with data.policygate_params.modes as {"INT-001": "warn"}
+	"INT-001" in warned
 }
 
 test_int001_fails_when_unsigned_in_production if {

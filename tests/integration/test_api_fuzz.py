@@ -14,6 +14,7 @@ import pytest
 
 from policygate.auth.principal import parse_scopes
 from policygate.auth.tokens import TokenStore
+from policygate.decisions.checkpoint import create_key
 from policygate.decisions.log import DecisionLog
 from tests.served import Served
 
@@ -25,6 +26,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     log = DecisionLog(db)
     admin = TokenStore(log).create("fuzzer", parse_scopes("admin"), "test")[1]
     log.close()
+    key, _ = create_key(tmp / "policygate.key")  # attestations are signed: the route answers 200/404/409
     env = {
         "POLICYGATE_DB_URL": db,
         "POLICYGATE_AUTH_REQUIRED": "true",
@@ -33,6 +35,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         "POLICYGATE_MLFLOW_WEBHOOK_SECRET": "fuzz-secret",
         "POLICYGATE_EVENTGRID_SECRET": "fuzz-secret",
         "MLFLOW_TRACKING_URI": "",
+        "POLICYGATE_CHECKPOINT_KEY": str(key),
     }
     with Served(env) as server:
         yield server.base, admin

@@ -43,7 +43,7 @@ def walkthrough(tmp_path: Path, modes: dict[str, str] | None = None, name: str =
     (target / "policygate" / "change.rego").write_text(rule)
     (target / "policygate" / "change_test.rego").write_text(tests)
     data = json.loads((target / "data.json").read_text())
-    data["policygate_params"]["modes"] = modes or {}
+    data["policygate_params"]["modes"] = {"INT-001": "warn", **(modes or {})}
     (target / "data.json").write_text(json.dumps(data, indent=2))
     return target
 
@@ -155,7 +155,7 @@ def test_the_walkthrough_keeps_policy_test_green_at_every_step(tmp_path: Path) -
     data_file = target / "data.json"
     for step, mode in (("step 5", "dryrun"), ("step 6", "warn"), ("step 6", "enforce")):
         data = json.loads(data_file.read_text())
-        data["policygate_params"]["modes"] = {"CHG-001": mode}
+        data["policygate_params"]["modes"] = {"INT-001": "warn", "CHG-001": mode}
         data_file.write_text(json.dumps(data, indent=2))
         policy_test(f"{step} ({mode})")
     listed = runner.invoke(app, ["policy", "list", "--policy-dir", str(target), "-f", "json"])
