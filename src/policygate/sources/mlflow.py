@@ -87,6 +87,7 @@ class MlflowSource:
         # Bound every request; MLflow's default is 7 retries with backoff (minutes on a dead server).
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, int(timeout_s))))
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in a CI job's output
         from mlflow.tracking import MlflowClient
 
         self.tracking_uri = tracking_uri
