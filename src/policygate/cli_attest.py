@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -66,9 +66,7 @@ def attest_create(
     log = open_log(db, read_only=True)
     try:
         envelope = sign(attestation_of(log, decision_id), private)
-    except (AttestError, LookupError) as exc:
-        fail(str(exc))
-    except LogError as exc:
+    except (AttestError, LookupError, LogError) as exc:
         fail(str(exc))
     finally:
         log.close()
@@ -126,6 +124,6 @@ def attest_verify(
     typer.echo(f"OK: {verdict.model} -> {target}: decision {decision.get('decision_id')} allowed these files")
 
 
-def _refused(problem: str, model: str | None = None) -> None:
+def _refused(problem: str, model: str | None = None) -> NoReturn:
     typer.echo(f"REFUSED{f': {model}' if model else ''}: {problem}", err=True)
     raise typer.Exit(1)

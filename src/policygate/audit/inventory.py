@@ -26,10 +26,6 @@ class InUse:
     spellings: tuple[str, ...] = ()
     fingerprint: str | None = None
 
-    @property
-    def key(self) -> str:
-        return f"{self.ref} -> {self.target} ({self.via})"
-
     def about(self) -> dict[str, Any]:
         """What names it in an audited model and in each of its findings."""
         return {"model": self.ref, "platform": self.platform, "name": self.name, "version": self.version,

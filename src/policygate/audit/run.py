@@ -214,6 +214,8 @@ class Auditor:
             return {}
         if before is None or revision is None or before.policy_revision != revision:
             return {}
+        with self._lock:  # its own documents are read back from it, not from the log a second time
+            self._documents[record_id(before.run_id)] = before.documents
         reusable: dict[tuple[str, str], AuditedModel] = {}
         for m in before.models:
             if (

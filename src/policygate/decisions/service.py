@@ -85,12 +85,18 @@ class DecisionService:
         """The current policy's decision on collected evidence, not recorded (the audit records its
         own kind); an engine failure is an ``error`` decision, as everywhere. ``pool``: the
         caller's connections to OPA (an event loop of its own)."""
+        return await self._decide_async(doc, "collected", pool)
+
+    async def _decide_async(
+        self, doc: dict[str, Any], origin: EvidenceOrigin, pool: Http1Pool | None = None
+    ) -> Decision:
+        """The decision on ``doc``, not yet recorded; an engine failure is an ``error`` decision."""
         try:
             raw, revision = await self._evaluate_async(doc, pool)
-            return self._decision_from(PolicyResult.from_opa(raw), doc, revision, "collected")
+            return self._decision_from(PolicyResult.from_opa(raw), doc, revision, origin)
         except EngineError as exc:
             reasons = [error_reason(exc.code, exc.message)]
-            return self._error_decision(doc, reasons, await self._revision_or_none_async(), "collected")
+            return self._error_decision(doc, reasons, await self._revision_or_none_async(), origin)
 
     def decide(
         self,
@@ -180,16 +186,7 @@ class DecisionService:
             verified = await anyio.to_thread.run_sync(self._verified_for_what_if, ref)
         doc = self.as_supplied(evidence, caller, verified).to_input()
         with self.log.coming():  # the group commit waits a moment for this record
-            try:
-                raw, revision = await self._evaluate_async(doc)
-                decision = self._decision_from(PolicyResult.from_opa(raw), doc, revision, "supplied")
-            except EngineError as exc:
-                decision = self._error_decision(
-                    doc,
-                    [error_reason(exc.code, exc.message)],
-                    await self._revision_or_none_async(),
-                    "supplied",
-                )
+            decision = await self._decide_async(doc, "supplied")
         return await self.record_async(decision, doc, decision_id)
 
     def evidence_of(self, decision_id: str) -> dict[str, Any]:
