@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy.pool import NullPool
 
+from policygate.auth.principal import parse_scopes
+from policygate.auth.tokens import TokenStore
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.engine.opa import OpaEngine
@@ -225,3 +227,16 @@ def any_log(log_url: str) -> Iterator[DecisionLog]:
     log = DecisionLog(log_url)
     yield log
     log.close()
+
+
+def token(db: str, name: str, scopes: str) -> str:
+    """A new API token with these scopes, recorded in the log at ``db``."""
+    log = DecisionLog(db)
+    try:
+        return TokenStore(log).create(name, parse_scopes(scopes), "test")[1]
+    finally:
+        log.close()
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}

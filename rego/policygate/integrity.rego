@@ -7,8 +7,9 @@ package policygate
 # description: >-
 #   The model version's files, hashed when the evidence was collected
 #   (artifacts.digest), differ from the manifest digest an earlier allow
-#   decision of the same version recorded (artifacts.recorded): the files behind
-#   the version were replaced after they were decided on.
+#   decision, or an approval recorded through policygate, of the same version
+#   recorded (artifacts.recorded): the files behind the version were replaced
+#   after they were decided on.
 # custom:
 #   id: INT-002
 #   severity: critical
@@ -23,10 +24,14 @@ violation contains reason(rego.metadata.rule(), msg, ["artifacts.digest", "artif
 	some earlier in object.get(object.get(input, "artifacts", {}), "recorded", [])
 	earlier.digest != current
 	msg := sprintf(
-		"The files of model version %s changed after decision %s allowed them: their manifest digest is now %s, it was %s. Register the new files as a new version, or restore the approved ones.",
-		[subject_label, show(object.get(earlier, "decision_id", null)), current, show(object.get(earlier, "digest", null))],
+		"The files of model version %s changed after %s %s: their manifest digest is now %s, it was %s. Register the new files as a new version, or restore the approved ones.",
+		[subject_label, _recorded_by(earlier), show(object.get(earlier, "decision_id", null)), current, show(object.get(earlier, "digest", null))],
 	)
 }
+
+_recorded_by(earlier) := "the approval" if object.get(earlier, "kind", "decision") == "approval"
+
+else := "the allow decision"
 
 # METADATA
 # title: Production model not signed by an allowed signer

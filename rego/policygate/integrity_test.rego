@@ -30,6 +30,13 @@ test_int002_fails_when_the_files_changed_after_an_allow if {
 	r.fields == ["artifacts.digest", "artifacts.recorded"]
 	contains(r.message, _digest_v2)
 	contains(r.message, `"d-1"`)
+	contains(r.message, "after the allow decision")
+}
+
+test_int002_fails_when_the_files_changed_after_an_approval_recorded_them if {
+	ev := _with_artifacts(_digest_v2, [{"digest": _digest_v1, "decision_id": "approval:a-1", "kind": "approval"}])
+	[r] := denials(ev, "INT-002")
+	contains(r.message, `after the approval "approval:a-1"`)
 }
 
 test_int002_fails_when_any_earlier_allow_saw_other_files if {

@@ -33,6 +33,11 @@ class ApprovalRecord(BaseModel):
     comment: str | None = None
     caller: str = Field(description="kind:identity of the authenticated caller.")
     withdraws: str | None = Field(default=None, description="The approval a withdrawal takes back.")
+    artifacts_digest: str | None = Field(
+        default=None,
+        description="The manifest digest of the version's files when it was approved (INT-002 keeps "
+        "it as a baseline); absent when the files were not read.",
+    )
 
 
 def record_approval(
@@ -44,6 +49,7 @@ def record_approval(
     decision: ApprovalDecision,
     comment: str | None,
     withdraws: str | None = None,
+    artifacts_digest: str | None = None,
 ) -> ApprovalRecord:
     approval = ApprovalRecord(
         id=f"approval:{uuid.uuid4()}",
@@ -55,6 +61,7 @@ def record_approval(
         comment=comment,
         caller=caller,
         withdraws=withdraws,
+        artifacts_digest=artifacts_digest,
     )
     log_.append("approval", approval.id, {"approval": approval.model_dump()}, model_ref=approval.model)
     return approval

@@ -244,10 +244,16 @@ class ArtifactSignature(_Part):
 
 
 class RecordedDigest(_Part):
-    """A manifest digest an earlier collected decision of this version recorded (from the log)."""
+    """A manifest digest the log recorded for this version: an earlier collected allow decision's, or
+    an approval's recorded through policygate."""
 
     digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$", description="The manifest digest it recorded.")
-    decision_id: str = Field(max_length=64, pattern=ONE_LINE, description="That decision.")
+    decision_id: str = Field(
+        max_length=64, pattern=ONE_LINE, description="That decision (or approval, ``approval:...``)."
+    )
+    kind: Literal["decision", "approval"] = Field(
+        default="decision", description="Whether a decision or an approval recorded it."
+    )
     recorded_at: str | None = _line(64, "When it was recorded.")
 
 

@@ -246,6 +246,10 @@ def build_sources(settings: Settings, **azure_options: Any) -> dict[str, Evidenc
     from policygate.sources.azureml import AzureMLSource
 
     sources["azureml"] = AzureMLSource(
-        settings.azure, settings.tags, settings.source_timeout_s, **azure_options
+        settings.azure,
+        settings.tags,
+        settings.source_timeout_s,
+        artifacts=settings.artifacts,
+        **azure_options,
     )
     return sources

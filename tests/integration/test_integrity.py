@@ -21,7 +21,7 @@ from policygate.cli import app
 from policygate.config import Settings
 from policygate.demo.seed import ModelSpec, register
 from policygate.integrity.manifest import manifest_of
-from tests.conftest import REGO, opa_binary
+from tests.conftest import REGO, bearer, opa_binary, token
 
 runner = CliRunner()
 WEIGHTS = "model.skops"  # what mlflow.sklearn.log_model writes the fitted model to
@@ -93,6 +93,45 @@ def test_the_files_are_in_the_evidence_and_a_change_after_the_allow_is_denied(
     # the denied decision does not make the changed files the new baseline
     code, again = check(mlflow_server, sqlite_url, f"mlflow:models:/{name}/{version}")
     assert code == 1 and [r["id"] for r in again["reasons"]] == ["INT-002"]
+
+
+def test_an_approval_recorded_through_policygate_keeps_the_files_it_approved(
+    mlflow_server: str, sqlite_url: str, trained: tuple[str, str, str], tmp_path: Path
+) -> None:
+    name, version, source = trained
+    ref = f"mlflow:models:/{name}/{version}"
+    carol, dave = token(sqlite_url, "carol@corp", "approve"), token(sqlite_url, "dave@corp", "approve")
+    settings = Settings(db_url=sqlite_url, policy_dir=REGO, opa_bin=opa_binary(), mlflow_uri=mlflow_server)
+    with TestClient(create_app(settings)) as api:
+        rejected = api.post(
+            "/v1/approvals",
+            json={"model": ref, "stage": "staging", "decision": "rejected"},
+            headers=bearer(dave),
+        )
+        assert rejected.status_code == 201 and rejected.json()["approval"]["artifacts_digest"] is None
+        answer = api.post("/v1/approvals", json={"model": ref, "stage": "production"}, headers=bearer(carol))
+    assert answer.status_code == 201, answer.text
+    approval = answer.json()["approval"]
+    assert (
+        approval["artifacts_digest"]
+        == manifest_of(local_files(mlflow_server, source, tmp_path / "dl")).digest
+    )
+
+    weights = stored_files(mlflow_server, source) / WEIGHTS
+    weights.write_bytes(weights.read_bytes() + b"\x00")  # replaced after approval, before any decision
+    code, decision = check(mlflow_server, sqlite_url, ref)
+    assert code == 1 and "INT-002" in [r["id"] for r in decision["reasons"]]
+    message = next(r["message"] for r in decision["reasons"] if r["id"] == "INT-002")
+    assert f'after the approval "{approval["id"]}"' in message
+    recorded = evidence_of(sqlite_url, decision["decision_id"])["artifacts"]["recorded"]
+    assert recorded == [
+        {
+            "digest": approval["artifacts_digest"],
+            "decision_id": approval["id"],
+            "kind": "approval",
+            "recorded_at": recorded[0]["recorded_at"],
+        }
+    ]
 
 
 def test_files_over_the_budget_are_a_named_gap(

@@ -27,19 +27,11 @@ from policygate.auth.tokens import TokenStore
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.demo.seed import ModelSpec, register
-from tests.conftest import REGO, load_example, opa_binary, policy_copy
+from tests.conftest import REGO, bearer, load_example, opa_binary, policy_copy, token
 from tests.served import Served
 
 ISSUER = "https://login.example.test/tenant/v2.0"
 AUDIENCE = "api://policygate"
-
-
-def token(db: str, name: str, scopes: str) -> str:
-    log = DecisionLog(db)
-    try:
-        return TokenStore(log).create(name, parse_scopes(scopes), "test")[1]
-    finally:
-        log.close()
 
 
 def _clients(db_url: str) -> Iterator[Callable[..., TestClient]]:
@@ -65,10 +57,6 @@ def make_client(sqlite_url: str) -> Iterator[Callable[..., TestClient]]:
 def make_client_on(log_url: str) -> Iterator[Callable[..., TestClient]]:
     """The same service on SQLite and on PostgreSQL (the attacks are tried on both)."""
     yield from _clients(log_url)
-
-
-def bearer(value: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {value}"}
 
 
 def test_required_auth_refuses_anonymous_and_under_scoped_callers(

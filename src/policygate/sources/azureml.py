@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, field_validator
 
 from policygate.evidence import (
+    Artifacts,
     Code,
     Dataset,
     Deployment,
@@ -49,7 +50,11 @@ from policygate.evidence import (
     Run,
     Subject,
 )
+from policygate.integrity.files import GAP as ARTIFACTS_GAP
+from policygate.integrity.files import ArtifactsUnavailable, not_read
+from policygate.integrity.settings import ArtifactSettings
 from policygate.refs import ModelRef
+from policygate.sources.azureml_artifacts import AzureArtifactReader
 from policygate.sources.azureml_uris import AssetRef, parse_asset_uri
 from policygate.sources.base import Parts, SourceError, gaps_of
 from policygate.sources.tags import TagMapping, approvals_from, ownership_from
@@ -141,9 +146,12 @@ class AzureMLSource:
         *,
         credential: Any = None,
         transport: Any = None,
+        artifacts: ArtifactSettings | None = None,
         **client_options: Any,
     ) -> None:
         self.settings = settings or AzureSettings()
+        self.artifacts = artifacts or ArtifactSettings(enabled=False)
+        self._files: AzureArtifactReader | None = None
         self.tags = tags or TagMapping()
         self.timeout_s = timeout_s
         self.arm_endpoint = ARM_ENDPOINTS.get(self.settings.cloud, ARM_ENDPOINTS["AzureCloud"])
@@ -340,6 +348,11 @@ class AzureMLSource:
             where = f"{self.arm_endpoint}{workspace.arm_id}"
 
         ml: Any = self._workspace_client(workspace) if workspace else None
+        files = (
+            self._pool.submit(self._read_files, ml, getattr(model, "path", None))
+            if self.artifacts.enabled and ml is not None and not registry
+            else None
+        )
         job_name = getattr(model, "job_name", None) or None
         job_future = call(f"get job {job_name}", ml.jobs.get, job_name) if (ml and job_name) else None
         configured = self.settings.endpoints
@@ -394,7 +407,29 @@ class AzureMLSource:
         parts.deployment = deployment
         parts.gaps += deployment_gaps
         parts.calls = calls
+        if files is not None:
+            try:  # the files have a budget of their own (POLICYGATE_ARTIFACTS__TIMEOUT_S)
+                parts.artifacts = files.result(timeout=self.artifacts.timeout_s)
+            except FutureTimeout:
+                files.cancel()
+        if self.artifacts.enabled and parts.artifacts is None:
+            parts.gaps.append(ARTIFACTS_GAP)  # a registry model's files are not read yet, either
         return parts
+
+    def _read_files(self, ml: Any, model_uri: str | None) -> Artifacts | None:
+        """The model's files as evidence, or None (the gap is named, the reason logged)."""
+        from policygate.sources.azure_transport import deadline
+
+        if self._files is None:
+            self._files = AzureArtifactReader(self.artifacts, self.credential, self._options)
+        try:
+            with deadline(time.monotonic() + self.artifacts.timeout_s):
+                return self._files.read(ml, model_uri)
+        except ArtifactsUnavailable as exc:
+            not_read(model_uri or "?", exc)
+        except Exception as exc:  # noqa: BLE001 - storage refused, ETag moved, ...: a named gap
+            not_read(model_uri or "?", ArtifactsUnavailable(f"{type(exc).__name__}: {_describe(exc)}"))
+        return None
 
     def _endpoints(self, ml: Any) -> list[Any]:
         if self.settings.endpoints:

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from policygate.evidence import Artifacts, Code, Dataset, Experiment, Lineage, Run, Subject
+from policygate.integrity.files import GAP as ARTIFACTS_GAP
+from policygate.integrity.files import ArtifactsUnavailable, not_read
 from policygate.integrity.settings import ArtifactSettings
 from policygate.logredact import redact_url
 from policygate.refs import ModelRef
 from policygate.sources.base import Parts, SourceError, gaps_of
-from policygate.sources.mlflow_artifacts import GAP as ARTIFACTS_GAP
-from policygate.sources.mlflow_artifacts import ArtifactsUnavailable, read_artifacts
+from policygate.sources.mlflow_artifacts import read_artifacts
 from policygate.sources.tags import (
     TagMapping,
     approvals_from,
@@ -200,7 +201,8 @@ class MlflowSource:
     def _read_artifacts(self, source: str) -> Artifacts | None:
         try:
             return read_artifacts(source, self.tracking_uri, self.artifacts)
-        except ArtifactsUnavailable:
+        except ArtifactsUnavailable as exc:
+            not_read(source, exc)
             return None
 
     def _cached(self, name: str, version: str) -> _Read | None:

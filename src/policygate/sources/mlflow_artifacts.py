@@ -1,7 +1,8 @@
 """The files behind an MLflow model version (its source: a LoggedModel ``models:/m-...`` or a run's
 ``runs:/.../model``), downloaded to a temporary directory and hashed into a manifest within the
-budget of POLICYGATE_ARTIFACTS__*. Nothing is cached across collections: artifacts can change, and
-noticing that is the point (INT-002)."""
+budget of POLICYGATE_ARTIFACTS__*. Nothing is cached across collections: MLflow's artifact listing
+gives sizes but no ETag or modification time, and a file replaced by one of the same size must still
+be noticed (INT-002)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from policygate.evidence import ArtifactFile, Artifacts
-from policygate.integrity.manifest import BudgetExceeded, manifest_of
+from policygate.evidence import Artifacts
+from policygate.integrity.files import ArtifactsUnavailable, artifacts_of
 from policygate.integrity.settings import ArtifactSettings
-from policygate.integrity.signature import verify_signature
 from policygate.logredact import redact_url
-
-GAP = "artifacts"
-
-
-class ArtifactsUnavailable(Exception):
-    """The files could not be read or hashed within the budget (the evidence names the gap)."""
 
 
 def read_artifacts(source: str, tracking_uri: str, settings: ArtifactSettings) -> Artifacts:
@@ -41,19 +35,6 @@ def read_artifacts(source: str, tracking_uri: str, settings: ArtifactSettings) -
             ) from None
         if time.monotonic() > deadline:
             raise ArtifactsUnavailable(f"downloading took longer than {settings.timeout_s:g} s")
-        root = local if local.is_dir() else local.parent
-        try:
-            manifest = manifest_of(root, max_bytes=settings.max_bytes, deadline=deadline)
-        except (BudgetExceeded, ValueError, OSError) as exc:
-            raise ArtifactsUnavailable(str(exc)) from None
-        if not manifest.files:
-            raise ArtifactsUnavailable(f"no files at {redact_url(source)}")
-        return Artifacts(
-            digest=manifest.digest,
-            files=[ArtifactFile(path=f.path, size=f.size, sha256=f.sha256) for f in manifest.files],
-            size=manifest.size,
-            source=redact_url(source),
-            signature=verify_signature(root, settings.signing_keys),
-        )
+        return artifacts_of(local if local.is_dir() else local.parent, source, settings, deadline)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

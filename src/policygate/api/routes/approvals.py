@@ -52,9 +52,16 @@ def approve(body: ApprovalRequest, request: Request, service: Service, caller: C
     """Record the caller's approval, rejection or withdrawal for a model version that exists."""
     _authenticated(caller)
     ref = parse(body.model)
-    _must_exist(service, ref)
+    digest = _must_exist(service, ref)
     approval = record_approval(
-        service.log, ref, caller.id, caller.label, body.stage, body.decision, body.comment
+        service.log,
+        ref,
+        caller.id,
+        caller.label,
+        body.stage,
+        body.decision,
+        body.comment,
+        artifacts_digest=digest if body.decision == "approved" else None,
     )
     service.approvals_changed(approval.model)
     return ApprovalAnswer(approval=approval, mirrored=_mirrored(request, ref, approval))
@@ -87,20 +94,23 @@ def _authenticated(caller: Principal) -> None:
         )
 
 
-def _must_exist(service: DecisionService, ref: ModelRef) -> None:
+def _must_exist(service: DecisionService, ref: ModelRef) -> str | None:
     """A version its platform does not know cannot be approved (404); one whose platform cannot be
-    asked is refused too (503): an approval waiting for a version that appears later is a blank cheque."""
+    asked is refused too (503): an approval waiting for a version that appears later is a blank cheque.
+    Returns the manifest digest of the version's files as read now (what the approver approved), if
+    the platform read them."""
     source = service.collector.sources.get(ref.platform)
     if source is None:
         raise HTTPException(
             status_code=503, detail=f"cannot confirm {ref} exists: no {ref.platform} source is configured"
         )
     try:
-        source.collect(ref)
+        parts = source.collect(ref)
     except SourceError as exc:
         if exc.not_found:
             raise HTTPException(status_code=404, detail=f"{ref} does not exist: {exc.message}") from None
         raise HTTPException(status_code=503, detail=f"cannot confirm {ref} exists: {exc}") from None
+    return parts.artifacts.digest if parts.artifacts is not None else None
 
 
 def _mirrored(request: Request, ref: ModelRef, approval: ApprovalRecord) -> bool:
