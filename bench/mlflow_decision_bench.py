@@ -40,7 +40,7 @@ def main() -> None:
         return original_send(self, request, **kw)  # type: ignore[arg-type]
 
     with tempfile.TemporaryDirectory() as tmp, MlflowServer(Path(tmp) / "mlflow") as server:
-        register(server.url, ModelSpec("bench-model", alias="champion"))
+        register(server.url, ModelSpec("bench-model", alias="champion"), train=True)  # real files
         settings = Settings(db_url=f"sqlite:///{tmp}/decisions.db", mlflow_uri=server.url)
         with open_service(settings) as service:
             ref, target = parse("mlflow:models:/bench-model@champion"), Target(stage="production")

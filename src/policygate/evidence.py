@@ -236,10 +236,20 @@ class ArtifactSignature(_Part):
 
     status: Literal["verified", "invalid", "absent", "unchecked"] = Field(
         default="unchecked",
-        description="verified (by a configured key), invalid (does not verify, or signs other files), "
-        "absent (no signature file), unchecked (no keys configured to check it with).",
+        description="verified (by a configured key or certificate authority), invalid (does not verify, "
+        "or signs other files), absent (no signature file), unchecked (no keys configured to check it with).",
     )
-    signer: str | None = _line(256, "Who signed: the name of the configured key that verified it.")
+    signer: str | None = _line(
+        256,
+        "Who signed: the name of the configured key, or of the certificate authority whose chain the "
+        "signing certificate verified against.",
+    )
+    method: Literal["key", "certificate"] | None = Field(
+        default=None, description="How it verified: a public key, or a certificate chain."
+    )
+    certificate: str | None = _line(
+        1024, "The signing certificate's subject (RFC 4514), when a certificate signed."
+    )
     error: str | None = _line(1024, "Why it is invalid.")
 
 

@@ -268,7 +268,13 @@ def test_a_signed_model_is_verified_and_int001_names_a_signer_not_allowed(
     monkeypatch.setenv("POLICYGATE_ARTIFACTS__SIGNING_KEYS", json.dumps({"ml-platform": str(public)}))
     code, decision = check(mlflow_server, sqlite_url, ref)
     signature = evidence_of(sqlite_url, decision["decision_id"])["artifacts"]["signature"]
-    assert signature == {"status": "verified", "signer": "ml-platform", "error": None}
+    assert signature == {
+        "status": "verified",
+        "signer": "ml-platform",
+        "method": "key",
+        "certificate": None,
+        "error": None,
+    }
     # shipped in warn mode, no signer allowed yet: allowed, with the warning
     assert code == 0 and [w["id"] for w in decision["warnings"]] == ["INT-001"]
 

@@ -39,5 +39,5 @@ def artifacts_of(root: Path, source: str, settings: ArtifactSettings, deadline: 
         files=[ArtifactFile(path=f.path, size=f.size, sha256=f.sha256) for f in manifest.files],
         size=manifest.size,
         source=redact_url(source),
-        signature=verify_signature(root, settings.signing_keys),
+        signature=verify_signature(root, settings.signing_keys, settings.signing_certificates),
     )

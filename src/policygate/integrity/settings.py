@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from policygate.config_units import MIB
 
@@ -19,6 +19,22 @@ class ArtifactSettings(BaseModel):
         description="Public keys (PEM, elliptic curve) verifying OpenSSF model-signing signatures, by signer "
         'name (JSON: {"ml-platform": "/keys/ml-platform.pub"}); none: signatures are not checked.',
     )
+    signing_certificates: dict[str, list[Path]] = Field(
+        default_factory=dict,
+        description="Certificate authorities (PEM: root and intermediates) verifying certificate-based "
+        'model-signing signatures, by signer name (JSON: {"contoso-ml-ca": ["/keys/ca.pem"]}); any '
+        "signing certificate they issued verifies as that signer.",
+    )
     timeout_s: float = Field(
         default=60.0, gt=0, description="Reading and hashing them may take this long, else the gap is named."
     )
+
+    @field_validator("signing_certificates")
+    @classmethod
+    def _a_chain_each(cls, value: dict[str, list[Path]]) -> dict[str, list[Path]]:
+        # model-signing falls back to the operating system's roots for an empty chain: every
+        # publicly issued certificate would then verify as this signer
+        empty = [name for name, chain in value.items() if not chain]
+        if empty:
+            raise ValueError(f"no certificate authority given for signer(s) {', '.join(empty)}")
+        return value
