@@ -31,6 +31,7 @@ policy-test: setup
 
 test: setup policy-test
 	@scripts/ensure-postgres.sh  # the decision-log tests run on PostgreSQL too (a failure, never a skip)
+	@scripts/ensure-chromium.sh  # the console's pages are tested in a real browser (a failure, never a skip)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy

@@ -321,8 +321,16 @@ def serve(
             "keeps deciding and /readyz answers 503 naming it.",
         ),
     ] = False,
+    candidate_policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--candidate-policy",
+            help="A candidate policy directory the console (/ui/policy) can replay over the recorded "
+            "decisions, in an OPA of its own.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the HTTP API (FastAPI + uvicorn) with a managed or configured OPA."""
+    """Run the HTTP API (FastAPI + uvicorn) with a managed or configured OPA, and the console at /ui."""
     import uvicorn
 
     from policygate.api.app import create_app
@@ -333,6 +341,10 @@ def serve(
     logging.getLogger("policygate").setLevel(logging.INFO)
     settings = settings_with(db)
     settings.watch = settings.watch or watch
+    if candidate_policy is not None:
+        if not (candidate_policy / "policygate").is_dir():
+            fail(f"--candidate-policy: {candidate_policy} has no policygate/ package directory")
+        settings.console_candidate_policy = candidate_policy
     if not _loopback(host) and not settings.auth_required:
         logging.getLogger("policygate").warning("binding %s (not loopback): authentication is required", host)
         settings.auth_required = True

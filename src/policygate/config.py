@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         default=False,
         description="Reload the managed OPA's policies and data when their files change (serve --watch).",
     )
+    console_candidate_policy: Path | None = Field(
+        default=None,
+        description="A candidate policy directory the console's policy page can replay over the recorded "
+        "decisions (serve --candidate-policy).",
+    )
     max_body_bytes: int = Field(default=MIB, gt=0)
     body_timeout_s: float = Field(
         default=10.0, gt=0, description="A request body not fully received within this time is refused (408)."

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from policygate import __version__
-from policygate.api.auth import authenticate
+from policygate.api.auth import CONSOLE, authenticate
 from policygate.api.limits import BodySizeLimit, JsonBodyCheck
 from policygate.api.openapi import install_openapi
 from policygate.api.routes import (
@@ -30,6 +31,7 @@ from policygate.api.routes import (
     webhooks,
 )
 from policygate.config import Settings
+from policygate.console import routes as console_routes
 from policygate.decisions.log import LogError, db_problem
 from policygate.runtime import Runtime, open_runtime
 from policygate.webhooks.worker import WebhookWorker
@@ -69,8 +71,10 @@ async def _log_unavailable(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if request.url.path.startswith(CONSOLE + "/") or request.url.path == CONSOLE:
+        return console_routes.error_page(request, exc.status_code, str(exc.detail))
     slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
     headers = dict(getattr(exc, "headers", None) or {})
     if exc.status_code == 405:  # Starlette names only the first route's methods; list every route's
@@ -156,6 +160,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(waivers.router)
     app.include_router(audit.router)
     app.include_router(attestations.router)
+    app.include_router(console_routes.router)
+    app.mount("/ui/static", StaticFiles(directory=console_routes.STATIC), name="console-static")
+    app.state.console_chain = console_routes.ChainProgress()
     install_openapi(app)
     app.add_middleware(JsonBodyCheck, max_depth=64, timeout_s=settings.body_timeout_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost: bounds the buffering

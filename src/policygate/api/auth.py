@@ -16,6 +16,10 @@ from policygate.auth.authenticator import Authenticator
 from policygate.auth.principal import ANONYMOUS, Principal
 
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# the console's sign-in and sign-out (they only set or clear the session cookie; policygate.console)
+CONSOLE_PUBLIC = {"/ui/sign-in", "/ui/sign-out"}
+CONSOLE = "/ui"
+SESSION_COOKIE = "policygate_session"  # the console's: the caller's own token, HttpOnly, SameSite=Strict
 SIGNED = ("/v1/webhooks/",)  # authenticated by signature / shared secret in the route itself
 DECIDE = {("POST", "/v1/evaluate"), ("POST", "/v1/decisions")}
 APPROVE = {("POST", "/v1/approvals"), ("DELETE", "/v1/approvals/{approval_id}")}
@@ -24,7 +28,7 @@ _bearer = HTTPBearer(auto_error=False, description="policygate API token (pgt_..
 
 
 def required_scope(method: str, path: str) -> str | None:
-    if path in PUBLIC or path.startswith(SIGNED):
+    if path in PUBLIC or path in CONSOLE_PUBLIC or path.startswith(SIGNED):
         return None
     if (method, path) in DECIDE:
         return "decide"
@@ -56,19 +60,22 @@ async def authenticate(
     if scope is None:
         return ANONYMOUS
     auth: Authenticator = request.app.state.auth
-    if credentials is None:
+    token = credentials.credentials if credentials is not None else None
+    if token is None and path.startswith(CONSOLE):  # the console's pages: the session cookie
+        token = request.cookies.get(SESSION_COOKIE) or None
+    if token is None:
         if auth.required:
             raise _unauthorised("authentication required: send Authorization: Bearer <token>")
         principal = ANONYMOUS
     else:
-        known, found = auth.cached(credentials.credentials)  # most requests: no thread, no database
+        known, found = auth.cached(token)  # most requests: no thread, no database
         if not known:
             address = request.client.host if request.client else "-"
             wait = auth.failures.peek(address)
             if wait:
                 _count_refusal(request, "failed_auth")
                 raise _too_many("too many failed authentications from this address", wait)
-            found = await run_in_threadpool(auth.verify, credentials.credentials)
+            found = await run_in_threadpool(auth.verify, token)
             if found is None:
                 auth.failures.allow(address)
         if found is None:

@@ -27,9 +27,11 @@ class VerifyResult:
     seq: int | None = None
 
 
-def walk(rows: Iterable[Any]) -> VerifyResult:
-    """Walk stored rows in sequence order; the first record changed, removed or reordered is named."""
-    prev, expected_seq, n = GENESIS, 1, 0
+def walk(rows: Iterable[Any], prev: str = GENESIS, expected_seq: int = 1) -> VerifyResult:
+    """Walk stored rows in sequence order; the first record changed, removed or reordered is named.
+    ``prev`` and ``expected_seq``: where the walk starts (the genesis, or just after a record whose
+    hash was verified before)."""
+    n = 0
     for row in rows:
         n += 1
         if row.seq != expected_seq:

@@ -618,8 +618,10 @@ class DecisionLog:
             ).first()
         return (last.seq, last.record_hash) if last else (0, GENESIS)
 
-    def verify(self) -> VerifyResult:
-        """Walk the chain; name the first record that was changed, removed or reordered."""
+    def verify(self, upto: int | None = None, after: tuple[int, str] | None = None) -> VerifyResult:
+        """Walk the chain; name the first record that was changed, removed or reordered. ``upto``:
+        stop at that sequence number; ``after``: (seq, record hash) of a record verified before, to
+        walk on from it instead of from the genesis (the console checks a decision that way)."""
         stmt = select(
             Record.seq,
             Record.kind,
@@ -633,11 +635,18 @@ class DecisionLog:
             Record.prev_hash,
             Record.record_hash,
         ).order_by(Record.seq)
+        if upto is not None:
+            stmt = stmt.where(Record.seq <= upto)
+        if after is not None:
+            stmt = stmt.where(Record.seq > after[0])
         try:
-            return self._verify(stmt)
+            return self._verify(stmt, after)
         except SQLAlchemyError as exc:
             raise LogError(f"could not read decision log {self.safe_url}: {type(exc).__name__}") from exc
 
-    def _verify(self, stmt: Any) -> VerifyResult:
+    def _verify(self, stmt: Any, after: tuple[int, str] | None = None) -> VerifyResult:
         with self.engine.connect() as conn:
-            return walk(conn.execution_options(yield_per=1000).execute(stmt))
+            rows = conn.execution_options(yield_per=1000).execute(stmt)
+            if after is None:
+                return walk(rows)
+            return walk(rows, prev=after[1], expected_seq=after[0] + 1)
