@@ -47,10 +47,16 @@ def _where(loc: Any) -> str:
     return ".".join(str(p) for p in loc if p != "body") or "body"
 
 
-async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+def _console(request: Request) -> bool:
+    return request.url.path == CONSOLE or request.url.path.startswith(CONSOLE + "/")
+
+
+async def _invalid_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [{"field": _where(e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()]
     first = errors[0] if errors else {"field": "body", "message": "invalid"}
+    if _console(request):
+        return console_routes.error_page(request, 422, f"{first['field']}: {first['message']}")
     return JSONResponse(
         status_code=422,
         content={
@@ -73,7 +79,7 @@ async def _log_unavailable(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    if request.url.path.startswith(CONSOLE + "/") or request.url.path == CONSOLE:
+    if _console(request):
         return console_routes.error_page(request, exc.status_code, str(exc.detail))
     slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
     headers = dict(getattr(exc, "headers", None) or {})

@@ -15,7 +15,8 @@ from urllib.parse import quote
 from markupsafe import Markup, escape
 
 COLUMNS = ("dataset", "run", "commit", "model", "deployment", "decision")
-WIDTH, HEIGHT, GAP_X, GAP_Y, PAD = 176, 46, 44, 16, 12
+WIDTH, HEIGHT, GAP_X, GAP_Y, PAD = 154, 46, 30, 16, 12
+SHOWN = 19  # characters of a label that fit a node; the full text is in its tooltip
 MAX_PER_COLUMN = 12  # beyond that, one node says how many more
 
 
@@ -115,7 +116,7 @@ def svg(columns: list[list[Node]], title: str) -> Markup:
 
 
 def _node(node: Node, x: float, y: float) -> str:
-    label = node.label if len(node.label) <= 24 else node.label[:23] + "…"
+    label = node.label if len(node.label) <= SHOWN else node.label[: SHOWN - 1] + "…"
     body = (
         f"<title>{escape(node.caption)}: {escape(node.label)}</title>"
         f'<rect x="{x:.0f}" y="{y:.0f}" width="{WIDTH}" height="{HEIGHT}" rx="6"/>'
