@@ -145,7 +145,6 @@ def test_sigkill_under_load_loses_no_answered_decision(log_url: str, servers: li
     loads[0].wait_for(KILL_AFTER)
     in_flight_at_first_kill = loads[0].in_flight
     servers[0].kill()  # mid-load; the other replica keeps answering
-    answered_by_first = len(loads[0].answered)
     loads[1].wait_for(len(loads[1].answered) + KILL_AFTER)
     in_flight_at_second_kill = loads[1].in_flight
     servers[1].kill()
@@ -154,7 +153,9 @@ def test_sigkill_under_load_loses_no_answered_decision(log_url: str, servers: li
 
     answered = [d for load in loads for d in load.answered]
     assert in_flight_at_first_kill > 0 and in_flight_at_second_kill > 0, "the kills were not mid-load"
-    assert len(loads[0].answered) == answered_by_first  # nothing answered after SIGKILL
+    # (how many answers the first replica gave is not compared with a count taken at the kill: an
+    # answer already in the client's socket is read after it, and under load that is a few; every
+    # answer, whenever read, must be in the log, below)
     assert loads[0].failed > 0 and loads[1].failed > 0
 
     password = make_url(log_url).password

@@ -268,17 +268,38 @@ def _decision_row(log: DecisionLog, decision_id: str) -> tuple[Any, dict[str, An
     return None if row is None else (row, json.loads(row.body))
 
 
+_catalogues: dict[str, Any] = {}  # policy revision -> its catalogue (rules change only with it)
+
+
+def cached_catalogue(engine: Any) -> Any:
+    """The rule catalogue of the revision OPA holds, read from OPA once per revision."""
+    from policygate.policy.authoring import catalogue
+
+    revision = engine.policy_revision
+    if revision not in _catalogues:
+        _catalogues.clear()
+        _catalogues[revision] = catalogue(engine)
+    return _catalogues[revision]
+
+
 def _explained(
     service: Any, recorded: Decision, evidence: dict[str, Any]
 ) -> tuple[Any, dict[str, list[str]]]:
-    from policygate.policy.authoring import catalogue
+    """The --explain content without asking OPA again (titles, descriptions and controls from the
+    cached catalogue; the evidence values from the document as recorded)."""
     from policygate.policy.explain import explain
 
-    controls: dict[str, list[str]] = {}
+    rules: dict[str, Any] = {}
     if service.engine is not None:
-        with contextlib.suppress(EngineError):  # titles come from explain; controls are extra
-            controls = {r.id: r.controls for r in catalogue(service.engine).rules}
-    return explain(recorded, evidence, service.engine, None), controls
+        with contextlib.suppress(EngineError):
+            rules = {r.id: r for r in cached_catalogue(service.engine).rules}
+    explanation = explain(recorded, evidence, None, None)
+    for reason in explanation.reasons:
+        rule = rules.get(reason.id)
+        if rule is not None:
+            reason.title = reason.title or rule.title
+            reason.description = reason.description or " ".join(rule.description.split()) or None
+    return explanation, {rule_id: rule.controls for rule_id, rule in rules.items()}
 
 
 def _chain_check(log: DecisionLog, row: Any, progress: ChainProgress, verify: bool) -> ChainCheck:
@@ -312,14 +333,13 @@ def _chain_check(log: DecisionLog, row: Any, progress: ChainProgress, verify: bo
 @router.get("/policy")
 def policy(request: Request, service: Service) -> Response:
     from policygate.policy import waivers
-    from policygate.policy.authoring import catalogue
 
     problem, rules, revision = None, [], None
     if service.engine is None:
         problem = "OPA is not available"
     else:
         try:
-            found = catalogue(service.engine)
+            found = cached_catalogue(service.engine)
             rules, revision = found.rules, found.policy_revision
         except EngineError as exc:
             problem = f"OPA: {exc.message}"

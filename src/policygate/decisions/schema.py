@@ -36,6 +36,7 @@ class Record(Base):
         Index("ix_decision_log_target_seq", "target_stage", "seq"),
         Index("ix_decision_log_recorded_at", "recorded_at"),
         Index("ix_decision_log_model_target_seq", "model_ref", "target_stage", "seq"),
+        Index("ix_decision_log_kind_seq", "kind", "seq"),
     )
 
 
