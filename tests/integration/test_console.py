@@ -95,6 +95,40 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+def contrast(page: Any, selector: str) -> float:
+    """WCAG contrast ratio of the first element matching ``selector``: its text against the nearest
+    background colour set on it or an ancestor."""
+    fg, bg = page.evaluate(
+        """sel => {
+            const el = document.querySelector(sel);
+            let node = el, bg = "rgba(0, 0, 0, 0)";
+            while (node && (bg === "rgba(0, 0, 0, 0)" || bg === "transparent")) {
+                bg = getComputedStyle(node).backgroundColor; node = node.parentElement;
+            }
+            return [getComputedStyle(el).color, bg];
+        }""",
+        selector,
+    )
+
+    def luminance(css: str) -> float:
+        r, g, b = (int(v) / 255 for v in re.findall(r"\d+", css)[:3])
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def accessible(page: Any) -> None:
+    """Every form control has a label; text, muted text, links and outcome badges reach WCAG AA (4.5:1)."""
+    assert page.evaluate(
+        "[...document.querySelectorAll('input:not([type=hidden]), select')].every(e => e.labels.length > 0)"
+    )
+    for selector in ("h1", ".muted", "main a", ".badge.allow", ".badge.deny", ".badge.warn", ".badge.error"):
+        if page.locator(selector).count():
+            assert contrast(page, selector) >= 4.5, selector
+
+
 class Watched:
     """A browser page whose console errors and requests are recorded."""
 
@@ -187,6 +221,7 @@ def test_the_pages_show_the_governed_record(
         row = rows.filter(has_text=ref)
         assert row.locator("a.badge").last.inner_text() == outcomes[name]
     w.shot("models")
+    accessible(w.page)
 
     w.page.select_option("#outcome", "allow")  # progressive: applies at once
     w.page.wait_for_url(re.compile(r".*outcome=allow.*"))
@@ -234,6 +269,7 @@ def test_the_pages_show_the_governed_record(
     assert "Severity" in article.inner_text() and "Controls" in article.inner_text()
     assert article.locator("table.fields code").count() >= 1  # the evidence fields it read
     w.shot("decision-deny")
+    accessible(w.page)
 
     w.goto("/ui/policy")
     policy_rows = w.page.locator("table tbody tr")
@@ -261,6 +297,7 @@ def test_readable_without_javascript_in_dark_on_a_phone(browser: Any, served: Se
         assert overflow <= 1, (path, overflow)  # wide tables and the picture scroll in their own box
         background = w.page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert background == "rgb(13, 17, 23)", background
+        accessible(w.page)
     w.shot("model-phone-dark")
     # without JavaScript the filter form still works: the button submits it
     w.goto("/ui")

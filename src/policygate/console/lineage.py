@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 
 COLUMNS = ("dataset", "run", "commit", "model", "deployment", "decision")
 WIDTH, HEIGHT, GAP_X, GAP_Y, PAD = 154, 46, 30, 16, 12
-SHOWN = 19  # characters of a label that fit a node; the full text is in its tooltip
+SHOWN = 17  # characters of a label that fit a node; the full text is in its tooltip
 MAX_PER_COLUMN = 12  # beyond that, one node says how many more
 
 
