@@ -206,6 +206,7 @@ class ChainCheck:
     verified_upto: int | None  # the whole chain verified from the genesis up to here or further
     verified_at: str | None
     problem: str | None
+    busy: str | None = None  # not checked now, and why
 
 
 class ChainProgress:
@@ -215,19 +216,28 @@ class ChainProgress:
         self.lock = threading.Lock()
         self.seq, self.hash, self.at = 0, "", 0.0
 
-    def verify_upto(self, log: DecisionLog, seq: int) -> tuple[bool, str | None]:
-        with self.lock:
-            fresh = time.monotonic() - self.at < CHAIN_FRESH_S
-            if fresh and self.seq >= seq:
-                return True, None
-            after = (self.seq, self.hash) if fresh and self.seq else None
-            result = log.verify(upto=seq, after=after)
-            if not result.ok:
-                self.seq, self.hash, self.at = 0, "", 0.0
-                return False, result.problem
-            self.seq, self.hash = seq, log.hash_at(seq) or ""
-            self.at = self.at if after else time.monotonic()  # freshness counts from a full walk
+    def verify_upto(self, log: DecisionLog, seq: int) -> tuple[bool | None, str | None]:
+        """(True, None) verified; (False, problem) broken; (None, why) not checked now: one walk at a
+        time, and a page never waits for another's (a million records take a while)."""
+        if not self.lock.acquire(blocking=False):
+            return None, "another verification of the chain is running: try again in a moment"
+        try:
+            return self._verify_upto(log, seq)
+        finally:
+            self.lock.release()
+
+    def _verify_upto(self, log: DecisionLog, seq: int) -> tuple[bool, str | None]:
+        fresh = time.monotonic() - self.at < CHAIN_FRESH_S
+        if fresh and self.seq >= seq:
             return True, None
+        after = (self.seq, self.hash) if fresh and self.seq else None
+        result = log.verify(upto=seq, after=after)
+        if not result.ok:
+            self.seq, self.hash, self.at = 0, "", 0.0
+            return False, result.problem
+        self.seq, self.hash = seq, log.hash_at(seq) or ""
+        self.at = self.at if after else time.monotonic()  # freshness counts from a full walk
+        return True, None
 
 
 @router.get("/decisions/{decision_id}")
@@ -315,13 +325,17 @@ def _chain_check(log: DecisionLog, row: Any, progress: ChainProgress, verify: bo
         verified_at=None,
         problem=None,
     )
-    with progress.lock:
-        fresh = time.monotonic() - progress.at < CHAIN_FRESH_S
-        if fresh and progress.seq >= row.seq:
-            check.verified_upto = progress.seq
+    # read without the lock (a walk may hold it for a while); a value a moment old is harmless
+    if time.monotonic() - progress.at < CHAIN_FRESH_S and progress.seq >= row.seq:
+        check.verified_upto = progress.seq
     if verify and check.verified_upto is None:
         ok, problem = progress.verify_upto(log, row.seq)
-        check.verified_upto, check.problem = (progress.seq if ok else None), problem
+        if ok:
+            check.verified_upto = progress.seq
+        elif ok is False:
+            check.problem = problem
+        else:
+            check.busy = problem
     if check.verified_upto is not None:
         check.verified_at = "within the last 5 minutes"
     return check
@@ -403,7 +417,10 @@ def sign_in_form(request: Request, next: Annotated[str, Query(max_length=2048)] 
 
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
-    form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=4)
+    try:
+        form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=4)
+    except ValueError:
+        return page(request, "sign_in.html", 400, next="/ui", problem="send the form's two fields only")
     token = (form.get("token") or [""])[0].strip()
     target = _safe_next((form.get("next") or ["/ui"])[0])
     auth: Authenticator = request.app.state.auth
