@@ -5,7 +5,9 @@ models list's paging and filters, and hostile text kept inert."""
 from __future__ import annotations
 
 import copy
+import json
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -14,6 +16,7 @@ from sqlalchemy import text
 from policygate.console import model_list
 from policygate.console.model_list import Filters, model_page
 from policygate.decisions.log import DecisionLog
+from tests.conftest import REGO, load_example, opa_binary, policy_copy
 
 
 def what_if(client: Any, evidence: dict[str, Any], name: str, stage: str = "production") -> dict[str, Any]:
@@ -115,3 +118,58 @@ def test_hostile_text_stays_text(client: Any, compliant: dict[str, Any]) -> None
     page = client.get(f"/ui/decisions/{decision['decision_id']}").text
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "onerror=alert(2)>" not in page
+
+
+def test_a_candidate_policy_is_replayed_on_the_policy_page(
+    sqlite_url: str, compliant: dict[str, Any], tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from policygate.api.app import create_app
+    from policygate.config import Settings
+
+    stricter = policy_copy(tmp_path)
+    data = json.loads((stricter / "data.json").read_text())
+    data["policygate_params"]["required_approvals"]["production"]["medium"] = 3  # the example has two
+    (stricter / "data.json").write_text(json.dumps(data))
+    settings = Settings(db_url=sqlite_url, policy_dir=REGO, opa_bin=opa_binary())
+    with TestClient(create_app(settings)) as plain:
+        assert "candidate" not in plain.get("/ui/policy").text.lower()
+        assert plain.get("/ui/policy/replay").status_code == 404
+    settings.console_candidate_policy = stricter
+    with TestClient(create_app(settings)) as api:
+        decided = what_if(api, compliant, "replayed")
+        assert decided["outcome"] == "allow"
+        assert "replay it over the last 7 days" in api.get("/ui/policy").text
+        page = api.get("/ui/policy/replay?since=7d")
+        assert page.status_code == 200, page.text
+        assert "1 replayed, 1 would change" in " ".join(page.text.split())
+        assert decided["decision_id"][:8] in page.text and "APR-001" in page.text
+        assert api.get("/ui/policy/replay?since=soon").status_code == 422
+        assert (
+            DecisionLog(sqlite_url).query(kind="decision", limit=10)[0]["decision"]["decision_id"]
+            == decided["decision_id"]
+        )  # nothing recorded by the replay
+
+
+def test_conflicting_platforms_are_named_on_the_model_page(decision_log: DecisionLog, client: Any) -> None:
+    evidence = load_example("compliant")
+    evidence["collection"]["conflicts"] = [
+        {"field": "ownership.owner", "values": {"mlflow": "alice@corp", "azureml": "bob@corp"}}
+    ]
+    ref = evidence["subject"]["ref"]
+    body = {
+        "decision": {
+            "decision_id": "d-conflict",
+            "outcome": "allow",
+            "subject": {"ref": ref},
+            "target": {"stage": "staging"},
+        },
+        "evidence": evidence,
+    }
+    decision_log.append(
+        "decision", "d-conflict", body, model_ref=ref, target_stage="staging", outcome="allow"
+    )
+    page = " ".join(client.get("/ui/models/" + quote(ref, safe="")).text.split())
+    assert "The platforms disagree on" in page
+    assert "<code>ownership.owner</code>: azureml says <code>&#34;bob@corp&#34;</code>; mlflow says" in page
