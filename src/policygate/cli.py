@@ -23,6 +23,7 @@ from policygate import jsonload
 from policygate.cli_attest import attest_app
 from policygate.cli_audit import audit_app
 from policygate.cli_auth import approve, token_app
+from policygate.cli_bundle import bundle_app
 from policygate.cli_common import DbOption, embedding, fail, group, settings_with
 from policygate.cli_keys import key_app
 from policygate.cli_log import log_app
@@ -384,6 +385,7 @@ def demo(
 
 app.add_typer(token_app, name="token")
 app.add_typer(key_app, name="key")
+app.add_typer(bundle_app, name="bundle")
 app.command("approve")(approve)
 
 

@@ -261,7 +261,9 @@ class DecisionService:
         for _ in range(SWAP_RETRIES):
             before = engine.cached_revision()  # no query: the answer's own error comes first
             with self.metrics.timed(self.metrics.evaluate_seconds):
-                raw = engine.evaluate(doc)
+                raw, bundled = engine.evaluate_revised(doc)
+            if bundled is not None:  # OPA said which bundle revision answered: nothing to pair up
+                return PolicyResult.from_opa(raw), bundled
             revision = engine.policy_revision
             if before in (None, revision):
                 break
@@ -275,7 +277,9 @@ class DecisionService:
         for _ in range(SWAP_RETRIES):
             before = engine.cached_revision()
             with self.metrics.timed(self.metrics.evaluate_seconds):
-                raw = await engine.evaluate_async(doc, pool)
+                raw, bundled = await engine.evaluate_revised_async(doc, pool)
+            if bundled is not None:
+                return raw, bundled
             revision = await self._revision_async()
             if before in (None, revision):
                 break

@@ -41,6 +41,9 @@ REVISION_TTL_S = 30.0
 # Every evaluation: a builtin error (1/0, to_number("x"), a bad time) stops the query instead of
 # making the rule undefined, which would read as "no violation".
 STRICT = {"strict-builtin-errors": "true"}
+# the decision query also asks for OPA's provenance: the revision of the bundle that answered it
+DECIDE = {**STRICT, "provenance": "true"}
+BUNDLE = "policygate"  # the bundle's name in an OPA's configuration (docs/deploy.md)
 
 
 class EngineError(Exception):
@@ -355,12 +358,23 @@ class OpaEngine:
     def evaluate(self, evidence: dict[str, Any]) -> dict[str, Any]:
         return _decision_of(self._query(evidence))
 
+    def evaluate_revised(self, evidence: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """:meth:`evaluate`, with the revision of the bundle that answered this very query (OPA's
+        provenance); None when OPA holds no bundle (policies loaded from a directory)."""
+        answer = self._query(evidence, DECIDE)
+        return _decision_of(answer), bundle_revision(answer)
+
     async def evaluate_async(self, evidence: dict[str, Any], pool: Http1Pool | None = None) -> dict[str, Any]:
-        """:meth:`evaluate` for the event loop: the same query and the same failures, over
+        return (await self.evaluate_revised_async(evidence, pool))[0]
+
+    async def evaluate_revised_async(
+        self, evidence: dict[str, Any], pool: Http1Pool | None = None
+    ) -> tuple[dict[str, Any], str | None]:
+        """:meth:`evaluate_revised` for the event loop: the same query and the same failures, over
         kept-alive connections that hold no thread (:mod:`policygate.engine.http1`); ``pool``: a
         caller's own (:meth:`new_pool`), for a loop other than the service's."""
         body = _wire({"input": evidence})
-        path = f"/v1/data/{DECISION_PACKAGE}/{DECISION_RULE}?strict-builtin-errors=true"
+        path = f"/v1/data/{DECISION_PACKAGE}/{DECISION_RULE}?strict-builtin-errors=true&provenance=true"
         try:
             status, answer = await (pool or self._pool()).post_json(path, body)
         except TimeoutError as exc:  # the same words as the synchronous client's
@@ -375,7 +389,7 @@ class OpaEngine:
             raise EngineError("policy_error", f"OPA answered with invalid JSON: {exc}") from exc
         if not isinstance(result, dict):
             raise EngineError("policy_error", "OPA answered with something other than a JSON object")
-        return _decision_of(result)
+        return _decision_of(result), bundle_revision(result)
 
     def _pool(self) -> Http1Pool:
         loop = asyncio.get_running_loop()
@@ -404,9 +418,9 @@ class OpaEngine:
             return None
         return known[0]
 
-    def _query(self, evidence: dict[str, Any]) -> dict[str, Any]:
+    def _query(self, evidence: dict[str, Any], params: dict[str, str] = STRICT) -> dict[str, Any]:
         try:
-            answer = self.client.query_rule(evidence, DECISION_PACKAGE, DECISION_RULE, STRICT)
+            answer = self.client.query_rule(evidence, DECISION_PACKAGE, DECISION_RULE, params)
         except requests.HTTPError as exc:
             response = exc.response
             if response is None:
@@ -520,6 +534,24 @@ def _wire(query: dict[str, Any]) -> bytes:
         return orjson.dumps(query)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits: the standard encoder has no limit
         return json.dumps(query, ensure_ascii=False).encode()
+
+
+def bundle_revision(answer: dict[str, Any]) -> str | None:
+    """The revision of the bundle that answered, from a query's provenance: the bundle named
+    ``policygate``, else the only one; None without bundles (or with several and none so named)."""
+    provenance = answer.get("provenance")
+    bundles = provenance.get("bundles") if isinstance(provenance, dict) else None
+    if not isinstance(bundles, dict) or not bundles:
+        return None
+    chosen = (
+        bundles.get(BUNDLE)
+        if BUNDLE in bundles
+        else next(iter(bundles.values()))
+        if len(bundles) == 1
+        else None
+    )
+    revision = chosen.get("revision") if isinstance(chosen, dict) else None
+    return revision if isinstance(revision, str) and revision else None
 
 
 def _decision_of(result: dict[str, Any]) -> dict[str, Any]:

@@ -32,12 +32,18 @@ class CheckError:
 
 
 def run_opa(
-    binary: str, args: list[str], *, timeout_s: float = 300, stdin: str | None = None
+    binary: str, args: list[str], *, timeout_s: float = 300, stdin: str | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``opa ARGS``; a binary that cannot run raises :class:`EngineError` (``unreachable``)."""
     try:
         return subprocess.run(
-            [binary, *args], input=stdin, capture_output=True, text=True, timeout=timeout_s, check=False
+            [binary, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+            cwd=cwd,
         )
     except FileNotFoundError:
         raise EngineError("unreachable", f"OPA binary {binary!r} not found: run `make setup`") from None

@@ -1,0 +1,160 @@
+"""`policygate bundle build`: a signed OPA bundle that a stock `opa run --verification-key` accepts and
+that decides like the policy directory does, refused with another key; a refused policy is never
+bundled; and the revision a decision records is the one OPA's provenance names for that very query."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from typer.testing import CliRunner
+
+from policygate.cli import app
+from policygate.decisions.log import DecisionLog
+from policygate.decisions.service import DecisionService
+from policygate.demo.mlflow_server import free_port
+from policygate.engine.opa import OpaEngine
+from policygate.evidence import EvidenceV1
+from policygate.policy.load import load_policy
+from tests.conftest import EXAMPLES, REGO, opa_binary, policy_copy
+
+runner = CliRunner()
+
+
+def rsa_pair(directory: Path, name: str) -> tuple[Path, Path]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private, public = directory / f"{name}.pem", directory / f"{name}.pub.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+def build(policy_dir: Path, out: Path, *extra: str) -> Any:
+    return runner.invoke(app, ["bundle", "build", "--policy-dir", str(policy_dir), "--out", str(out), *extra])
+
+
+@contextmanager
+def stock_opa(bundle: Path, public_key: Path) -> Iterator[str]:
+    """A plain `opa run --server` on the bundle, verifying its signature (no policygate involved)."""
+    port = free_port()
+    cmd = [opa_binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--bundle", str(bundle)]
+    proc = subprocess.Popen(
+        [*cmd, "--verification-key", str(public_key)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"opa exited {proc.returncode}: {proc.stdout.read().decode() if proc.stdout else ''}"
+                )
+            try:
+                if requests.get(url + "/health?bundles=true", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_a_signed_bundle_is_accepted_by_a_stock_opa_and_decides_like_the_directory(tmp_path: Path) -> None:
+    private, public = rsa_pair(tmp_path, "bundle")
+    out = tmp_path / "policygate.tar.gz"
+    result = build(REGO, out, "--signing-key", str(private))
+    assert result.exit_code == 0, result.output
+    with tarfile.open(out) as tar:
+        names = sorted(m.name.lstrip("/") for m in tar.getmembers())
+        manifest = json.loads(
+            tar.extractfile(next(m for m in tar.getmembers() if m.name.endswith(".manifest"))).read()
+        )  # type: ignore[union-attr]
+    assert ".signatures.json" in names and "data.json" in names and "policygate/main.rego" in names
+    assert not any(n.endswith("_test.rego") for n in names)  # tests stay out
+    report, directory = load_policy(opa_binary(), REGO)
+    assert directory is not None
+    try:
+        assert manifest["revision"] == report.revision and manifest["roots"] == [
+            "policygate",
+            "policygate_params",
+        ]
+        assert report.revision in result.output
+        with stock_opa(out, public) as url:
+            bundled = OpaEngine(url)
+            assert bundled.policy_revision == report.revision  # the same formula over what OPA holds
+            for example in sorted(EXAMPLES.glob("*.json")):
+                doc = json.loads(example.read_text())
+                decision, revision = bundled.evaluate_revised(doc)
+                assert revision == report.revision
+                assert decision == directory.evaluate(doc), example.name
+            bundled.close()
+    finally:
+        directory.close()
+
+
+def test_another_key_is_refused_by_opa_and_a_refused_policy_is_never_bundled(tmp_path: Path) -> None:
+    private, _ = rsa_pair(tmp_path, "ours")
+    _, theirs = rsa_pair(tmp_path, "theirs")
+    out = tmp_path / "b.tar.gz"
+    assert build(REGO, out, "--signing-key", str(private)).exit_code == 0
+    refused = subprocess.run(
+        [opa_binary(), "run", "--server", "--addr", f"127.0.0.1:{free_port()}", "--bundle", str(out),
+         "--verification-key", str(theirs)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "verification error" in refused.stdout + refused.stderr
+
+    broken = policy_copy(tmp_path)
+    (broken / "policygate" / "main.rego").write_text("package policygate\n\ndecision := {\n")
+    missing = tmp_path / "never.tar.gz"
+    result = build(broken, missing, "--signing-key", str(private))
+    assert result.exit_code == 2 and "refused, no bundle written" in result.output
+    assert not missing.exists() and not Path(f"{missing}.partial").exists()
+    assert build(REGO, missing, "--signing-alg", "none").exit_code == 2
+
+
+def test_a_decision_records_the_revision_opa_used_for_it(
+    tmp_path: Path, compliant: dict[str, Any], decision_log: DecisionLog
+) -> None:
+    """The service's own idea of the revision (cached, or read after the query) does not count when
+    OPA's provenance names the bundle revision that answered: sync and async paths alike."""
+    private, public = rsa_pair(tmp_path, "bundle")
+    stricter = policy_copy(tmp_path)
+    data = json.loads((stricter / "data.json").read_text())
+    data["policygate_params"]["required_approvals"]["production"]["medium"] = 3
+    (stricter / "data.json").write_text(json.dumps(data))
+    out = tmp_path / "stricter.tar.gz"
+    assert build(stricter, out, "--signing-key", str(private)).exit_code == 0
+    with tarfile.open(out) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".manifest"))
+        revision = json.loads(tar.extractfile(member).read())["revision"]  # type: ignore[union-attr]
+    with stock_opa(out, public) as url:
+        engine = OpaEngine(url)
+        engine.note_revision("sha256:" + "0" * 64)  # a stale idea of the revision, as mid-rollout
+        service = DecisionService(engine, decision_log)
+        evidence = EvidenceV1.model_validate(compliant)
+        decided = service.evaluate(evidence)
+        assert decided.policy_revision == revision and decided.outcome == "deny"
+        decided_async = asyncio.run(service.evaluate_async(evidence))
+        assert decided_async.policy_revision == revision
+        assert decision_log.get(decided.decision_id)["decision"]["policy_revision"] == revision  # type: ignore[index]
+        engine.close()
