@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         default=False,
         description="Reload the managed OPA's policies and data when their files change (serve --watch).",
     )
+    bundle_signing_key: Path | None = Field(
+        default=None,
+        description="Private key (PEM; what opa build --signing-key takes) signing the bundle serve hands to "
+        "OPA sidecars at GET /v1/bundles/policygate.tar.gz; unset: no bundle is served.",
+    )
+    bundle_signing_alg: str = Field(default="RS256", description="The bundle signature's algorithm.")
     console_candidate_policy: Path | None = Field(
         default=None,
         description="A candidate policy directory the console's policy page can replay over the recorded "

@@ -158,3 +158,87 @@ def test_a_decision_records_the_revision_opa_used_for_it(
         assert decided_async.policy_revision == revision
         assert decision_log.get(decided.decision_id)["decision"]["policy_revision"] == revision  # type: ignore[index]
         engine.close()
+
+
+def opa_pulling(tmp_path: Path, base: str, public: Path, name: str) -> tuple[list[str], Path]:
+    """`opa run` configured to pull the bundle from policygate and verify it with ``public``."""
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "services": {"policygate": {"url": f"{base}/v1"}},
+                "bundles": {
+                    "policygate": {
+                        "service": "policygate",
+                        "resource": "bundles/policygate.tar.gz",
+                        "polling": {"min_delay_seconds": 1, "max_delay_seconds": 2},
+                        "signing": {"keyid": "policygate"},
+                    }
+                },
+                "keys": {"policygate": {"algorithm": "RS256", "key": public.read_text()}},
+            }
+        )
+    )  # JSON is YAML
+    port = free_port()
+    return [
+        opa_binary(),
+        "run",
+        "--server",
+        "--addr",
+        f"127.0.0.1:{port}",
+        "--config-file",
+        str(config),
+    ], config
+
+
+def test_serve_hands_its_signed_bundle_to_an_opa_that_pulls_it(tmp_path: Path, sqlite_url: str) -> None:
+    from tests.served import Served
+
+    private, public = rsa_pair(tmp_path, "bundle")
+    _, theirs = rsa_pair(tmp_path, "theirs")
+    env = {"POLICYGATE_DB_URL": sqlite_url, "POLICYGATE_BUNDLE_SIGNING_KEY": str(private)}
+    with Served(env) as served:
+        first = requests.get(f"{served.base}/v1/bundles/policygate.tar.gz", timeout=60)
+        assert first.status_code == 200 and first.headers["content-type"] == "application/gzip"
+        etag = first.headers["etag"]
+        revision = requests.get(f"{served.base}/v1/policy", timeout=10).json()["policy_revision"]
+        assert etag == f'"{revision}"'
+        again = requests.get(
+            f"{served.base}/v1/bundles/policygate.tar.gz", headers={"If-None-Match": etag}, timeout=10
+        )
+        assert again.status_code == 304 and again.content == b""
+
+        cmd, _ = opa_pulling(tmp_path, served.base, public, "sidecar")
+        port = cmd[cmd.index("--addr") + 1].rsplit(":", 1)[1]
+        sidecar = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(150):
+                try:
+                    if requests.get(url + "/health?bundles=true", timeout=1).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                time.sleep(0.1)
+            engine = OpaEngine(url)
+            _, used = engine.evaluate_revised(json.loads((EXAMPLES / "compliant.json").read_text()))
+            assert used == revision
+            engine.close()
+        finally:
+            sidecar.terminate()
+            sidecar.wait(timeout=10)
+
+        cmd, _ = opa_pulling(tmp_path, served.base, theirs, "wrong-key")
+        port = cmd[cmd.index("--addr") + 1].rsplit(":", 1)[1]
+        refusing = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            time.sleep(3)  # two polls at least
+            assert requests.get(f"http://127.0.0.1:{port}/health?bundles=true", timeout=2).status_code != 200
+        finally:
+            refusing.terminate()
+            out, _ = refusing.communicate(timeout=10)
+        assert b"verification error" in out or b"verify" in out
+
+    with Served({"POLICYGATE_DB_URL": sqlite_url}) as unsigned:
+        answer = requests.get(f"{unsigned.base}/v1/bundles/policygate.tar.gz", timeout=10)
+        assert answer.status_code == 503 and "never served" in answer.json()["message"]

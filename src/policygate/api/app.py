@@ -23,6 +23,7 @@ from policygate.api.routes import (
     approvals,
     attestations,
     audit,
+    bundles,
     decisions,
     health,
     models,
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if audits is not None:
                     audits.stop()
                 worker.stop()
+                app.state.bundles.close()
 
     app = FastAPI(
         title="policygate", version=__version__, lifespan=lifespan, dependencies=[Depends(authenticate)]
@@ -166,6 +168,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(waivers.router)
     app.include_router(audit.router)
     app.include_router(attestations.router)
+    app.include_router(bundles.router)
+    app.state.bundles = bundles.BundleCache()
     app.include_router(console_routes.router)
     app.mount("/ui/static", StaticFiles(directory=console_routes.STATIC), name="console-static")
     app.state.console_chain = console_routes.ChainProgress()

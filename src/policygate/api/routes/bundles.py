@@ -1,0 +1,93 @@
+"""``GET /v1/bundles/policygate.tar.gz``: the current policies as a signed OPA bundle, for OPA sidecars
+that pull it (``services``/``bundles`` in OPA's configuration; docs/deploy.md).
+
+Built on first request per policy revision (the same checks as any load first), signed with
+POLICYGATE_BUNDLE_SIGNING_KEY; an unsigned bundle is never served. The ETag is the revision, so an
+OPA polling with ``If-None-Match`` gets 304 until the policy changes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+
+from policygate.api.deps import Service
+from policygate.config import Settings
+from policygate.engine.opa import EngineError
+
+router = APIRouter(prefix="/v1", tags=["bundles"])
+NAME = "policygate.tar.gz"
+
+
+class BundleCache:
+    """The newest bundle built, by revision (one build at a time)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.revision: str | None = None
+        self.path: Path | None = None
+        self.dir = Path(tempfile.mkdtemp(prefix="policygate-bundles-"))
+
+    def get(self, settings: Settings, revision: str) -> Path:
+        from policygate.bundles.build import build_bundle
+        from policygate.output import load_report
+
+        with self.lock:
+            if self.revision == revision and self.path is not None and self.path.exists():
+                return self.path
+            assert settings.bundle_signing_key is not None
+            out = self.dir / f"{revision.removeprefix('sha256:')[:16]}.tar.gz"
+            built = build_bundle(
+                settings.opa_binary,
+                settings.policy_path,
+                out,
+                signing_key=settings.bundle_signing_key,
+                signing_alg=settings.bundle_signing_alg,
+                timeout_s=settings.opa_timeout_s,
+            )
+            if built.revision is None:
+                raise EngineError(
+                    "policy_error", f"the policies are refused: {load_report.render(built.report)}"
+                )
+            if built.revision != revision:  # the files changed and the OPA has not reloaded yet
+                raise EngineError("policy_error", "the policy directory differs from what OPA holds: retry")
+            if self.path is not None:
+                self.path.unlink(missing_ok=True)
+            self.revision, self.path = revision, out
+            return out
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@router.get(f"/bundles/{NAME}", responses={200: {"content": {"application/gzip": {}}}, 304: {}, 503: {}})
+async def bundle(request: Request, service: Service) -> Response:
+    """The policies and parameters OPA holds now, as a signed bundle (ETag: the policy revision)."""
+    settings: Settings = request.app.state.settings
+    if settings.bundle_signing_key is None:
+        raise HTTPException(
+            status_code=503, detail="no POLICYGATE_BUNDLE_SIGNING_KEY: an unsigned bundle is never served"
+        )
+    if service.engine is None:
+        raise HTTPException(status_code=503, detail="OPA is not available")
+    try:
+        revision = service.engine.policy_revision
+    except EngineError as exc:
+        raise HTTPException(status_code=503, detail=f"OPA: {exc.message}") from None
+    etag = f'"{revision}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    cache: BundleCache = request.app.state.bundles
+    try:
+        path = await run_in_threadpool(cache.get, settings, revision)
+    except EngineError as exc:
+        raise HTTPException(status_code=503, detail=exc.message, headers={"Retry-After": "5"}) from None
+    return FileResponse(
+        path, media_type="application/gzip", headers={"ETag": etag, "Cache-Control": "no-cache"}
+    )
