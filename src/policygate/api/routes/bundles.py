@@ -17,7 +17,6 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
-from policygate.api.deps import Service
 from policygate.config import Settings
 from policygate.engine.opa import EngineError
 
@@ -55,8 +54,8 @@ class BundleCache:
                 raise EngineError(
                     "policy_error", f"the policies are refused: {load_report.render(built.report)}"
                 )
-            if built.revision != revision:  # the files changed and the OPA has not reloaded yet
-                raise EngineError("policy_error", "the policy directory differs from what OPA holds: retry")
+            if built.revision != revision:  # the files changed between the two reads
+                raise EngineError("policy_error", "the policy directory changed while it was bundled: retry")
             if self.path is not None:
                 self.path.unlink(missing_ok=True)
             self.revision, self.path = revision, out
@@ -67,19 +66,20 @@ class BundleCache:
 
 
 @router.get(f"/bundles/{NAME}", responses={200: {"content": {"application/gzip": {}}}, 304: {}, 503: {}})
-async def bundle(request: Request, service: Service) -> Response:
-    """The policies and parameters OPA holds now, as a signed bundle (ETag: the policy revision)."""
+async def bundle(request: Request) -> Response:
+    """The policy directory's policies and parameters as a signed bundle (ETag: their revision).
+
+    The revision is the directory's, not the local OPA's: OPA sidecars that pull from here may be the
+    only OPAs there are, and they start empty (docs/deploy.md)."""
     settings: Settings = request.app.state.settings
     if settings.bundle_signing_key is None:
         raise HTTPException(
             status_code=503, detail="no POLICYGATE_BUNDLE_SIGNING_KEY: an unsigned bundle is never served"
         )
-    if service.engine is None:
-        raise HTTPException(status_code=503, detail="OPA is not available")
     try:
-        revision = service.engine.policy_revision
-    except EngineError as exc:
-        raise HTTPException(status_code=503, detail=f"OPA: {exc.message}") from None
+        revision = await run_in_threadpool(directory_revision, settings.policy_path)
+    except (OSError, ValueError) as exc:
+        raise HTTPException(status_code=503, detail=f"cannot read the policy directory: {exc}") from None
     etag = f'"{revision}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
@@ -88,6 +88,13 @@ async def bundle(request: Request, service: Service) -> Response:
         path = await run_in_threadpool(cache.get, settings, revision)
     except EngineError as exc:
         raise HTTPException(status_code=503, detail=exc.message, headers={"Retry-After": "5"}) from None
-    return FileResponse(
-        path, media_type="application/gzip", headers={"ETag": etag, "Cache-Control": "no-cache"}
-    )
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    return FileResponse(path, media_type="application/gzip", headers=headers)
+
+
+def directory_revision(policy_dir: Path) -> str:
+    """The policy revision of the files as they are now (milliseconds: a read and a digest)."""
+    from policygate.policy.load import params_of, revision_of_files, snapshot
+
+    files = snapshot(policy_dir)
+    return revision_of_files(files, params_of(files, policy_dir)[1])
