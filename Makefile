@@ -9,6 +9,7 @@ OPA := .bin/opa
 
 setup: $(VENV)/.installed
 	@scripts/ensure-opa.sh
+	@scripts/ensure-helm.sh  # the chart's tests run helm lint and helm template (deploy/helm)
 
 # Exactly the locked stack (versions and hashes: requirements-dev.lock), then policygate itself.
 $(VENV)/.installed: pyproject.toml requirements-dev.lock

@@ -8,7 +8,15 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/.bin"
 mkdir -p "$bin"
 
-version_of() { "$1" version --template '{{.Version}}' 2>/dev/null | sed 's/^v//'; }
+# A helm built with `go install` reports only v3.22 (no release ldflags): read the module version Go
+# recorded in the binary, and fall back to what helm says (a release binary reports v3.22.0).
+version_of() {
+  local mod=""
+  if command -v go >/dev/null 2>&1; then
+    mod="$(go version -m "$1" 2>/dev/null | awk '$1 == "mod" && $2 == "helm.sh/helm/v3" {print $3}')"
+  fi
+  if [ -n "$mod" ]; then echo "${mod#v}"; else "$1" version --template '{{.Version}}' 2>/dev/null | sed 's/^v//'; fi
+}
 
 if [ -x "$bin/helm" ] && [ "$(version_of "$bin/helm")" = "$want" ]; then
   exit 0
