@@ -12,7 +12,10 @@ for docs/benchmarks.md):
    backend the log is verified and must hold at least as many decisions as wrk got answers;
 3. the same ``/v1/evaluate`` as a non-loopback deployment runs it: authentication required, an
    API token made with ``policygate token create``, SQLite, concurrency 16;
-4. MLflow-backed decisions ``POST /v1/decisions`` for ``mlflow:models:/bench-model@champion``
+4. the same ``/v1/evaluate`` as a scaled-out replica runs it: a separate stock OPA holding the
+   policies as a signed bundle (``policygate bundle build``; ``opa run --verification-key``), the
+   revision read from each query's provenance (docs/deploy.md), SQLite;
+5. MLflow-backed decisions ``POST /v1/decisions`` for ``mlflow:models:/bench-model@champion``
    against a local MLflow server (one worker, seeded with policygate.demo.seed.register),
    at concurrency 1 and 16, with MLflow REST calls per decision counted from the MLflow
    server's own access log.
@@ -35,6 +38,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import uuid
@@ -430,6 +434,78 @@ def run_with_token(
     return got
 
 
+def run_bundle(wrk_bin: str, workdir: Path, body: bytes, duration_s: float, notes: list[str]) -> list[Point]:
+    """/v1/evaluate as a scaled-out replica runs it: policygate deciding with a separate, stock OPA that
+    holds the policies as a signed bundle (`policygate bundle build`, `opa run --verification-key`),
+    each decision recording the bundle revision from the query's provenance. SQLite."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private, public = workdir / "bundle.pem", workdir / "bundle.pub.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    bundle = workdir / "policygate.tar.gz"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "policygate.cli",
+            "bundle",
+            "build",
+            "--policy-dir",
+            str(REGO),
+            "--out",
+            str(bundle),
+        ]
+        + ["--signing-key", str(private)],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    cmd = [opa_binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--log-level", "error"]
+    cmd += ["--skip-version-check", "--bundle", str(bundle), "--verification-key", str(public)]
+    with open(workdir / "opa-bundle.log", "wb") as out:
+        opa = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        opa_url = f"http://127.0.0.1:{port}"
+        wait_http(f"{opa_url}/health?bundles=true", opa, 30, "opa run --bundle")
+        db_url = f"sqlite:///{workdir}/decisions-bundle.db"
+        with served(workdir, "bundle", {"POLICYGATE_DB_URL": db_url, "POLICYGATE_OPA_URL": opa_url}) as (
+            url,
+            pids,
+        ):
+            decided = check_policygate(url, "/v1/evaluate", body)
+            with tarfile.open(bundle) as tar:
+                member = next(m for m in tar.getmembers() if m.name.endswith(".manifest"))
+                manifest = tar.extractfile(member)
+                revision = json.loads(manifest.read() if manifest else b"{}")["revision"]
+            if decided["policy_revision"] != revision:
+                raise SystemExit("bench: the decision does not carry the bundle's revision")
+            got = measure(
+                wrk_bin,
+                "policygate /v1/evaluate, SQLite, OPA on a signed bundle",
+                f"{url}/v1/evaluate",
+                body,
+                duration_s,
+                workdir,
+                [*pids, opa.pid],
+            )
+    finally:
+        stop(opa)
+    notes.append("bundle: " + verify_log(db_url, sum(p.requests - p.errors for p in got)))
+    print(f"  {notes[-1]}", flush=True)
+    return got
+
+
 def table(points: list[Point]) -> str:
     lines = [
         "| what | concurrency | requests | errors | throughput (req/s) "
@@ -451,13 +527,15 @@ def main() -> None:
     parser.add_argument(
         "--duration", type=float, default=10.0, help="seconds per measured point (default 10)"
     )
-    parser.add_argument("--only", choices=["opa", "sqlite", "postgresql", "token", "mlflow"], action="append")
+    parser.add_argument(
+        "--only", choices=["opa", "sqlite", "postgresql", "token", "bundle", "mlflow"], action="append"
+    )
     parser.add_argument("--markdown", action="store_true", help="print the result as a Markdown table")
     parser.add_argument(
         "--evidence-cache-ttl", default=None, help="POLICYGATE_EVIDENCE_CACHE_TTL_S for the MLflow part"
     )
     args = parser.parse_args()
-    only = set(args.only or ["opa", "sqlite", "postgresql", "token", "mlflow"])
+    only = set(args.only or ["opa", "sqlite", "postgresql", "token", "bundle", "mlflow"])
     wrk_bin = ensure_wrk()
     evidence = json.loads(EVIDENCE_FILE.read_text())
     opa_body = json.dumps({"input": evidence}).encode()
@@ -497,6 +575,8 @@ def main() -> None:
                 print(f"  {notes[-1]}", flush=True)
         if "token" in only:
             points += run_with_token(wrk_bin, workdir, pg_body, args.duration, notes)
+        if "bundle" in only:
+            points += run_bundle(wrk_bin, workdir, pg_body, args.duration, notes)
         if "mlflow" in only:
             got, more = run_mlflow(wrk_bin, workdir, args.duration, args.evidence_cache_ttl)
             points += got

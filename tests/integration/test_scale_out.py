@@ -193,5 +193,7 @@ def test_a_rollout_across_three_replicas_records_each_decisions_own_revision(
     finally:
         for engine in engines.values():
             engine.close()
+    # rules_checked follows the bundle too (the sidecar's rules, read once per revision)
+    assert all(len(d["rules_checked"]) >= 17 for d in answered)
     outcomes = {(d["policy_revision"], d["outcome"]) for d in answered}
     assert len(outcomes) == 2  # one outcome per revision: allow before, deny (APR-001) after

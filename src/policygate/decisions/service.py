@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -51,6 +52,7 @@ class DecisionService:
         self.engine_error = engine_error
         self.collector = collector or Collector({})
         self.rule_ids = rule_ids or []
+        self._rules_at: str | None = None  # the revision rule_ids were read for (unmanaged OPA)
         self.metrics = metrics or Metrics()
         self._verified_cache: dict[str, tuple[float, list[Approval]]] = {}
 
@@ -285,6 +287,24 @@ class DecisionService:
                 break
         return raw, revision
 
+    def _rules_for(self, revision: str) -> list[str]:
+        """The rule ids of the policy that decided. An OPA policygate does not manage (a sidecar
+        pulling bundles) changes policy on its own: its rules are asked again, once, when a decision
+        names a revision other than the one they were read for (or none were known yet)."""
+        engine = self.engine
+        if (
+            engine is not None
+            and engine.managed is None
+            and (revision != self._rules_at or not self.rule_ids)
+        ):
+            from policygate.policy.authoring import annotated_rules
+
+            # on failure the rules stay as they were; the decision itself stands
+            with contextlib.suppress(EngineError, KeyError, TypeError):
+                self.rule_ids = [str(a["custom"]["id"]) for a in annotated_rules(engine)]
+            self._rules_at = revision
+        return self.rule_ids
+
     def _decision_from(
         self, result: PolicyResult, doc: dict[str, Any], revision: str, origin: EvidenceOrigin
     ) -> Decision:
@@ -295,7 +315,7 @@ class DecisionService:
             reasons=result.deny,
             warnings=result.warn,
             dryrun=result.dryrun,
-            rules_checked=self.rule_ids,
+            rules_checked=self._rules_for(revision),
             policy_revision=revision,
             evidence_digest=digest(doc),
             evidence_origin=origin,
