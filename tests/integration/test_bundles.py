@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
@@ -27,24 +26,14 @@ from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
 from policygate.policy.load import load_policy
 from tests.conftest import EXAMPLES, REGO, opa_binary, policy_copy
+from tests.keys import pem_pair
+from tests.processes import bundle_active, wait_bundle_active
 
 runner = CliRunner()
 
 
 def rsa_pair(directory: Path, name: str) -> tuple[Path, Path]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private, public = directory / f"{name}.pem", directory / f"{name}.pub.pem"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
+    return pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048), directory, name)
 
 
 def build(policy_dir: Path, out: Path, *extra: str) -> Any:
@@ -61,17 +50,7 @@ def stock_opa(bundle: Path, public_key: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            if proc.poll() is not None:
-                raise AssertionError(
-                    f"opa exited {proc.returncode}: {proc.stdout.read().decode() if proc.stdout else ''}"
-                )
-            try:
-                if requests.get(url + "/health?bundles=true", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
+        wait_bundle_active(url, proc=proc)
         yield url
     finally:
         proc.terminate()
@@ -213,13 +192,7 @@ def test_serve_hands_its_signed_bundle_to_an_opa_that_pulls_it(tmp_path: Path, s
         sidecar = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"
-            for _ in range(150):
-                try:
-                    if requests.get(url + "/health?bundles=true", timeout=1).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                time.sleep(0.1)
+            wait_bundle_active(url)
             engine = OpaEngine(url)
             _, used = engine.evaluate_revised(json.loads((EXAMPLES / "compliant.json").read_text()))
             assert used == revision
@@ -233,7 +206,7 @@ def test_serve_hands_its_signed_bundle_to_an_opa_that_pulls_it(tmp_path: Path, s
         refusing = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             time.sleep(3)  # two polls at least
-            assert requests.get(f"http://127.0.0.1:{port}/health?bundles=true", timeout=2).status_code != 200
+            assert not bundle_active(f"http://127.0.0.1:{port}")
         finally:
             refusing.terminate()
             out, _ = refusing.communicate(timeout=10)

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 
 from policygate.demo.mlflow_server import free_port
 from policygate.engine.opa import OpaEngine
 from tests.conftest import EXAMPLES, ROOT, opa_binary, token
 from tests.integration.test_bundles import rsa_pair
+from tests.processes import wait_bundle_active
 from tests.served import Served
 
 CHART = ROOT / "deploy" / "helm" / "policygate"
@@ -150,14 +149,7 @@ def test_the_rendered_opa_config_pulls_the_signed_bundle_from_serve(
         opa = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if requests.get(url + "/health?bundles=true", timeout=1).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                time.sleep(0.2)
+            wait_bundle_active(url)
             engine = OpaEngine(url)
             decision, revision = engine.evaluate_revised(
                 json.loads((EXAMPLES / "compliant.json").read_text())

@@ -22,6 +22,7 @@ from policygate.config import Settings
 from policygate.demo.seed import ModelSpec, register
 from policygate.integrity.manifest import manifest_of
 from tests.conftest import REGO, bearer, opa_binary, token
+from tests.keys import pem_pair
 
 runner = CliRunner()
 WEIGHTS = "model.skops"  # what mlflow.sklearn.log_model writes the fitted model to
@@ -227,22 +228,9 @@ def test_the_api_serves_attestations_of_collected_decisions_only(
 
 
 def ec_key(directory: Path, name: str) -> tuple[Path, Path]:
-    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = directory / f"{name}.pem", directory / f"{name}.pub.pem"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
+    return pem_pair(ec.generate_private_key(ec.SECP256R1()), directory, name)
 
 
 def test_a_signed_model_is_verified_and_int001_names_a_signer_not_allowed(

@@ -1,0 +1,48 @@
+"""Helpers for tests that run real processes: OPA servers that must activate a bundle, and the check
+that every decision a client got back is in the log as it was answered."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Any
+
+import requests
+
+from policygate.decisions.log import DecisionLog
+
+
+def bundle_active(url: str) -> bool:
+    """OPA at ``url`` answers and has activated every bundle it is configured with."""
+    try:
+        return requests.get(url + "/health?bundles=true", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def wait_bundle_active(url: str, timeout_s: float = 30, proc: subprocess.Popen[Any] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not bundle_active(url):
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise AssertionError(f"opa exited {proc.returncode}: {out}")
+        assert time.monotonic() < deadline, f"OPA at {url} did not activate its bundle in {timeout_s:g} s"
+        time.sleep(0.1)
+
+
+def assert_all_recorded(log_url: str, answered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every answered decision is in the log exactly as answered, and the chain verifies; returns the
+    recorded decisions (a decision may be recorded and then not answered: never the other way)."""
+    log = DecisionLog(log_url, create=False)
+    try:
+        for decision in answered:
+            stored = log.get(decision["decision_id"])
+            assert stored is not None, f"answered decision {decision['decision_id']} is not in the log"
+            assert stored["decision"] == decision
+        result = log.verify()
+        assert result.ok, result.problem
+        recorded = log.query(kind="decision", limit=1_000_000)
+    finally:
+        log.close()
+    assert len(recorded) >= len(answered)
+    return recorded
