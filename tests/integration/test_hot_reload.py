@@ -227,3 +227,48 @@ def test_load_catches_what_opa_check_does_not(tmp_path: Path) -> None:
     (rego / "policygate" / "data.json").write_text('{"decision": ')
     broken = json_errors(snapshot(rego))
     assert [(Path(e.file).name, e.row, e.code) for e in broken] == [("data.json", 1, "data_parse_error")]
+
+
+def test_decisions_around_a_reload_carry_the_revision_that_made_them(served: WatchedServe) -> None:
+    """The managed OPA loads each checked copy as a bundle whose manifest holds its revision, so the
+    revision a decision records comes from the provenance of its own query: under load, across the
+    swap, every decision's revision and outcome belong together (no neighbouring revision)."""
+    import threading
+
+    compliant = load_example("compliant")
+    answered: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                resp = session.post(f"{served.base}/v1/evaluate", json={"evidence": compliant}, timeout=10)
+                if resp.status_code == 200:
+                    answered.append(resp.json())
+
+    workers = [threading.Thread(target=hammer, daemon=True) for _ in range(4)]
+    for w in workers:
+        w.start()
+    try:
+        until(lambda: len(answered) > 20, RELOAD_S, "no decisions before the change")
+        before = {d["policy_revision"] for d in answered}
+        set_required_approvals(served.rego, 3)  # the example has two: deny from now on
+        until(lambda: {d["policy_revision"] for d in answered[-4:]} - before, RELOAD_S, "no reload seen")
+        mark = len(answered)
+        until(lambda: len(answered) > mark + 20, RELOAD_S, "no decisions after the change")
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(timeout=15)
+    by_revision: dict[str, set[str]] = {}
+    for d in answered:
+        by_revision.setdefault(d["policy_revision"], set()).add(d["outcome"])
+    assert len(by_revision) == 2, by_revision
+    (old,) = before
+    assert by_revision[old] == {"allow"}
+    assert [outcomes for rev, outcomes in by_revision.items() if rev != old] == [{"deny"}]
+
+
+def test_the_managed_opa_names_its_revision_in_each_answer(opa: OpaEngine) -> None:
+    decision, revision = opa.evaluate_revised(load_example("compliant"))
+    assert decision["allow"] is True and revision == opa.policy_revision

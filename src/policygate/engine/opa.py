@@ -77,6 +77,7 @@ class ManagedOpa:
         watch: bool = False,
         owned_dir: Path | None = None,
         private: bool = False,
+        bundle: bool = False,
     ) -> None:
         self.binary = binary
         self.policy_dir = policy_dir
@@ -86,6 +87,9 @@ class ManagedOpa:
         # private: OPA's token authentication with a secret only this process holds, so no other
         # local process can read or change what decides (put data, replace a policy, query)
         self.token: str | None = secrets.token_urlsafe(32) if private else None
+        # bundle: the directory holds a .manifest (its revision) and is loaded as a bundle, so every
+        # query's provenance names the revision that answered it (policygate.policy.load writes it)
+        self.bundle = bundle
         self.proc: subprocess.Popen[bytes] | None = None
         self._output: OutputDrain | None = None
         self._authz_dir: Path | None = None
@@ -108,6 +112,7 @@ class ManagedOpa:
             "error",
             "--skip-version-check",
             *(["--watch"] if self.watch else []),
+            *(["--bundle"] if self.bundle else []),
             *self._auth_args(),
             str(self.policy_dir),
         ]
@@ -166,6 +171,9 @@ class ManagedOpa:
             encoding="utf-8",
         )
         authz.chmod(0o600)
+        if self.bundle:  # every path is a bundle then: the rule is one of its own, without a revision
+            (where / ".manifest").write_text(json.dumps({"roots": ["system/authz"]}), encoding="utf-8")
+            return ["--authentication=token", "--authorization=basic", str(where)]
         return ["--authentication=token", "--authorization=basic", str(authz)]
 
     def stop(self) -> None:
@@ -538,20 +546,19 @@ def _wire(query: dict[str, Any]) -> bytes:
 
 def bundle_revision(answer: dict[str, Any]) -> str | None:
     """The revision of the bundle that answered, from a query's provenance: the bundle named
-    ``policygate``, else the only one; None without bundles (or with several and none so named)."""
+    ``policygate``, else the only one with a revision; None without (or with several, none so named)."""
     provenance = answer.get("provenance")
     bundles = provenance.get("bundles") if isinstance(provenance, dict) else None
     if not isinstance(bundles, dict) or not bundles:
         return None
-    chosen = (
-        bundles.get(BUNDLE)
-        if BUNDLE in bundles
-        else next(iter(bundles.values()))
-        if len(bundles) == 1
-        else None
-    )
-    revision = chosen.get("revision") if isinstance(chosen, dict) else None
-    return revision if isinstance(revision, str) and revision else None
+    revised = {
+        name: b["revision"]
+        for name, b in bundles.items()
+        if isinstance(b, dict) and isinstance(b.get("revision"), str) and b["revision"]
+    }  # (the managed OPA's authorization rule is a bundle without a revision)
+    if BUNDLE in revised:
+        return str(revised[BUNDLE])
+    return str(next(iter(revised.values()))) if len(revised) == 1 else None
 
 
 def _decision_of(result: dict[str, Any]) -> dict[str, Any]:

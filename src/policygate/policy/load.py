@@ -17,8 +17,10 @@ Anything found refuses the whole directory, naming file, line and what is wrong.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -148,6 +150,27 @@ def _row_of(files: Files, path: str, message: str) -> int:
     return 0
 
 
+_PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
+
+
+def bundle_roots(files: Files, policy_dir: Path) -> list[str]:
+    """The data roots the policy directory's files occupy (each module's first package segment, each
+    data file's directory or top-level keys), so the bundle owns those and nothing else: the waivers
+    stay writable beside it."""
+    roots: set[str] = set()
+    for path, content in files.items():
+        relative = Path(path).relative_to(policy_dir)
+        if relative.suffix == ".rego":
+            roots.update(_PACKAGE.findall(content.decode("utf-8", "replace"))[:1])
+        elif len(relative.parts) > 1:
+            roots.add(relative.parts[0])
+        elif relative.suffix == ".json":
+            with contextlib.suppress(ValueError):
+                doc = json.loads(content)
+                roots.update(doc if isinstance(doc, dict) else [])
+    return sorted(roots)
+
+
 def revision_of_files(files: Files, params: Any) -> str:
     return revision_of(
         ((p, c.decode("utf-8", errors="replace")) for p, c in files.items() if p.endswith(".rego")), params
@@ -187,12 +210,18 @@ def load_policy(
     schema_file = root / "evidence.schema.json"
     schema_file.write_text(json.dumps(schema))
     params = params_of(files, policy_dir)
+    # OPA loads the copy as a bundle whose manifest carries the policy revision: each query's
+    # provenance then names the revision that answered it, across hot reloads too
+    revision = revision_of_files(files, params[1])
+    (copy / ".manifest").write_text(
+        json.dumps({"revision": revision, "roots": bundle_roots(files, policy_dir)})
+    )
     engine: OpaEngine | None = None
     # OPA starts on the copy while the static checks run (a CLI run waits for both, not one after
     # the other); it serves nothing until every check passed, and is stopped when one did not.
     # (the copy becomes the OPA's to remove only once it serves: a start that fails must not take
     # the files away from the checks still reading them)
-    managed = ManagedOpa(binary, copy, private=True)
+    managed = ManagedOpa(binary, copy, private=True, bundle=True)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opa-start") as pool:
         starting = pool.submit(managed.start)
         try:
@@ -218,7 +247,7 @@ def load_policy(
             engine.close()  # also removes the copy
         shutil.rmtree(root, ignore_errors=True)
         return report, None
-    report.revision = revision_of_files(files, params[1])
+    report.revision = revision
     engine.note_revision(report.revision)
     engine.rule_ids = [r.id for r in report.rules]
     return report, engine
