@@ -21,3 +21,10 @@ def pem_pair(key: Any, directory: Path, name: str) -> tuple[Path, Path]:
         )
     )
     return private, public
+
+
+def rsa_pair(directory: Path, name: str) -> tuple[Path, Path]:
+    """An RSA key pair (what `opa build --signing-key` takes for RS256, and its public half)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048), directory, name)

@@ -3,13 +3,17 @@ that every decision a client got back is in the log as it was answered."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import requests
 
 from policygate.decisions.log import DecisionLog
+from policygate.demo.mlflow_server import free_port
+from tests.conftest import opa_binary
 
 
 def bundle_active(url: str) -> bool:
@@ -46,3 +50,34 @@ def assert_all_recorded(log_url: str, answered: list[dict[str, Any]]) -> list[di
         log.close()
     assert len(recorded) >= len(answered)
     return recorded
+
+
+def opa_pulling(tmp_path: Path, base: str, public: Path, name: str) -> tuple[list[str], Path]:
+    """`opa run` configured to pull the bundle from policygate and verify it with ``public``."""
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "services": {"policygate": {"url": f"{base}/v1"}},
+                "bundles": {
+                    "policygate": {
+                        "service": "policygate",
+                        "resource": "bundles/policygate.tar.gz",
+                        "polling": {"min_delay_seconds": 1, "max_delay_seconds": 2},
+                        "signing": {"keyid": "policygate"},
+                    }
+                },
+                "keys": {"policygate": {"algorithm": "RS256", "key": public.read_text()}},
+            }
+        )
+    )  # JSON is YAML
+    port = free_port()
+    return [
+        opa_binary(),
+        "run",
+        "--server",
+        "--addr",
+        f"127.0.0.1:{port}",
+        "--config-file",
+        str(config),
+    ], config

@@ -16,6 +16,7 @@ from policygate.auth.principal import parse_scopes
 from policygate.auth.tokens import TokenStore
 from policygate.decisions.checkpoint import create_key
 from policygate.decisions.log import DecisionLog
+from tests.keys import rsa_pair
 from tests.served import Served
 
 
@@ -36,6 +37,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         "POLICYGATE_EVENTGRID_SECRET": "fuzz-secret",
         "MLFLOW_TRACKING_URI": "",
         "POLICYGATE_CHECKPOINT_KEY": str(key),
+        "POLICYGATE_BUNDLE_SIGNING_KEY": str(rsa_pair(tmp, "bundle")[0]),  # the bundle route answers 200/304
     }
     with Served(env) as server:
         yield server.base, admin

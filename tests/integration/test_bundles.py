@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
 from policygate.cli import app
@@ -26,14 +25,10 @@ from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
 from policygate.policy.load import load_policy
 from tests.conftest import EXAMPLES, REGO, opa_binary, policy_copy
-from tests.keys import pem_pair
-from tests.processes import bundle_active, wait_bundle_active
+from tests.keys import rsa_pair
+from tests.processes import bundle_active, opa_pulling, wait_bundle_active
 
 runner = CliRunner()
-
-
-def rsa_pair(directory: Path, name: str) -> tuple[Path, Path]:
-    return pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048), directory, name)
 
 
 def build(policy_dir: Path, out: Path, *extra: str) -> Any:
@@ -137,37 +132,6 @@ def test_a_decision_records_the_revision_opa_used_for_it(
         assert decided_async.policy_revision == revision
         assert decision_log.get(decided.decision_id)["decision"]["policy_revision"] == revision  # type: ignore[index]
         engine.close()
-
-
-def opa_pulling(tmp_path: Path, base: str, public: Path, name: str) -> tuple[list[str], Path]:
-    """`opa run` configured to pull the bundle from policygate and verify it with ``public``."""
-    config = tmp_path / f"{name}.yaml"
-    config.write_text(
-        json.dumps(
-            {
-                "services": {"policygate": {"url": f"{base}/v1"}},
-                "bundles": {
-                    "policygate": {
-                        "service": "policygate",
-                        "resource": "bundles/policygate.tar.gz",
-                        "polling": {"min_delay_seconds": 1, "max_delay_seconds": 2},
-                        "signing": {"keyid": "policygate"},
-                    }
-                },
-                "keys": {"policygate": {"algorithm": "RS256", "key": public.read_text()}},
-            }
-        )
-    )  # JSON is YAML
-    port = free_port()
-    return [
-        opa_binary(),
-        "run",
-        "--server",
-        "--addr",
-        f"127.0.0.1:{port}",
-        "--config-file",
-        str(config),
-    ], config
 
 
 def test_serve_hands_its_signed_bundle_to_an_opa_that_pulls_it(tmp_path: Path, sqlite_url: str) -> None:

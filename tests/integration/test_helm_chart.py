@@ -16,7 +16,7 @@ import yaml
 from policygate.demo.mlflow_server import free_port
 from policygate.engine.opa import OpaEngine
 from tests.conftest import EXAMPLES, ROOT, opa_binary, token
-from tests.integration.test_bundles import rsa_pair
+from tests.keys import rsa_pair
 from tests.processes import wait_bundle_active
 from tests.served import Served
 

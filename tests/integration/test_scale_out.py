@@ -24,8 +24,8 @@ import requests
 from policygate.decisions.log import DecisionLog
 from policygate.policy.load import load_policy
 from tests.conftest import load_example, opa_binary, policy_copy
-from tests.integration.test_bundles import opa_pulling, rsa_pair
-from tests.processes import assert_all_recorded, wait_bundle_active
+from tests.keys import rsa_pair
+from tests.processes import assert_all_recorded, opa_pulling, wait_bundle_active
 from tests.served import Served
 
 REPLICAS = 3
