@@ -29,7 +29,9 @@ class Served:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
-            **os.environ,
+            # not an MLflow another test pointed this process at (MLflow's set_tracking_uri sets the
+            # variable, and that server may be gone): a test that wants one says so in ``env``
+            **{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
             "POLICYGATE_POLICY_DIR": str(REGO),
             "POLICYGATE_OPA_BIN": opa_binary(),
             **env,
