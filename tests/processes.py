@@ -68,6 +68,7 @@ def opa_pulling(tmp_path: Path, base: str, public: Path, name: str) -> tuple[lis
                     }
                 },
                 "keys": {"policygate": {"algorithm": "RS256", "key": public.read_text()}},
+                "status": {"prometheus": True},  # GET /v1/status: what policygate's /readyz reads
             }
         )
     )  # JSON is YAML

@@ -27,6 +27,7 @@ from policygate.policy.load import load_policy
 from tests.conftest import EXAMPLES, REGO, opa_binary, policy_copy
 from tests.keys import rsa_pair
 from tests.processes import bundle_active, opa_pulling, wait_bundle_active
+from tests.served import Served
 
 runner = CliRunner()
 
@@ -135,8 +136,6 @@ def test_a_decision_records_the_revision_opa_used_for_it(
 
 
 def test_serve_hands_its_signed_bundle_to_an_opa_that_pulls_it(tmp_path: Path, sqlite_url: str) -> None:
-    from tests.served import Served
-
     private, public = rsa_pair(tmp_path, "bundle")
     _, theirs = rsa_pair(tmp_path, "theirs")
     env = {"POLICYGATE_DB_URL": sqlite_url, "POLICYGATE_BUNDLE_SIGNING_KEY": str(private)}
@@ -179,3 +178,63 @@ def test_serve_hands_its_signed_bundle_to_an_opa_that_pulls_it(tmp_path: Path, s
     with Served({"POLICYGATE_DB_URL": sqlite_url}) as unsigned:
         answer = requests.get(f"{unsigned.base}/v1/bundles/policygate.tar.gz", timeout=10)
         assert answer.status_code == 503 and "never served" in answer.json()["message"]
+
+
+def test_a_refused_bundle_leaves_the_last_good_policy_deciding_and_readyz_says_so(
+    tmp_path: Path, sqlite_url: str, compliant: dict[str, Any]
+) -> None:
+    """A sidecar OPA pulling from a plain HTTP bundle server: when the next bundle's signature does
+    not verify, OPA keeps the active one, policygate goes on deciding with its revision, and /readyz
+    names the refusal (still ready: every replica unready at once would be an outage)."""
+    import functools
+    import http.server
+    import threading
+
+    private, public = rsa_pair(tmp_path, "ours")
+    stranger, _ = rsa_pair(tmp_path, "stranger")
+    root = tmp_path / "www" / "v1" / "bundles"
+    root.mkdir(parents=True)
+    bundle = root / "policygate.tar.gz"
+    assert build(REGO, bundle, "--signing-key", str(private)).exit_code == 0
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    cmd, _ = opa_pulling(tmp_path, f"http://127.0.0.1:{files.server_address[1]}", public, "sidecar")
+    sidecar = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        opa_url = "http://" + cmd[cmd.index("--addr") + 1]
+        wait_bundle_active(opa_url)
+        with Served({"POLICYGATE_DB_URL": sqlite_url, "POLICYGATE_OPA_URL": opa_url}) as served:
+            good = requests.post(
+                f"{served.base}/v1/evaluate", json={"evidence": compliant}, timeout=10
+            ).json()
+            ready = requests.get(f"{served.base}/readyz", timeout=10).json()
+            assert ready["bundles"]["policygate"] == {
+                "active_revision": good["policy_revision"],
+                "refused": None,
+            }
+            assert "warnings" not in ready
+
+            stricter = policy_copy(tmp_path)
+            data = json.loads((stricter / "data.json").read_text())
+            data["policygate_params"]["required_approvals"]["production"]["medium"] = 3
+            (stricter / "data.json").write_text(json.dumps(data))
+            assert build(stricter, bundle, "--signing-key", str(stranger)).exit_code == 0  # wrong key
+            deadline = time.monotonic() + 15
+            while True:
+                answer = requests.get(f"{served.base}/readyz", timeout=10)
+                if answer.json().get("warnings"):
+                    break
+                assert time.monotonic() < deadline, answer.text
+                time.sleep(0.3)
+            assert answer.status_code == 200
+            (warning,) = answer.json()["warnings"]
+            assert "refused" in warning and "verif" in warning and good["policy_revision"] in warning
+            still = requests.post(
+                f"{served.base}/v1/evaluate", json={"evidence": compliant}, timeout=10
+            ).json()
+            assert still["outcome"] == "allow" and still["policy_revision"] == good["policy_revision"]
+    finally:
+        sidecar.terminate()
+        sidecar.wait(timeout=10)
+        files.shutdown()

@@ -471,6 +471,19 @@ class OpaEngine:
         """The data document at ``path`` (``GET /v1/data/{path}``); None when undefined."""
         return self._get(f"/v1/data/{path.strip('/')}").get("result")
 
+    def bundle_status(self) -> dict[str, dict[str, Any]] | None:
+        """Each bundle's status as OPA reports it (``GET /v1/status``: its active revision and, when
+        its newest download failed to load, ``code`` and ``message``); None when OPA's status plugin
+        is off or the answer has no bundles (an OPA on files, or one not configured to report)."""
+        try:
+            result = self._get("/v1/status").get("result")
+        except EngineError:
+            return None
+        bundles = result.get("bundles") if isinstance(result, dict) else None
+        if not isinstance(bundles, dict) or not bundles:
+            return None
+        return {str(k): v for k, v in bundles.items() if isinstance(v, dict)}
+
     def policies(self) -> list[dict[str, Any]]:
         """The modules OPA holds (``GET /v1/policies``): id, raw text and AST (with annotations)."""
         result = self._get("/v1/policies").get("result") or []

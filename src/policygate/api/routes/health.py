@@ -44,6 +44,14 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     watched = runtime.watcher.state if runtime.watcher is not None else None
     if watched is not None:
         problems["policy"] = None if watched.ready else "the policy files on disk were refused (see policy)"
+    bundles = _bundles(runtime)
+    if bundles is not None:
+        inactive = [name for name, b in bundles.items() if not b["active_revision"]]
+        if inactive:
+            problems["opa_bundle"] = "; ".join(
+                f"bundle {name} is not active: {bundles[name]['refused'] or 'not loaded yet'}"
+                for name in inactive
+            )
     for platform, problem in service.collector.probe().items():
         problems[f"source:{platform}"] = problem
     checks = {name: problem is None for name, problem in problems.items()}
@@ -56,7 +64,37 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
         content["error"] = service.engine_error.message  # e.g. the policy refused at start-up
     if watched is not None:
         content["policy"] = watched.to_dict()
+    if bundles is not None:
+        content["bundles"] = bundles
+        refused = [
+            f"bundle {name}: the newest was refused ({b['refused']}); "
+            f"revision {b['active_revision']} keeps deciding"
+            for name, b in bundles.items()
+            if b["refused"] and b["active_revision"]
+        ]
+        if refused:  # still ready: the last good policy decides (all replicas unready would be an outage)
+            content["warnings"] = refused
     return JSONResponse(status_code=200 if ready else 503, content=content)
+
+
+def _bundles(runtime: Runtime) -> dict[str, dict[str, str | None]] | None:
+    """For an OPA policygate does not manage (a sidecar pulling bundles): each bundle's active revision
+    and, when its newest download was refused (a bad signature, a policy that does not compile), why."""
+    engine = runtime.service.engine
+    if engine is None or engine.managed is not None:
+        return None
+    status = engine.bundle_status()
+    if status is None:
+        return None
+    out: dict[str, dict[str, str | None]] = {}
+    for name, b in status.items():
+        activated = str(b.get("last_successful_activation") or "0001-")
+        active = b.get("active_revision") or (None if activated.startswith("0001-") else "(no revision)")
+        out[name] = {
+            "active_revision": str(active) if active else None,  # None: never activated
+            "refused": str(b.get("message") or b.get("code")) if b.get("code") else None,
+        }
+    return out
 
 
 def _opa_problem(runtime: Runtime) -> str | None:
