@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from policygate.auth.oidc_settings import OidcSettings
+from policygate.bundles.pull import BundlePull
 from policygate.config_units import MIB
 from policygate.evidence import Stage
 from policygate.integrity.settings import ArtifactSettings
@@ -171,6 +172,11 @@ class Settings(BaseSettings):
     audit_foundry_publishers: list[str] = Field(
         default_factory=list,
         description="Foundry deployments audited, by model publisher (JSON list); empty: every deployment.",
+    )
+    bundle_pull: BundlePull = Field(
+        default_factory=BundlePull,
+        description="serve's own OPA pulls signed bundles instead of loading the policy directory "
+        "(POLICYGATE_BUNDLE_PULL__*, docs/deploy.md).",
     )
     artifacts: ArtifactSettings = Field(
         default_factory=ArtifactSettings,

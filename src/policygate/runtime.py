@@ -86,6 +86,8 @@ def open_runtime(
             settings.opa_timeout_s,
             examples_dir=settings.examples_path,
             token=settings.opa_token.get_secret_value() if settings.opa_token else None,
+            pull=settings.bundle_pull.opa_config if settings.bundle_pull.url else None,
+            pull_token=settings.bundle_pull.token.get_secret_value() if settings.bundle_pull.token else None,
         )
     except EngineError as exc:
         error = exc
@@ -166,6 +168,12 @@ def watch_policies(
             "--watch applies only to the managed OPA: the OPA at %s (POLICYGATE_OPA_URL) loads its own "
             "policies; decisions re-read its revision every 30 s",
             engine.url,
+        )
+        return None
+    if engine.managed.pulls:
+        logger.warning(
+            "--watch does nothing here: the managed OPA pulls signed bundles (POLICYGATE_BUNDLE_PULL__URL) "
+            "and takes each new one itself"
         )
         return None
 

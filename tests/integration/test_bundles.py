@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from typer.testing import CliRunner
 
@@ -237,4 +238,51 @@ def test_a_refused_bundle_leaves_the_last_good_policy_deciding_and_readyz_says_s
     finally:
         sidecar.terminate()
         sidecar.wait(timeout=10)
+        files.shutdown()
+
+
+def test_serve_can_run_its_own_opa_pulling_signed_bundles(
+    tmp_path: Path, sqlite_url: str, compliant: dict[str, Any]
+) -> None:
+    """POLICYGATE_BUNDLE_PULL__*: no policy directory is loaded; the managed OPA pulls and verifies the
+    bundle, decisions carry its revision and its rules; a wrong verification key is never ready."""
+    import functools
+    import http.server
+    import threading
+
+    private, public = rsa_pair(tmp_path, "ours")
+    _, theirs = rsa_pair(tmp_path, "theirs")
+    root = tmp_path / "www" / "v1" / "bundles"
+    root.mkdir(parents=True)
+    assert build(REGO, root / "policygate.tar.gz", "--signing-key", str(private)).exit_code == 0
+    with tarfile.open(root / "policygate.tar.gz") as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".manifest"))
+        revision = json.loads(tar.extractfile(member).read())["revision"]  # type: ignore[union-attr]
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{files.server_address[1]}/v1"
+    empty = tmp_path / "no-policies"  # nothing to load: the policies come from the bundle alone
+    empty.mkdir()
+    env = {
+        "POLICYGATE_DB_URL": sqlite_url,
+        "POLICYGATE_POLICY_DIR": str(empty),
+        "POLICYGATE_BUNDLE_PULL__URL": base,
+        "POLICYGATE_BUNDLE_PULL__MIN_DELAY_S": "1",
+        "POLICYGATE_BUNDLE_PULL__MAX_DELAY_S": "2",
+    }
+    try:
+        with Served({**env, "POLICYGATE_BUNDLE_PULL__VERIFICATION_KEY": str(public)}) as served:
+            decided = requests.post(
+                f"{served.base}/v1/evaluate", json={"evidence": compliant}, timeout=10
+            ).json()
+            assert decided["outcome"] == "allow" and decided["policy_revision"] == revision
+            assert len(decided["rules_checked"]) >= 17
+            ready = requests.get(f"{served.base}/readyz", timeout=10).json()
+            assert ready["ready"] and ready["bundles"]["policygate"]["active_revision"] == revision
+        wrong = Served({**env, "POLICYGATE_BUNDLE_PULL__VERIFICATION_KEY": str(theirs)}, ready_timeout_s=8)
+        with pytest.raises(AssertionError, match="did not become ready"), wrong:
+            pass
+        assert '"GET /readyz HTTP/1.1" 503' in wrong.output  # never ready: no bundle is active
+    finally:
         files.shutdown()

@@ -294,7 +294,7 @@ class DecisionService:
         engine = self.engine
         if (
             engine is not None
-            and engine.managed is None
+            and (engine.managed is None or engine.managed.pulls)
             and (revision != self._rules_at or not self.rule_ids)
         ):
             from policygate.policy.authoring import annotated_rules

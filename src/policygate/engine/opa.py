@@ -78,6 +78,8 @@ class ManagedOpa:
         owned_dir: Path | None = None,
         private: bool = False,
         bundle: bool = False,
+        pull: Callable[[Path | None], dict[str, Any]] | None = None,
+        pull_token: str | None = None,
     ) -> None:
         self.binary = binary
         self.policy_dir = policy_dir
@@ -90,13 +92,22 @@ class ManagedOpa:
         # bundle: the directory holds a .manifest (its revision) and is loaded as a bundle, so every
         # query's provenance names the revision that answered it (policygate.policy.load writes it)
         self.bundle = bundle
+        # pull: OPA's configuration (given where the bearer token is, if any) for pulling signed
+        # bundles from a bundle service instead of loading policy_dir (policygate.bundles.pull)
+        self.pull = pull
+        self.pull_token = pull_token
+        self._pull_dir: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self._output: OutputDrain | None = None
         self._authz_dir: Path | None = None
         self.url = ""
 
+    @property
+    def pulls(self) -> bool:
+        return self.pull is not None
+
     def start(self) -> str:
-        if not (self.policy_dir / DECISION_PACKAGE).is_dir():
+        if self.pull is None and not (self.policy_dir / DECISION_PACKAGE).is_dir():
             raise EngineError(
                 "policy_error", f"policy directory {self.policy_dir} has no {DECISION_PACKAGE}/"
             )
@@ -114,7 +125,7 @@ class ManagedOpa:
             *(["--watch"] if self.watch else []),
             *(["--bundle"] if self.bundle else []),
             *self._auth_args(),
-            str(self.policy_dir),
+            *(self._pull_args() if self.pull is not None else [str(self.policy_dir)]),
         ]
         try:
             # OPA prints a load error on stdout, its log on stderr: both are read as they come, into
@@ -138,7 +149,9 @@ class ManagedOpa:
                     f"{err.strip()[:4000] or f'exit status {status}, no message'}",
                 )
             with contextlib.suppress(requests.RequestException):
-                health = requests.get(f"{self.url}/health?bundles=true", headers=self.headers(), timeout=0.5)
+                # a pulling OPA is up before its first bundle arrives: /readyz waits for that
+                probe = "/health" if self.pull is not None else "/health?bundles=true"
+                health = requests.get(f"{self.url}{probe}", headers=self.headers(), timeout=0.5)
                 if health.status_code == 200:
                     return self.url
             time.sleep(0.05)
@@ -176,6 +189,22 @@ class ManagedOpa:
             return ["--authentication=token", "--authorization=basic", str(where)]
         return ["--authentication=token", "--authorization=basic", str(authz)]
 
+    def _pull_args(self) -> list[str]:
+        """``--config-file`` with the pull configuration, in a private directory (mode 0700) with the
+        bearer token (0600) beside it; both go with the process."""
+        assert self.pull is not None
+        where = Path(tempfile.mkdtemp(prefix="policygate-opa-pull-"))
+        self._pull_dir = where
+        token_path = None
+        if self.pull_token:
+            token_path = where / "token"
+            token_path.write_text(self.pull_token, encoding="utf-8")
+            token_path.chmod(0o600)
+        config = where / "config.json"
+        config.write_text(json.dumps(self.pull(token_path)), encoding="utf-8")
+        config.chmod(0o600)
+        return ["--config-file", str(config)]
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -197,6 +226,9 @@ class ManagedOpa:
         if self._authz_dir is not None:
             shutil.rmtree(self._authz_dir, ignore_errors=True)
             self._authz_dir = None
+        if self._pull_dir is not None:
+            shutil.rmtree(self._pull_dir, ignore_errors=True)
+            self._pull_dir = None
 
 
 def _level_of(line: str) -> int:
@@ -294,6 +326,8 @@ class OpaEngine:
         watch: bool = False,
         examples_dir: Path | None = None,
         token: str | None = None,
+        pull: Callable[[Path | None], dict[str, Any]] | None = None,
+        pull_token: str | None = None,
     ) -> OpaEngine:
         """Use the OPA at ``opa_url``, or start a managed one on ``policy_dir`` once it passed every
         load check (:mod:`policygate.policy.load`; refused: ``EngineError`` naming the problems).
@@ -301,6 +335,9 @@ class OpaEngine:
         del watch
         if opa_url:
             return cls(opa_url, timeout_s, token=token)
+        if pull is not None:  # serve's own OPA, pulling signed bundles (checked when they were built)
+            managed = ManagedOpa(binary, policy_dir, private=True, pull=pull, pull_token=pull_token)
+            return cls(managed.start(), timeout_s, managed)
         from policygate.policy.load import start_checked  # the checks need the engine
 
         return start_checked(binary, policy_dir, examples_dir, timeout_s)

@@ -81,7 +81,7 @@ def _bundles(runtime: Runtime) -> dict[str, dict[str, str | None]] | None:
     """For an OPA policygate does not manage (a sidecar pulling bundles): each bundle's active revision
     and, when its newest download was refused (a bad signature, a policy that does not compile), why."""
     engine = runtime.service.engine
-    if engine is None or engine.managed is not None:
+    if engine is None or (engine.managed is not None and not engine.managed.pulls):
         return None
     status = engine.bundle_status()
     if status is None:
