@@ -286,3 +286,19 @@ def test_serve_can_run_its_own_opa_pulling_signed_bundles(
         assert '"GET /readyz HTTP/1.1" 503' in wrong.output  # never ready: no bundle is active
     finally:
         files.shutdown()
+
+
+def test_a_policy_directory_with_its_own_system_package_still_loads(tmp_path: Path) -> None:
+    """OPA's `system` package beside the policies would overlap the managed OPA's authorization
+    bundle: such a directory is loaded as files (its revision read beside each query)."""
+    policy = policy_copy(tmp_path)
+    (policy / "policygate" / "system_log.rego").write_text(
+        'package system.log\n\nmask contains "/input/ownership"\n'
+    )
+    report, engine = load_policy(opa_binary(), policy)
+    assert engine is not None, report.errors
+    try:
+        decision, revision = engine.evaluate_revised(json.loads((EXAMPLES / "compliant.json").read_text()))
+        assert decision["allow"] is True and revision is None and engine.policy_revision == report.revision
+    finally:
+        engine.close()

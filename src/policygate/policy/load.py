@@ -213,15 +213,18 @@ def load_policy(
     # OPA loads the copy as a bundle whose manifest carries the policy revision: each query's
     # provenance then names the revision that answered it, across hot reloads too
     revision = revision_of_files(files, params[1])
-    (copy / ".manifest").write_text(
-        json.dumps({"revision": revision, "roots": bundle_roots(files, policy_dir)})
-    )
+    roots = bundle_roots(files, policy_dir)
+    # (a directory with OPA's own `system` package would overlap the authorization rule's root: it
+    # is loaded as files, as before, and its revision read beside each query)
+    as_bundle = "system" not in roots
+    if as_bundle:
+        (copy / ".manifest").write_text(json.dumps({"revision": revision, "roots": roots}))
     engine: OpaEngine | None = None
     # OPA starts on the copy while the static checks run (a CLI run waits for both, not one after
     # the other); it serves nothing until every check passed, and is stopped when one did not.
     # (the copy becomes the OPA's to remove only once it serves: a start that fails must not take
     # the files away from the checks still reading them)
-    managed = ManagedOpa(binary, copy, private=True, bundle=True)
+    managed = ManagedOpa(binary, copy, private=True, bundle=as_bundle)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opa-start") as pool:
         starting = pool.submit(managed.start)
         try:
