@@ -152,7 +152,13 @@ class RuleLocator:
         for loaded, edited in self.rename.items():
             for prefix in (loaded, loaded.lstrip("/")):  # OPA's module ids drop the leading slash
                 if prefix and file.startswith(prefix):
-                    return edited + file[len(prefix) :]
+                    rest = file[len(prefix) :]
+                    # a module of a bundle directory is named <bundle>/<file as given>: the directory twice
+                    for again in (loaded, loaded.lstrip("/")):
+                        if again and rest.startswith(again):
+                            rest = rest[len(again) :]
+                            break
+                    return edited + rest
         return file
 
     def enclosing(self, file: str, row: int) -> ParsedRule | None:
