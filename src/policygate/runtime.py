@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from policygate.bundles.status import refused_count
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.service import DecisionService
@@ -105,6 +106,12 @@ def open_runtime(
     if engine is not None and engine.managed is not None:  # a managed OPA that dies is started again
         supervisor = OpaSupervisor(engine, restore=restorer(waivers), clock=clock).start()
     metrics = service_metrics(log, supervisor)
+    metrics.gauge(
+        "policygate_opa_bundles_refused",
+        "Bundles whose newest download the OPA refused (bad signature, does not compile): the last good "
+        "one keeps deciding. Always 0 for an OPA on a policy directory.",
+        lambda: refused_count(engine),
+    )
     service = DecisionService(engine, log, error, collector, rule_ids(engine), metrics)
     runtime = Runtime(
         settings, log, engine, service, metrics, waivers, supervisor=supervisor, checkpoints=checkpoints

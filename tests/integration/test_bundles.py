@@ -215,6 +215,8 @@ def test_a_refused_bundle_leaves_the_last_good_policy_deciding_and_readyz_says_s
                 "refused": None,
             }
             assert "warnings" not in ready
+            metrics = requests.get(f"{served.base}/metrics", timeout=10).text
+            assert "policygate_opa_bundles_refused 0.0" in metrics
 
             stricter = policy_copy(tmp_path)
             data = json.loads((stricter / "data.json").read_text())
@@ -231,6 +233,8 @@ def test_a_refused_bundle_leaves_the_last_good_policy_deciding_and_readyz_says_s
             assert answer.status_code == 200
             (warning,) = answer.json()["warnings"]
             assert "refused" in warning and "verif" in warning and good["policy_revision"] in warning
+            metrics = requests.get(f"{served.base}/metrics", timeout=10).text
+            assert "policygate_opa_bundles_refused 1.0" in metrics
             still = requests.post(
                 f"{served.base}/v1/evaluate", json={"evidence": compliant}, timeout=10
             ).json()

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from policygate.api.deps import RuntimeDep, Service
+from policygate.bundles.status import bundle_states
 from policygate.runtime import Runtime
 
 router = APIRouter(tags=["health"])
@@ -44,7 +45,7 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     watched = runtime.watcher.state if runtime.watcher is not None else None
     if watched is not None:
         problems["policy"] = None if watched.ready else "the policy files on disk were refused (see policy)"
-    bundles = _bundles(runtime)
+    bundles = bundle_states(runtime.service.engine)
     if bundles is not None:
         inactive = [name for name, b in bundles.items() if not b["active_revision"]]
         if inactive:
@@ -75,26 +76,6 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
         if refused:  # still ready: the last good policy decides (all replicas unready would be an outage)
             content["warnings"] = refused
     return JSONResponse(status_code=200 if ready else 503, content=content)
-
-
-def _bundles(runtime: Runtime) -> dict[str, dict[str, str | None]] | None:
-    """For an OPA policygate does not manage (a sidecar pulling bundles): each bundle's active revision
-    and, when its newest download was refused (a bad signature, a policy that does not compile), why."""
-    engine = runtime.service.engine
-    if engine is None or (engine.managed is not None and not engine.managed.pulls):
-        return None
-    status = engine.bundle_status()
-    if status is None:
-        return None
-    out: dict[str, dict[str, str | None]] = {}
-    for name, b in status.items():
-        activated = str(b.get("last_successful_activation") or "0001-")
-        active = b.get("active_revision") or (None if activated.startswith("0001-") else "(no revision)")
-        out[name] = {
-            "active_revision": str(active) if active else None,  # None: never activated
-            "refused": str(b.get("message") or b.get("code")) if b.get("code") else None,
-        }
-    return out
 
 
 def _opa_problem(runtime: Runtime) -> str | None:
