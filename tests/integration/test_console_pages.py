@@ -64,7 +64,9 @@ def test_a_what_if_is_never_a_models_latest_decision(
     assert "what-if" in model and "No collected evidence recorded" in model
 
 
-def test_paging_and_filters_walk_the_model_index(decision_log: DecisionLog, monkeypatch: Any) -> None:
+def test_paging_and_filters_walk_the_model_index(any_log: DecisionLog, monkeypatch: Any) -> None:
+    """On SQLite and PostgreSQL alike (the search is a loose index scan written in SQL)."""
+    decision_log = any_log
     for i in range(7):
         ref = f"mlflow:models:/m{i}/1"
         for stage, outcome in (("staging", "allow"), ("production", "deny" if i % 2 else "allow")):
@@ -105,6 +107,15 @@ def test_paging_and_filters_walk_the_model_index(decision_log: DecisionLog, monk
     assert [r.ref for r in model_page(decision_log, Filters(search="M4/")).rows] == ["mlflow:models:/m4/1"]
     assert model_page(decision_log, Filters(platform="azureml")).rows == []
     assert model_page(decision_log, Filters(search="%")).rows == []  # a LIKE wildcard is a character
+    assert model_page(decision_log, Filters(search="_")).rows == []
+    assert [r.ref for r in model_page(decision_log, Filters(search="m5", platform="mlflow")).rows] == [
+        "mlflow:models:/m5/1"
+    ]
+    searched = model_page(decision_log, Filters(search="/1"), size=4)
+    assert len(searched.rows) == 4 and searched.after == "mlflow:models:/m3/1"
+    assert [r.ref for r in model_page(decision_log, Filters(search="/1"), after=searched.after).rows] == [
+        "mlflow:models:/m4/1", "mlflow:models:/m5/1", "mlflow:models:/m6/1",
+    ]  # fmt: skip
     monkeypatch.setattr(model_list, "BUDGET", 2)  # a filtered page stops after its budget, saying so
     stopped = model_page(decision_log, Filters(owner="nobody"), size=3)
     assert stopped.rows == [] and stopped.stopped_early and stopped.after is not None

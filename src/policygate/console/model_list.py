@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.model import is_release_decision
@@ -85,14 +85,42 @@ def model_page(log: DecisionLog, filters: Filters, after: str | None = None, siz
     return ModelPage(rows, cursor if more else None, looked, False)
 
 
+# A search steps from one distinct reference to the next along the index (a loose index scan: one
+# seek per model, not one read per decision), testing each for the substring.
+_SEARCH = text(
+    """
+    WITH RECURSIVE refs(r) AS (
+        SELECT MIN(model_ref) FROM decision_log WHERE model_ref > :after
+        UNION ALL
+        SELECT (SELECT MIN(model_ref) FROM decision_log WHERE model_ref > refs.r)
+        FROM refs WHERE refs.r IS NOT NULL
+    )
+    SELECT r FROM refs
+    WHERE r IS NOT NULL AND r LIKE :prefix ESCAPE '\\' AND lower(r) LIKE :pattern ESCAPE '\\'
+    LIMIT :limit
+    """
+)
+
+
+def _like(text_: str) -> str:
+    return text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _refs(log: DecisionLog, filters: Filters, after: str | None, limit: int) -> list[str]:
+    if filters.search:
+        params = {
+            "after": after or "",
+            "prefix": _like(filters.platform + ":") + "%" if filters.platform else "%",
+            "pattern": "%" + _like(filters.search.lower()) + "%",
+            "limit": limit,
+        }
+        with log.engine.connect() as conn:
+            return [r for r in conn.execute(_SEARCH, params).scalars().all() if r]
     stmt = select(Record.model_ref).where(Record.model_ref.is_not(None)).distinct()
     if after is not None:
         stmt = stmt.where(Record.model_ref > after)
     if filters.platform:
         stmt = stmt.where(Record.model_ref.startswith(filters.platform + ":", autoescape=True))
-    if filters.search:
-        stmt = stmt.where(func.lower(Record.model_ref).contains(filters.search.lower(), autoescape=True))
     stmt = stmt.order_by(Record.model_ref).limit(limit)
     with log.engine.connect() as conn:
         return [r for r in conn.execute(stmt).scalars().all() if r]
