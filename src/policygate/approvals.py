@@ -79,23 +79,27 @@ MAX_PER_MODEL = 500
 
 def verified_approvals(log_: DecisionLog, model_ref: str) -> list[Approval]:
     """Approvals policygate recorded for this model version, newest first."""
-    return [
-        _verified(r["approval"]) for r in log_.query(kind="approval", model=model_ref, limit=MAX_PER_MODEL)
-    ]
+    return verified_from(approval_records(log_, [model_ref])[model_ref])
 
 
-def verified_approvals_of(
+def approval_records(
     log_: DecisionLog, model_refs: list[str], chunk: int = 200
-) -> dict[str, list[Approval]]:
-    """:func:`verified_approvals` of many versions in a few queries (an audit of thousands of models)."""
-    found: dict[str, list[Approval]] = {ref: [] for ref in model_refs}
+) -> dict[str, list[dict[str, Any]]]:
+    """The approval records policygate holds for each version (their ``approval`` bodies), newest
+    first, at most MAX_PER_MODEL each, read 200 versions a query. One read serves both what the
+    evidence takes from them: the verified approvals and the artifact digests (INT-002)."""
+    found: dict[str, list[dict[str, Any]]] = {ref: [] for ref in model_refs}
     for start in range(0, len(model_refs), chunk):
         refs = model_refs[start : start + chunk]
         for record in log_.query(kind="approval", model=refs, limit=MAX_PER_MODEL * len(refs)):
             approvals = found.setdefault(record["approval"]["model"], [])
             if len(approvals) < MAX_PER_MODEL:
-                approvals.append(_verified(record["approval"]))
+                approvals.append(record)
     return found
+
+
+def verified_from(records: list[dict[str, Any]]) -> list[Approval]:
+    return [_verified(r["approval"]) for r in records]
 
 
 def _verified(a: dict[str, Any]) -> Approval:

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from policygate.approvals import verified_approvals_of
+from policygate.approvals import approval_records, verified_from
 from policygate.audit.governed import changed_fields, governed_digest
 from policygate.audit.inventory import InUse, Listing
 from policygate.audit.model import (
@@ -136,8 +136,9 @@ class Auditor:
                 pool.map(lambda ref: self._evidence_or_failure(run, by_ref[ref], previous), by_ref)
             )
         subjects = sorted({str(e.raw["subject"]["ref"]) for e in evidence if e.raw is not None})
-        verified = verified_approvals_of(self.log, subjects)  # a few queries, not one per model
-        digests = recorded_digests(self.log, subjects)
+        approvals = approval_records(self.log, subjects)  # a few queries, not one per model
+        verified = {ref: verified_from(records) for ref, records in approvals.items()}
+        digests = recorded_digests(self.log, subjects, approvals)
         pairs = [
             (item, e, n == 0)
             for ref, e in zip(by_ref, evidence, strict=True)

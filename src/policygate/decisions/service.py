@@ -11,7 +11,7 @@ from typing import Any
 import anyio.to_thread
 from pydantic import ValidationError
 
-from policygate.approvals import SOURCE, verified_approvals, with_verified
+from policygate.approvals import SOURCE, approval_records, verified_approvals, verified_from, with_verified
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.model import Decision, EvidenceOrigin, PolicyResult, Reason
 from policygate.engine.http1 import Http1Pool
@@ -72,13 +72,15 @@ class DecisionService:
         """Collected evidence with what only the log knows: the approvals policygate itself recorded
         from authenticated callers (the verified ones), and the artifact digests earlier allow
         decisions of the version recorded (INT-002); read now, unless the caller just read them."""
+        ref = evidence.subject.ref
+        records = approval_records(self.log, [ref]) if verified is None or digests is None else {}
         if verified is None:
-            verified = verified_approvals(self.log, evidence.subject.ref)
+            verified = verified_from(records[ref])
         if verified:
             evidence = evidence.model_copy(update={"approvals": with_verified(evidence.approvals, verified)})
         if evidence.artifacts is not None:
             if digests is None:
-                digests = recorded_digests(self.log, [evidence.subject.ref])[evidence.subject.ref]
+                digests = recorded_digests(self.log, [ref], records)[ref]
             artifacts = evidence.artifacts.model_copy(update={"recorded": digests})
             evidence = evidence.model_copy(update={"artifacts": artifacts})
         return evidence

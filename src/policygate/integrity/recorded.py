@@ -16,15 +16,19 @@ PER_MODEL = 50  # newest allow decisions (and approvals) looked through
 CHUNK = 200
 
 
-def recorded_digests(log_: DecisionLog, refs: list[str]) -> dict[str, list[RecordedDigest]]:
+def recorded_digests(
+    log_: DecisionLog, refs: list[str], approvals: dict[str, list[dict[str, Any]]]
+) -> dict[str, list[RecordedDigest]]:
     """Per model reference (subject.ref), the distinct recorded digests, decisions' first, each
-    newest first."""
+    newest first. ``approvals``: the versions' approval records as the caller already read them
+    (:func:`policygate.approvals.approval_records`), of which the newest PER_MODEL count."""
     found: dict[str, list[RecordedDigest]] = {ref: [] for ref in refs}
     for start in range(0, len(refs), CHUNK):
         chunk = refs[start : start + CHUNK]
         for record in log_.query(model=chunk, outcome="allow", limit=PER_MODEL * len(chunk)):
             _add_decision(found, record)
-        for record in log_.query(kind="approval", model=chunk, limit=PER_MODEL * len(chunk)):
+    for ref in refs:
+        for record in approvals.get(ref, [])[:PER_MODEL]:
             _add_approval(found, record)
     return found
 
