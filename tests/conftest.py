@@ -102,6 +102,19 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _tracking_uri_restored() -> Iterator[None]:
+    """MLflow's ``set_tracking_uri`` (the demo's seeding calls it) writes MLFLOW_TRACKING_URI into this
+    process's environment; each test gets back what it started with, so a later test never talks to
+    an MLflow server an earlier one stopped."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Socket guard: a connection or name lookup beyond loopback is refused and recorded."""
