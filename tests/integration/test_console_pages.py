@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 from sqlalchemy import text
 
-from policygate.console import model_list
 from policygate.console.model_list import Filters, model_page
 from policygate.decisions.log import DecisionLog
 from tests.conftest import REGO, load_example, opa_binary, policy_copy
@@ -64,7 +63,7 @@ def test_a_what_if_is_never_a_models_latest_decision(
     assert "what-if" in model and "No collected evidence recorded" in model
 
 
-def test_paging_and_filters_walk_the_model_index(any_log: DecisionLog, monkeypatch: Any) -> None:
+def test_paging_and_filters_walk_the_model_index(any_log: DecisionLog) -> None:
     """On SQLite and PostgreSQL alike (the search is a loose index scan written in SQL)."""
     decision_log = any_log
     for i in range(7):
@@ -116,8 +115,8 @@ def test_paging_and_filters_walk_the_model_index(any_log: DecisionLog, monkeypat
     assert [r.ref for r in model_page(decision_log, Filters(search="/1"), after=searched.after).rows] == [
         "mlflow:models:/m4/1", "mlflow:models:/m5/1", "mlflow:models:/m6/1",
     ]  # fmt: skip
-    monkeypatch.setattr(model_list, "BUDGET", 2)  # a filtered page stops after its budget, saying so
-    stopped = model_page(decision_log, Filters(owner="nobody"), size=3)
+    # a filtered page stops after its budget, saying so
+    stopped = model_page(decision_log, Filters(owner="nobody"), size=3, budget=2)
     assert stopped.rows == [] and stopped.stopped_early and stopped.after is not None
 
 

@@ -63,7 +63,9 @@ class ModelPage:
     stopped_early: bool  # a filtered page that hit the budget before filling
 
 
-def model_page(log: DecisionLog, filters: Filters, after: str | None = None, size: int = PAGE) -> ModelPage:
+def model_page(
+    log: DecisionLog, filters: Filters, after: str | None = None, size: int = PAGE, budget: int = BUDGET
+) -> ModelPage:
     rows: list[ModelRow] = []
     looked, cursor = 0, after
     while len(rows) < size:
@@ -79,7 +81,7 @@ def model_page(log: DecisionLog, filters: Filters, after: str | None = None, siz
                 rows.append(row)
                 if len(rows) == size:
                     break
-        if len(rows) < size and looked >= BUDGET:
+        if len(rows) < size and looked >= budget:
             return ModelPage(rows, cursor, looked, True)
     more = bool(_refs(log, filters, cursor, 1))
     return ModelPage(rows, cursor if more else None, looked, False)
