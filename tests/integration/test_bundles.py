@@ -306,3 +306,39 @@ def test_a_policy_directory_with_its_own_system_package_still_loads(tmp_path: Pa
         assert decision["allow"] is True and revision is None and engine.policy_revision == report.revision
     finally:
         engine.close()
+
+
+def test_yaml_data_beside_the_policies_is_bundled_under_its_own_root(tmp_path: Path) -> None:
+    """The bundle holds what a load reads (YAML data too) and owns the roots of the policy's own
+    packages and data, so a stock OPA activates it and serves that data."""
+    private, public = rsa_pair(tmp_path, "bundle")
+    policy = policy_copy(tmp_path)
+    (policy / "extra.yaml").write_text("policygate_extra:\n  answer: 42\n")
+    out = tmp_path / "b.tar.gz"
+    assert build(policy, out, "--signing-key", str(private)).exit_code == 0
+    with tarfile.open(out) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".manifest"))
+        manifest = json.loads(tar.extractfile(member).read())  # type: ignore[union-attr]
+    assert manifest["roots"] == ["policygate", "policygate_extra", "policygate_params"]
+    with stock_opa(out, public) as url:  # (opa build merges the YAML into the bundle's data)
+        assert requests.get(f"{url}/v1/data/policygate_extra/answer", timeout=5).json()["result"] == 42
+
+
+def test_data_files_of_any_name_reach_the_managed_opa_and_a_conflict_is_refused(tmp_path: Path) -> None:
+    """Loaded as files, OPA reads any JSON or YAML file as data at its directory's path; a bundle only
+    data.json: the managed OPA's copy merges each directory's data files, so a policy that keeps its
+    parameters in params.json decides with them (and the revision OPA reports is the loaded one)."""
+    policy = policy_copy(tmp_path)
+    (policy / "data.json").rename(policy / "params.json")
+    report, engine = load_policy(opa_binary(), policy)
+    assert engine is not None, report.errors
+    try:
+        assert engine.get_data("policygate_params")["max_approval_age_days"] == 90
+        assert engine.policy_revision == report.revision
+        decision, revision = engine.evaluate_revised(json.loads((EXAMPLES / "compliant.json").read_text()))
+        assert decision["allow"] is True and revision == report.revision
+    finally:
+        engine.close()
+    (policy / "extra.json").write_text(json.dumps({"policygate_params": {"max_approval_age_days": 30}}))
+    refused, none = load_policy(opa_binary(), policy)
+    assert none is None and [e.code for e in refused.errors] == ["data_conflict"]

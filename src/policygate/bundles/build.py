@@ -3,9 +3,9 @@ revision is policygate's policy revision, signed with OPA's own bundle signing (
 --signing-key``). The same checks as any load run first: a policy that would be refused is never
 bundled.
 
-The bundle owns the data roots ``policygate`` (the rules) and ``policygate_params`` (data.json), not
-the whole tree: policygate keeps writing the waivers to ``policygate_waivers`` in an OPA that pulls
-the bundle. Test modules (``*_test.rego``) are left out.
+The bundle owns the data roots of the policy's own packages and data files (for rego/: ``policygate``
+and ``policygate_params``), not the whole tree: policygate keeps writing the waivers to
+``policygate_waivers`` in an OPA that pulls the bundle. Test modules (``*_test.rego``) are left out.
 """
 
 from __future__ import annotations
@@ -19,9 +19,16 @@ from pathlib import Path
 from policygate.engine.opa import EngineError
 from policygate.engine.revision import is_policy_module
 from policygate.engine.runner import output_text, run_opa
-from policygate.policy.load import LoadReport, load_policy, params_of, revision_of_files, snapshot
+from policygate.policy.load import (
+    LoadReport,
+    bundle_layout,
+    bundle_roots,
+    load_policy,
+    params_of,
+    revision_of_files,
+    snapshot,
+)
 
-ROOTS = ["policygate", "policygate_params"]
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256")
 
 
@@ -52,16 +59,19 @@ def build_bundle(
         raise EngineError("policy_error", f"the policies in {policy_dir} changed while they were checked")
     staged = Path(tempfile.mkdtemp(prefix="policygate-bundle-"))
     try:
-        for path, content in files.items():
-            relative = Path(path).relative_to(policy_dir)
-            if relative.suffix == ".rego" and not is_policy_module(relative.name, content.decode()):
-                continue  # tests (and OPA's own system configuration) stay out of the bundle
-            if relative.suffix not in (".rego", ".json"):
-                continue
+        bundled = {
+            path: content
+            for path, content in files.items()  # what a load reads: modules and data files
+            if not path.endswith(".rego") or is_policy_module(Path(path).name, content.decode())
+        }  # tests (and OPA's own system configuration) stay out of the bundle
+        layout = bundle_layout(bundled, policy_dir)
+        for relative, content in layout.items():
             target = staged / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
-        (staged / ".manifest").write_text(json.dumps({"revision": report.revision, "roots": ROOTS}))
+        # the roots are the policy's own (as for the managed OPA's copy): the waivers stay writable
+        manifest = {"revision": report.revision, "roots": bundle_roots(layout)}
+        (staged / ".manifest").write_text(json.dumps(manifest))
         # built from inside the staged copy: the bundle's paths are the policy directory's own
         args = ["build", "--bundle", ".", "--output", str(out.resolve())]
         if signing_key is not None:

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from policygate.engine import runner
@@ -153,19 +154,57 @@ def _row_of(files: Files, path: str, message: str) -> int:
 _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
 
 
-def bundle_roots(files: Files, policy_dir: Path) -> list[str]:
-    """The data roots the policy directory's files occupy (each module's first package segment, each
-    data file's directory or top-level keys), so the bundle owns those and nothing else: the waivers
-    stay writable beside it."""
-    roots: set[str] = set()
-    for path, content in files.items():
+def bundle_layout(files: Files, policy_dir: Path) -> dict[str, bytes]:
+    """The policy directory's files as an OPA bundle holds them (relative path -> bytes). Loaded as
+    files, OPA puts every JSON or YAML file's data at its directory's path, whatever its name; a
+    bundle reads only ``data.json``/``data.yaml``. So each directory's data files are merged into one
+    ``data.json`` there (a key two of them set differently is refused, as OPA refuses it); modules,
+    and data files that do not parse (the checks name those), are kept as they are."""
+    layout: dict[str, bytes] = {}
+    data: dict[Path, list[tuple[Path, Any]]] = {}
+    for path, content in sorted(files.items()):
         relative = Path(path).relative_to(policy_dir)
-        if relative.suffix == ".rego":
+        if relative.suffix != ".rego":
+            try:
+                doc = json.loads(content) if relative.suffix == ".json" else yaml.safe_load(content)
+            except (ValueError, yaml.YAMLError):
+                pass
+            else:
+                data.setdefault(relative.parent, []).append((relative, doc))
+                continue
+        layout[relative.as_posix()] = content
+    for directory, docs in data.items():
+        merged = docs[0][1]
+        for relative, doc in docs[1:]:
+            merged = _merged(merged, doc, relative)
+        layout[(directory / "data.json").as_posix()] = json.dumps(merged).encode()
+    return layout
+
+
+def _merged(a: Any, b: Any, where: Path) -> Any:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = dict(a)
+        for key, value in b.items():
+            out[key] = _merged(a[key], value, where) if key in a else value
+        return out
+    if a == b:
+        return a
+    raise ValueError(f"{where}: sets data another file in its directory sets differently")
+
+
+def bundle_roots(layout: dict[str, bytes]) -> list[str]:
+    """The data roots a bundle's files occupy (each module's first package segment, each data file's
+    directory, or at the top the keys of its data), so the bundle owns those and nothing else: the
+    waivers stay writable beside it."""
+    roots: set[str] = set()
+    for relative, content in layout.items():
+        parts = relative.split("/")
+        if relative.endswith(".rego"):
             roots.update(_PACKAGE.findall(content.decode("utf-8", "replace"))[:1])
-        elif len(relative.parts) > 1:
-            roots.add(relative.parts[0])
-        elif relative.suffix == ".json":
-            with contextlib.suppress(ValueError):
+        elif len(parts) > 1:
+            roots.add(parts[0])
+        elif relative == "data.json":
+            with contextlib.suppress(ValueError):  # does not parse: the checks refuse it, naming it
                 doc = json.loads(content)
                 roots.update(doc if isinstance(doc, dict) else [])
     return sorted(roots)
@@ -202,8 +241,13 @@ def load_policy(
     root = Path(tempfile.mkdtemp(prefix="policygate-policy-"))
     copy = root / (policy_dir.name or "policy")
     locator_names = {str(copy): str(policy_dir)}
-    for path, content in files.items():
-        target = copy / os.path.relpath(path, policy_dir)
+    try:
+        layout = bundle_layout(files, policy_dir)
+    except ValueError as exc:
+        report.errors.append(CheckError(str(policy_dir), 0, 0, "data_conflict", str(exc)))
+        return report, None
+    for relative, content in layout.items():  # what OPA loads, as a bundle
+        target = copy / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
     schema = json_schema()
@@ -213,7 +257,7 @@ def load_policy(
     # OPA loads the copy as a bundle whose manifest carries the policy revision: each query's
     # provenance then names the revision that answered it, across hot reloads too
     revision = revision_of_files(files, params[1])
-    roots = bundle_roots(files, policy_dir)
+    roots = bundle_roots(layout)
     # (a directory with OPA's own `system` package would overlap the authorization rule's root: it
     # is loaded as files, as before, and its revision read beside each query)
     as_bundle = "system" not in roots
