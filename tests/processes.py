@@ -34,6 +34,17 @@ def wait_bundle_active(url: str, timeout_s: float = 30, proc: subprocess.Popen[A
         time.sleep(0.1)
 
 
+def record_of(log_url: str, record_id: str) -> dict[str, Any]:
+    """The body of one record in the log at ``log_url`` (it must be there)."""
+    log = DecisionLog(log_url, create=False)
+    try:
+        record = log.get(record_id)
+    finally:
+        log.close()
+    assert record is not None, f"{record_id} is not in the log"
+    return record
+
+
 def assert_all_recorded(log_url: str, answered: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every answered decision is in the log exactly as answered, and the chain verifies; returns the
     recorded decisions (a decision may be recorded and then not answered: never the other way)."""

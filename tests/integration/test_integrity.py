@@ -23,6 +23,7 @@ from policygate.demo.seed import ModelSpec, register
 from policygate.integrity.manifest import manifest_of
 from tests.conftest import REGO, bearer, opa_binary, token
 from tests.keys import pem_pair
+from tests.processes import record_of
 
 runner = CliRunner()
 WEIGHTS = "model.skops"  # what mlflow.sklearn.log_model writes the fitted model to
@@ -37,15 +38,7 @@ def check(mlflow_uri: str, db: str, ref: str, *extra: str) -> tuple[int, dict[st
 
 
 def evidence_of(db: str, decision_id: str) -> dict[str, Any]:
-    from policygate.decisions.log import DecisionLog
-
-    log = DecisionLog(db, create=False)
-    try:
-        record = log.get(decision_id)
-    finally:
-        log.close()
-    assert record is not None
-    evidence: dict[str, Any] = record["evidence"]
+    evidence: dict[str, Any] = record_of(db, decision_id)["evidence"]
     return evidence
 
 

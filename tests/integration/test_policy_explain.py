@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from policygate.api.app import create_app
 from policygate.cli import app
 from policygate.config import Settings
-from policygate.decisions.log import DecisionLog
 from tests.conftest import EXAMPLES, REGO, opa_binary
+from tests.processes import record_of
 
 runner = CliRunner()
 
@@ -30,13 +30,7 @@ def evaluate(path: Path, sqlite_url: str, *extra: str, **env: str) -> Any:
 
 
 def recorded(sqlite_url: str, decision_id: str) -> dict[str, Any]:
-    log = DecisionLog(sqlite_url)
-    try:
-        record = log.get(decision_id)
-    finally:
-        log.close()
-    assert record is not None
-    decision: dict[str, Any] = record["decision"]
+    decision: dict[str, Any] = record_of(sqlite_url, decision_id)["decision"]
     return decision
 
 
