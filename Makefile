@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 OPA := .bin/opa
 
-.PHONY: setup demo test lint policy-test serve bench lock clean
+.PHONY: setup demo test lint policy-test serve bench lock clean dist
 
 setup: $(VENV)/.installed
 	@scripts/ensure-opa.sh
@@ -47,6 +47,9 @@ serve: setup
 
 bench: setup  # policygate against raw OPA, side by side (docs/benchmarks.md); about 3 minutes
 	$(PY) bench/run_all.py --markdown
+
+dist:  # the wheel pipelines install (docs/ci-cd.md), from this checkout: needs Python and pip only
+	rm -rf dist && $(PYTHON) -m pip wheel --no-deps -q -w dist .
 
 clean:
 	rm -rf $(VENV) .bin .policygate
