@@ -24,7 +24,7 @@ from policygate.policy.load import (
     bundle_layout,
     bundle_roots,
     load_policy,
-    params_of,
+    policy_data,
     revision_of_files,
     snapshot,
 )
@@ -55,7 +55,7 @@ def build_bundle(
         return Built(report)
     engine.close()
     files = snapshot(policy_dir)
-    if revision_of_files(files, params_of(files, policy_dir)[1]) != report.revision:
+    if revision_of_files(files, policy_data(files, policy_dir)[0]) != report.revision:
         raise EngineError("policy_error", f"the policies in {policy_dir} changed while they were checked")
     staged = Path(tempfile.mkdtemp(prefix="policygate-bundle-"))
     try:

@@ -582,8 +582,13 @@ class OpaEngine:
         policies = self._get("/v1/policies").get("result")
         if not isinstance(policies, list):
             raise EngineError("policy_error", "OPA answered GET /v1/policies with something unexpected")
+        # a bundle policygate built names its revision (which covers all its data files) itself
+        answer = self._get(f"/v1/data/{PARAMS_PATH}?provenance=true")
+        bundled = bundle_revision(answer)
+        if bundled is not None:
+            return bundled
         modules = [(str(p.get("id", "")), str(p.get("raw", ""))) for p in policies if isinstance(p, dict)]
-        return revision_of(modules, self.get_data(PARAMS_PATH))
+        return revision_of(modules, answer.get("result"))
 
 
 def _wire(query: dict[str, Any]) -> bytes:

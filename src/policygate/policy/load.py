@@ -46,6 +46,7 @@ from policygate.engine.revision import revision_of
 from policygate.engine.runner import CheckError
 from policygate.evidence import EvidenceV1, json_schema
 from policygate.policy.checks import input_path_errors, metadata_errors
+from policygate.policy.data import PolicyData, merge_data, parse_data, reserved_errors
 from policygate.policy.params import check_params
 
 # What ``opa run DIR`` loads: Rego modules and JSON/YAML data files.
@@ -113,42 +114,16 @@ def snapshot(policy_dir: Path) -> Files:
 
 
 def json_errors(files: Files) -> list[CheckError]:
-    """JSON data files that do not parse, with line and column (OPA names only the file)."""
-    errors = []
-    for path, content in sorted(files.items()):
-        if not path.endswith(".json"):
-            continue
-        try:
-            json.loads(content)
-        except ValueError as exc:
-            row, col = (exc.lineno, exc.colno) if isinstance(exc, json.JSONDecodeError) else (0, 0)
-            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            errors.append(CheckError(path, row, col, "data_parse_error", msg))
-    return errors
+    """Data files (JSON or YAML) that do not parse, with line and column (OPA names only the file)."""
+    return parse_data(files, Path("/"))[1] if files else []
 
 
-def params_of(files: Files, policy_dir: Path) -> tuple[str, Any]:
-    """(the data file that holds ``policygate_params``, its value); ("", None) when none does."""
-    for path, content in sorted(files.items()):
-        if not path.endswith(".json") or Path(path).parent != policy_dir:
-            continue
-        try:
-            doc = json.loads(content)
-        except ValueError:
-            continue
-        if isinstance(doc, dict) and PARAMS_PATH in doc:
-            return path, doc[PARAMS_PATH]
-    return str(policy_dir / "data.json"), None
-
-
-def _row_of(files: Files, path: str, message: str) -> int:
-    """The line of the parameter a message names (its last key), for the author's editor."""
-    key = message.split(":", 1)[0].rsplit(".", 1)[-1]
-    text = files.get(path, b"").decode(errors="replace")
-    for n, line in enumerate(text.splitlines(), 1):
-        if f'"{key}"' in line:
-            return n
-    return 0
+def policy_data(files: Files, policy_dir: Path) -> tuple[PolicyData, list[CheckError]]:
+    """Every data file of the directory merged as OPA merges it; errors: unparsable files,
+    conflicting keys (naming both files), data under a root the service writes."""
+    parsed, errors = parse_data(files, policy_dir)
+    data, conflicts = merge_data(parsed)
+    return data, errors + conflicts + reserved_errors(data)
 
 
 _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
@@ -210,10 +185,20 @@ def bundle_roots(layout: dict[str, bytes]) -> list[str]:
     return sorted(roots)
 
 
-def revision_of_files(files: Files, params: Any) -> str:
+def revision_of_files(files: Files, data: PolicyData) -> str:
+    """The revision of the modules and of all the data OPA loads (the parameters as merged, and any
+    other data document beside them)."""
     return revision_of(
-        ((p, c.decode("utf-8", errors="replace")) for p, c in files.items() if p.endswith(".rego")), params
+        ((p, c.decode("utf-8", errors="replace")) for p, c in files.items() if p.endswith(".rego")),
+        data.merged.get(PARAMS_PATH),
+        data.without(PARAMS_PATH),
     )
+
+
+def revision_of_dir(policy_dir: Path) -> str:
+    """The policy revision of the files as they are now (what a load of them would report)."""
+    files = snapshot(policy_dir)
+    return revision_of_files(files, policy_data(files, policy_dir)[0])
 
 
 def load_policy(
@@ -238,14 +223,14 @@ def load_policy(
         return report, None
     files = snapshot(policy_dir)
     report.files = len(files)
+    data, data_errors = policy_data(files, policy_dir)
+    if data_errors:
+        report.errors = data_errors
+        return report, None
     root = Path(tempfile.mkdtemp(prefix="policygate-policy-"))
     copy = root / (policy_dir.name or "policy")
     locator_names = {str(copy): str(policy_dir)}
-    try:
-        layout = bundle_layout(files, policy_dir)
-    except ValueError as exc:
-        report.errors.append(CheckError(str(policy_dir), 0, 0, "data_conflict", str(exc)))
-        return report, None
+    layout = bundle_layout(files, policy_dir)
     for relative, content in layout.items():  # what OPA loads, as a bundle
         target = copy / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -253,10 +238,9 @@ def load_policy(
     schema = json_schema()
     schema_file = root / "evidence.schema.json"
     schema_file.write_text(json.dumps(schema))
-    params = params_of(files, policy_dir)
     # OPA loads the copy as a bundle whose manifest carries the policy revision: each query's
     # provenance then names the revision that answered it, across hot reloads too
-    revision = revision_of_files(files, params[1])
+    revision = revision_of_files(files, data)
     roots = bundle_roots(layout)
     # (a directory with OPA's own `system` package would overlap the authorization rule's root: it
     # is loaded as files, as before, and its revision read beside each query)
@@ -273,7 +257,7 @@ def load_policy(
         starting = pool.submit(managed.start)
         try:
             report.errors, parsed = _static_errors(
-                binary, files, params, policy_dir, copy, schema_file, schema, report
+                binary, data, policy_dir, copy, schema_file, schema, report
             )
         finally:
             started = starting.exception() is None
@@ -306,8 +290,7 @@ def _renamed(error: CheckError, locator: RuleLocator) -> CheckError:
 
 def _static_errors(
     binary: str,
-    files: Files,
-    params_in: tuple[str, Any],
+    data: PolicyData,
     policy_dir: Path,
     copy: Path,
     schema_file: Path,
@@ -316,9 +299,6 @@ def _static_errors(
 ) -> tuple[list[CheckError], list[ParsedRule]]:
     """Everything checked before an OPA starts: (errors, every rule as parsed)."""
     locator = RuleLocator([], {str(copy): str(policy_dir)})
-    errors = json_errors(files)
-    if errors:
-        return errors, []
     errors = [_renamed(e, locator) for e in runner.check(binary, [copy], strict=True, schema=schema_file)]
     if errors:
         return errors, []
@@ -329,15 +309,20 @@ def _static_errors(
     parsed = rules_of(asts, locator.rename)
     errors = metadata_errors(parsed) + input_path_errors(parsed, schema)
     rules = violation_rules(parsed)
-    params_file, params = params_in
-    for err in check_params(params, params_file, {r.id for r in rules}):
-        err.row = _row_of(files, params_file, err.message)
+    params = data.merged.get(PARAMS_PATH)
+    for err in check_params(params, str(policy_dir / "data.json"), {r.id for r in rules}):
+        err.file, err.row = data.where(_params_key(err.message)) if params is not None else (err.file, 0)
         errors.append(err)
     if not errors and params is not None:
         modes = params.get("modes") or {}
         rules = [r.model_copy(update={"mode": modes.get(r.id, "enforce")}) for r in rules]
     report.rules = rules
     return [_renamed(e, locator) for e in errors], parsed
+
+
+def _params_key(message: str) -> tuple[str, ...]:
+    """The data path a parameter problem names (``policygate_params.a.b: ...``)."""
+    return tuple(message.split(": ", 1)[0].split("."))
 
 
 def example_errors(engine: OpaEngine, rules: list[Rule], examples: Path) -> list[CheckError]:

@@ -94,7 +94,6 @@ async def bundle(request: Request) -> Response:
 
 def directory_revision(policy_dir: Path) -> str:
     """The policy revision of the files as they are now (milliseconds: a read and a digest)."""
-    from policygate.policy.load import params_of, revision_of_files, snapshot
+    from policygate.policy.load import revision_of_dir
 
-    files = snapshot(policy_dir)
-    return revision_of_files(files, params_of(files, policy_dir)[1])
+    return revision_of_dir(policy_dir)
