@@ -197,3 +197,86 @@ def input_path_errors(rules: list[ParsedRule], schema: dict[str, Any]) -> list[C
                     )
                 )
     return errors
+
+
+# ---------------------------------------------------------------------------
+# Rules that silently are not rules
+# ---------------------------------------------------------------------------
+
+TEST_RULE_PREFIXES = ("test_", "todo_test_")
+
+
+def head_errors(rules: list[ParsedRule]) -> list[CheckError]:
+    """A rule with a rule id in its METADATA whose head is not ``violation`` (``deny contains``, a
+    conftest habit; ``warn``, ``violations``...): policygate reads only ``data.policygate.violation``,
+    so the rule would never deny, and it would leave the catalogue without a word."""
+    errors = []
+    for rule in rules:
+        rule_id = custom_of(rule.annotation or {}).get("id")
+        if rule_id is None or rule.is_violation:
+            continue
+        errors.append(
+            CheckError(
+                rule.file,
+                rule.row,
+                1,
+                "rule_head",
+                f"METADATA with custom.id {rule_id!r} on rule `{rule.name}`: policygate decides only on "
+                "`violation` (data.policygate.violation), so this rule would never deny; write "
+                "`violation contains reason(rego.metadata.rule(), msg, [...]) if { ... }`",
+            )
+        )
+    return errors
+
+
+def test_file_rule_errors(rules: list[ParsedRule]) -> list[CheckError]:
+    """Rules of package policygate written in a ``*_test.rego`` file (``rules`` are that file's): test
+    files are neither checked nor bundled, so such a rule is not part of the policy."""
+    return [
+        CheckError(
+            rule.file,
+            rule.row,
+            1,
+            "test_file_rule",
+            f"rule `{rule.name}` of package policygate in a test file: test files (*_test.rego) are not "
+            "part of the policy (not checked, not in the revision, not in a bundle); move it to a "
+            "policy file",
+        )
+        for rule in rules
+        if rule.package == DECISION_PACKAGE
+        and rule.file.endswith("_test.rego")
+        and not rule.name.startswith(TEST_RULE_PREFIXES)
+    ]
+
+
+# Sets of the decision package any file may add to: each addition only denies, warns or records
+# (``violation``, the area files' findings; the reasons by mode; the policy errors, which fail closed).
+OPEN_SETS = frozenset({"violation", "deny_reasons", "warn_reasons", "dryrun_reasons", "policy_errors"})
+
+
+def redefinition_errors(rules: list[ParsedRule]) -> list[CheckError]:
+    """A rule or function of package policygate (other than the :data:`OPEN_SETS`) defined in more
+    than one file: Rego merges the definitions, so a "local" helper of the same name as one in
+    util.rego changes every rule that uses it (and an addition to a set such as
+    ``counted_approvers`` elsewhere would count approvals nobody gave)."""
+    where: dict[str, dict[str, int]] = defaultdict(dict)
+    for rule in rules:
+        if rule.package == DECISION_PACKAGE and rule.name not in OPEN_SETS:
+            where[rule.name].setdefault(rule.file, rule.row)
+    errors = []
+    for name, files in sorted(where.items()):
+        if len(files) < 2:
+            continue
+        places = ", ".join(f"{f}:{r}" for f, r in sorted(files.items()))
+        for file, row in sorted(files.items()):
+            errors.append(
+                CheckError(
+                    file,
+                    row,
+                    1,
+                    "rule_redefined",
+                    f"`{name}` of package policygate is defined in {len(files)} files ({places}): Rego "
+                    "merges the definitions, so each changes the other's rules; give yours its own name",
+                )
+            )
+    return errors

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,7 +46,13 @@ from policygate.engine.result import PolicyResult
 from policygate.engine.revision import revision_of
 from policygate.engine.runner import CheckError
 from policygate.evidence import EvidenceV1, json_schema
-from policygate.policy.checks import input_path_errors, metadata_errors
+from policygate.policy.checks import (
+    head_errors,
+    input_path_errors,
+    metadata_errors,
+    redefinition_errors,
+    test_file_rule_errors,
+)
 from policygate.policy.data import PolicyData, merge_data, parse_data, reserved_errors
 from policygate.policy.params import check_params
 
@@ -127,6 +134,7 @@ def policy_data(files: Files, policy_dir: Path) -> tuple[PolicyData, list[CheckE
 
 
 _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
+_DECISION_PACKAGE = re.compile(r"^\s*package\s+policygate\s*$", re.M)
 
 
 def bundle_layout(files: Files, policy_dir: Path) -> dict[str, bytes]:
@@ -303,11 +311,20 @@ def _static_errors(
     if errors:
         return errors, []
     modules = sorted(p for p in copy.rglob("*.rego") if not p.name.endswith("_test.rego"))
-    asts, parse_errors = parse_modules(binary, modules)
+    # test files in the decision package too: a rule written there would silently not be policy
+    tests = sorted(p for p in copy.rglob("*_test.rego") if _DECISION_PACKAGE.search(p.read_text()))
+    asts, parse_errors = parse_modules(binary, modules + tests)
     if parse_errors:
         return [CheckError(str(policy_dir), 0, 0, "opa_parse_failed", e) for e in parse_errors], []
-    parsed = rules_of(asts, locator.rename)
-    errors = metadata_errors(parsed) + input_path_errors(parsed, schema)
+    everything = rules_of(asts, locator.rename)
+    parsed = [r for r in everything if not r.file.endswith("_test.rego")]
+    errors = (
+        metadata_errors(parsed)
+        + head_errors(parsed)
+        + redefinition_errors(parsed)
+        + test_file_rule_errors(everything)
+        + input_path_errors(parsed, schema)
+    )
     rules = violation_rules(parsed)
     params = data.merged.get(PARAMS_PATH)
     for err in check_params(params, str(policy_dir / "data.json"), {r.id for r in rules}):
@@ -325,8 +342,38 @@ def _params_key(message: str) -> tuple[str, ...]:
     return tuple(message.split(": ", 1)[0].split("."))
 
 
+EXAMPLE_NAME = re.compile(r"^(?P<id>[A-Z]{2,5}-[0-9]{3})(?:\.(?P<kind>deny|allow)-[A-Za-z0-9_.-]+)?\.json$")
+
+
+def rule_examples(examples: Path) -> tuple[dict[str, list[tuple[Path, bool]]], list[CheckError]]:
+    """Each rule id's example documents, (path, must fire): ``ID.json`` and ``ID.deny-*.json`` must,
+    ``ID.allow-*.json`` must not; errors: example files of no recognised name."""
+    found: dict[str, list[tuple[Path, bool]]] = defaultdict(list)
+    errors = []
+    for path in sorted(examples.glob("*.json")) if examples.is_dir() else []:
+        if path.name == COMPLIANT:
+            continue
+        match = EXAMPLE_NAME.match(path.name)
+        if match is None:
+            errors.append(
+                CheckError(
+                    str(path),
+                    0,
+                    0,
+                    "rule_example",
+                    f"{path.name} is not an example name policygate knows (ID.json, ID.deny-NAME.json, "
+                    "ID.allow-NAME.json, compliant.json): it would never be checked",
+                )
+            )
+            continue
+        found[match["id"]].append((path, match["kind"] != "allow"))
+    return found, errors
+
+
 def example_errors(engine: OpaEngine, rules: list[Rule], examples: Path) -> list[CheckError]:
-    """Each rule denies its example (``<examples>/<ID>.json``); no example evaluates with an error."""
+    """Each rule denies its examples (``<ID>.json``, ``<ID>.deny-*.json``) and not its allow examples
+    (``<ID>.allow-*.json``); an example of an id no rule has is refused; no example evaluates with an
+    error."""
     errors = []
     compliant = examples / COMPLIANT
     if compliant.is_file():
@@ -338,9 +385,24 @@ def example_errors(engine: OpaEngine, rules: list[Rule], examples: Path) -> list
                 problem = exc.message
         if problem is not None:
             errors.append(CheckError(str(compliant), 0, 0, "example_error", problem))
+    by_id, errors_named = rule_examples(examples)
+    errors += errors_named
+    known = {rule.id for rule in rules}
+    for rule_id in sorted(set(by_id) - known):
+        for path, _ in by_id[rule_id]:
+            errors.append(
+                CheckError(
+                    str(path),
+                    0,
+                    0,
+                    "rule_example",
+                    f"{path.name} is an example of {rule_id}, but no rule has this id (a rule written "
+                    "with another head than `violation`, a typo in custom.id, or a rule removed?)",
+                )
+            )
     for rule in rules:
-        path = examples / f"{rule.id}.json"
         where = (rule.file, rule.row, 1)
+        path = examples / f"{rule.id}.json"
         if not path.is_file():
             errors.append(
                 CheckError(
@@ -350,27 +412,41 @@ def example_errors(engine: OpaEngine, rules: list[Rule], examples: Path) -> list
                     "(a rule that cannot be shown to fire is refused)",
                 )
             )
-            continue
-        doc, problem = _example(path)
-        if problem is not None:
-            errors.append(CheckError(str(path), 0, 0, "rule_example", problem))
-            continue
-        try:
-            result = PolicyResult.from_opa(engine.evaluate(doc))
-        except EngineError as exc:
-            errors.append(CheckError(*where, "rule_example", f"{rule.id} on {path.name}: {exc.message}"))
-            continue
-        fired = {r.id for r in [*result.deny, *result.warn, *result.dryrun]}
-        if rule.id not in fired:
-            errors.append(
-                CheckError(
-                    *where,
-                    "rule_example",
-                    f"{rule.id} does not fire on its example {path}: the rule (or the example) no longer "
-                    f"matches; the example gave {sorted(fired) or 'no finding'}",
+        for path, must_fire in by_id.get(rule.id, []):
+            doc, problem = _example(path)
+            if problem is not None:
+                errors.append(CheckError(str(path), 0, 0, "rule_example", problem))
+                continue
+            try:
+                result = PolicyResult.from_opa(engine.evaluate(doc))
+            except EngineError as exc:
+                errors.append(CheckError(*where, "rule_example", f"{rule.id} on {path.name}: {exc.message}"))
+                continue
+            fired = {r.id for r in [*result.deny, *result.warn, *result.dryrun]}
+            if must_fire and rule.id not in fired:
+                errors.append(
+                    CheckError(
+                        *where,
+                        "rule_example",
+                        f"{rule.id} does not fire on its example {path}: the rule (or the example) no "
+                        f"longer matches; the example gave {sorted(fired) or 'no finding'}"
+                        + _first_failed(engine, rule, doc),
+                    )
                 )
-            )
+            elif not must_fire and rule.id in fired:
+                errors.append(
+                    CheckError(
+                        *where,
+                        "rule_example",
+                        f"{rule.id} fires on {path}, an example it must not deny (ID.allow-*.json)",
+                    )
+                )
     return errors
+
+
+def _first_failed(engine: OpaEngine, rule: Rule, doc: dict[str, Any]) -> str:
+    """The first condition of the rule that did not hold on ``doc`` (from OPA's explain trace)."""
+    return ""
 
 
 def _example(path: Path) -> tuple[dict[str, Any], str | None]:
