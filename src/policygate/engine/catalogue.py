@@ -56,6 +56,7 @@ class ParsedRule:
     end_row: int
     annotation: dict[str, Any] | None
     body: Any
+    raw: Any = None  # the whole rule as parsed: head, body and else branches
 
     @property
     def is_violation(self) -> bool:
@@ -106,7 +107,7 @@ def _rule_of(raw: dict[str, Any], package: list[str], file: str) -> ParsedRule:
     ref = head.get("ref") or []
     name = str(head.get("name") or (ref[0].get("value") if ref else ""))
     anns = [a for a in raw.get("annotations") or [] if isinstance(a, dict)]
-    return ParsedRule(name, package, file, row, end, anns[0] if anns else None, raw.get("body"))
+    return ParsedRule(name, package, file, row, end, anns[0] if anns else None, raw.get("body"), raw)
 
 
 def parse_modules(binary: str, files: list[Path]) -> tuple[dict[str, dict[str, Any]], list[str]]:

@@ -94,10 +94,18 @@ def check_errors(proc: subprocess.CompletedProcess[str], where: Path | str) -> l
 
 
 def check(
-    binary: str, paths: list[Path], *, strict: bool = True, schema: Path | None = None
+    binary: str,
+    paths: list[Path],
+    *,
+    strict: bool = True,
+    schema: Path | None = None,
+    capabilities: Path | None = None,
 ) -> list[CheckError]:
-    """``opa check [--strict] [--schema FILE]``: compile errors, strict lints and schema type errors."""
+    """``opa check [--strict] [--schema FILE] [--capabilities FILE]``: compile errors, strict lints,
+    schema type errors and builtins the capabilities leave out."""
     args = ["check", "--format", "json", *(["--strict"] if strict else [])]
     if schema is not None:
         args += ["--schema", str(schema)]
+    if capabilities is not None:
+        args += ["--capabilities", str(capabilities)]
     return check_errors(run_opa(binary, [*args, *map(str, paths)]), paths[0] if paths else "")

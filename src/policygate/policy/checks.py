@@ -108,6 +108,12 @@ def _walk_calls(node: Any) -> Iterator[tuple[list[str], list[Any], dict[str, Any
             yield from _walk_calls(item)
 
 
+def calls(rule: ParsedRule) -> Iterator[tuple[list[str], list[Any], dict[str, Any]]]:
+    """Every call in a rule: head, body and else branches (without its annotations)."""
+    raw = rule.raw if isinstance(rule.raw, dict) else {"body": rule.body}
+    yield from _walk_calls({k: v for k, v in raw.items() if k != "annotations"})
+
+
 def _op(term: Any) -> list[str]:
     if not isinstance(term, dict) or term.get("type") != "ref":
         return []

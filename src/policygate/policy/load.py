@@ -46,6 +46,7 @@ from policygate.engine.result import PolicyResult
 from policygate.engine.revision import revision_of
 from policygate.engine.runner import CheckError
 from policygate.evidence import EvidenceV1, json_schema
+from policygate.policy.capabilities import allowed_of, explained, now_errors, write_capabilities
 from policygate.policy.checks import (
     head_errors,
     input_path_errors,
@@ -307,7 +308,11 @@ def _static_errors(
 ) -> tuple[list[CheckError], list[ParsedRule]]:
     """Everything checked before an OPA starts: (errors, every rule as parsed)."""
     locator = RuleLocator([], {str(copy): str(policy_dir)})
-    errors = [_renamed(e, locator) for e in runner.check(binary, [copy], strict=True, schema=schema_file)]
+    params = data.merged.get(PARAMS_PATH)
+    allowed = allowed_of(params)
+    capabilities = write_capabilities(binary, schema_file.with_name("capabilities.json"), allowed)
+    checked = runner.check(binary, [copy], strict=True, schema=schema_file, capabilities=capabilities)
+    errors = [explained(_renamed(e, locator), allowed) for e in checked]
     if errors:
         return errors, []
     modules = sorted(p for p in copy.rglob("*.rego") if not p.name.endswith("_test.rego"))
@@ -324,9 +329,9 @@ def _static_errors(
         + redefinition_errors(parsed)
         + test_file_rule_errors(everything)
         + input_path_errors(parsed, schema)
+        + now_errors(parsed, allowed)
     )
     rules = violation_rules(parsed)
-    params = data.merged.get(PARAMS_PATH)
     for err in check_params(params, str(policy_dir / "data.json"), {r.id for r in rules}):
         err.file, err.row = data.where(_params_key(err.message)) if params is not None else (err.file, 0)
         errors.append(err)

@@ -60,7 +60,21 @@ class Params(BaseModel):
         "model must carry (INT-001).",
     )
     custom: dict[str, Any] = Field(
-        default_factory=dict, description="Parameters of your own rules (not checked beyond being an object)."
+        default_factory=dict,
+        description="Parameters of your own rules, each declared by a rule's METADATA custom.params (a JSON "
+        "schema per key): undeclared keys and values of the wrong type are refused.",
+    )
+    allow_builtins: list[Name] = Field(
+        default_factory=list,
+        description="Network or non-deterministic builtins (http.send, net.*, rand.intn, time.now_ns, ...) "
+        "a policy may call after all: each one costs the gate that the same evidence is always decided "
+        "the same.",
+    )
+    min_test_coverage: float | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Refuse a policy whose Rego tests (opa test --coverage) cover less than this percentage.",
     )
 
 
