@@ -28,6 +28,7 @@ from policygate.cli_common import DbOption, embedding, fail, group, settings_wit
 from policygate.cli_keys import key_app
 from policygate.cli_log import log_app
 from policygate.cli_policy import emit_explained, policy_app, replay, waiver_app
+from policygate.cli_witness import witness
 
 app = group(
     help="Policy-as-code promotion gate for ML models.",
@@ -383,6 +384,7 @@ def demo(
         run_demo(settings, data_dir, typer.echo)
 
 
+app.command("witness")(witness)
 app.add_typer(token_app, name="token")
 app.add_typer(key_app, name="key")
 app.add_typer(bundle_app, name="bundle")

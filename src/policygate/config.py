@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     checkpoint_interval_s: float = Field(
         default=60.0, gt=0, description="... and at least every S seconds while records arrive."
     )
+    checkpoint_witness_url: str | None = Field(
+        default=None,
+        description="A witness (policygate witness) that countersigns each new checkpoint once it verified "
+        "that the log extends the last one it saw; it is sent the records since then.",
+    )
     mlflow_uri: str | None = Field(
         default=None,
         validation_alias=AliasChoices("POLICYGATE_MLFLOW_URI", "MLFLOW_TRACKING_URI"),

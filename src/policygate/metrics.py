@@ -69,6 +69,15 @@ class Metrics:
             registry=r,
         )
 
+        self.checkpoint_refusals = Counter(
+            "policygate_checkpoint_refusals",
+            "Checkpoints not signed or not countersigned, by reason: own (the log no longer extends the "
+            "last signed checkpoint: decision_log_tampered), witness (the witness refused it), unreachable "
+            "(no witness answered; the checkpoint was written without its cosignature).",
+            ["reason"],
+            registry=r,
+        )
+
         self.audit_started = Gauge(
             "policygate_audit_last_run_start_timestamp_seconds",
             "When the last audit run started.",

@@ -24,7 +24,7 @@ from policygate.sources.collect import Collector
 
 if TYPE_CHECKING:
     from policygate.auth.authenticator import Authenticator
-    from policygate.decisions.checkpoint import CheckpointWriter
+    from policygate.decisions.checkpoint_writer import CheckpointWriter
 
 logger = logging.getLogger(__name__)
 
@@ -101,11 +101,11 @@ def open_runtime(
     )
     # The active waivers (from the log) go to OPA now, and again every 30 s.
     waivers = WaiverSync(engine, log).start() if engine is not None else None
-    checkpoints = start_checkpoints(settings, log)
     supervisor = None
     if engine is not None and engine.managed is not None:  # a managed OPA that dies is started again
         supervisor = OpaSupervisor(engine, restore=restorer(waivers), clock=clock).start()
     metrics = service_metrics(log, supervisor)
+    checkpoints = start_checkpoints(settings, log, metrics)
     metrics.gauge(
         "policygate_opa_bundles_refused",
         "Bundles whose newest download the OPA refused (bad signature, does not compile): the last good "
@@ -209,18 +209,28 @@ def restorer(waivers: WaiverSync | None) -> Restore:
     return restore
 
 
-def start_checkpoints(settings: Settings, log: DecisionLog) -> CheckpointWriter | None:
-    """Signed checkpoints to POLICYGATE_CHECKPOINT_DIR when a key and a directory are configured."""
+def start_checkpoints(settings: Settings, log: DecisionLog, metrics: Metrics) -> CheckpointWriter | None:
+    """Signed checkpoints to POLICYGATE_CHECKPOINT_DIR when a key and a directory are configured
+    (countersigned by POLICYGATE_CHECKPOINT_WITNESS_URL's witness when set)."""
     if settings.checkpoint_key is None or settings.checkpoint_dir is None:
         return None
-    from policygate.decisions.checkpoint import CheckpointError, CheckpointWriter, load_private
+    from policygate.decisions.checkpoint import CheckpointError, load_private
+    from policygate.decisions.checkpoint_writer import CheckpointWriter
+    from policygate.decisions.witness import WitnessClient
 
     try:
         key = load_private(settings.checkpoint_key)
     except CheckpointError as exc:  # configured but unreadable: refuse to start without them
         raise LogError(f"POLICYGATE_CHECKPOINT_KEY: {exc}") from None
+    url = settings.checkpoint_witness_url
     writer = CheckpointWriter(
-        log, key, settings.checkpoint_dir, settings.checkpoint_every, settings.checkpoint_interval_s
+        log,
+        key,
+        settings.checkpoint_dir,
+        settings.checkpoint_every,
+        settings.checkpoint_interval_s,
+        witness=WitnessClient(url, log) if url else None,
+        refused=lambda reason: metrics.checkpoint_refusals.labels(reason).inc(),
     )
     return writer.start()
 

@@ -13,6 +13,10 @@ The text follows the C2SP signed-note / tlog-checkpoint shape::
 A log *extends* a checkpoint when its first record is the one the origin names and its record
 ``size`` has the checkpoint's hash; ``policygate log verify --checkpoint FILE --key PUB`` checks
 the signature and that, on top of the chain.
+
+A witness (:mod:`policygate.decisions.witness`) adds its own line to the same note: a C2SP
+``cosignature/v1`` (type byte 0x04, key id || 8-byte time || Ed25519 signature of
+``cosignature/v1\ntime <t>\n`` + the checkpoint body).
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import base64
 import hashlib
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 
 ORIGIN_PREFIX = "policygate-log/"
 _ED25519 = b"\x01"  # the signature type byte of a signed note's key id
+_COSIGNATURE = b"\x04"  # ... and of a witness's cosignature/v1
 _DASH = "\u2014"
 
 
@@ -93,9 +97,9 @@ def load_public(path: Path) -> Ed25519PublicKey:
     return key
 
 
-def key_id(name: str, key: Ed25519PublicKey) -> bytes:
+def key_id(name: str, key: Ed25519PublicKey, kind: bytes = _ED25519) -> bytes:
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(name.encode() + b"\n" + _ED25519 + raw).digest()[:4]
+    return hashlib.sha256(name.encode() + b"\n" + kind + raw).digest()[:4]
 
 
 def origin_of(first_record_hash: str) -> str:
@@ -117,6 +121,20 @@ def sign(cp: Checkpoint, key: Ed25519PrivateKey, name: str = "policygate") -> st
 
 def parse_signed(text: str, key: Ed25519PublicKey) -> Checkpoint:
     """The checkpoint in ``text`` once its signature verifies with ``key``; CheckpointError otherwise."""
+    cp, sigs = _parse(text)
+    for name, blob in sigs:
+        if len(blob) != 68 or blob[:4] != key_id(name, key):
+            continue
+        try:
+            key.verify(blob[4:], cp.body())
+        except InvalidSignature:
+            raise CheckpointError("the checkpoint's signature does not verify: it was altered") from None
+        return cp
+    raise CheckpointError("the checkpoint has no signature by this key")
+
+
+def _parse(text: str) -> tuple[Checkpoint, list[tuple[str, bytes]]]:
+    """The checkpoint and its signature lines (name, decoded blob), nothing verified yet."""
     body, sep, sigs = text.partition("\n\n")
     if not sep:
         raise CheckpointError("not a signed checkpoint: no blank line before the signature")
@@ -127,26 +145,50 @@ def parse_signed(text: str, key: Ed25519PublicKey) -> Checkpoint:
         cp = Checkpoint(lines[0], int(lines[1]), lines[2], lines[3])
     except ValueError:
         raise CheckpointError("not a policygate checkpoint: the size is not a number") from None
+    found: list[tuple[str, bytes]] = []
     for line in sigs.splitlines():
         parts = line.split(" ")
         if len(parts) != 3 or parts[0] != _DASH:
             continue
         try:
-            blob = base64.b64decode(parts[2], validate=True)
+            found.append((parts[1], base64.b64decode(parts[2], validate=True)))
         except ValueError:
             continue
-        if len(blob) != 68 or blob[:4] != key_id(parts[1], key):
+    return cp, found
+
+
+def cosignature_message(cp: Checkpoint, at: int) -> bytes:
+    return f"cosignature/v1\ntime {at}\n".encode() + cp.body()
+
+
+def cosign(cp: Checkpoint, key: Ed25519PrivateKey, name: str, at: int | None = None) -> str:
+    """A witness's cosignature/v1 line for ``cp`` (appended to the signed note)."""
+    at = int(time.time()) if at is None else at
+    signature = key.sign(cosignature_message(cp, at))
+    blob = key_id(name, key.public_key(), _COSIGNATURE) + at.to_bytes(8, "big") + signature
+    return f"{_DASH} {name} {base64.b64encode(blob).decode()}\n"
+
+
+def cosigned_at(text: str, witness: Ed25519PublicKey) -> int | None:
+    """When the witness with key ``witness`` cosigned the checkpoint in ``text`` (None: it did not,
+    or its cosignature does not verify)."""
+    cp, sigs = _parse(text)
+    for name, blob in sigs:
+        if len(blob) != 76 or blob[:4] != key_id(name, witness, _COSIGNATURE):
             continue
+        at = int.from_bytes(blob[4:12], "big")
         try:
-            key.verify(blob[4:], cp.body())
+            witness.verify(blob[12:], cosignature_message(cp, at))
         except InvalidSignature:
-            raise CheckpointError("the checkpoint's signature does not verify: it was altered") from None
-        return cp
-    raise CheckpointError("the checkpoint has no signature by this key")
+            return None
+        return at
+    return None
 
 
 def extension_problem(log_: DecisionLog, cp: Checkpoint) -> str | None:
-    """Why the log does not extend the checkpoint (None: it does)."""
+    """Why the log does not extend the checkpoint (None: it does; every log extends an empty one)."""
+    if cp.size == 0:
+        return None
     size, _ = log_.head()
     first = log_.first_hash()
     if size == 0 or first is None:
@@ -162,51 +204,3 @@ def extension_problem(log_: DecisionLog, cp: Checkpoint) -> str | None:
     if at != cp.head:
         return f"record {cp.size} differs from the checkpoint of {cp.time}: the log was rewritten"
     return None
-
-
-class CheckpointWriter:
-    """``serve``: a signed checkpoint to ``out`` every ``every`` records or ``interval_s`` seconds
-    (whichever comes first, checked once a second): ``checkpoint-<size>.txt`` and ``latest.txt``."""
-
-    def __init__(
-        self, log_: DecisionLog, key: Ed25519PrivateKey, out: Path, every: int, interval_s: float
-    ) -> None:
-        self.log, self.key, self.out, self.every, self.interval_s = log_, key, out, every, interval_s
-        self.written: int | None = None
-        self._at = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="policygate-checkpoints", daemon=True)
-
-    def start(self) -> CheckpointWriter:
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.write()
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        try:
-            self.write()  # the last state, on the way out
-        except Exception as exc:  # noqa: BLE001 - a failed last checkpoint must not stop shutdown
-            log.warning("could not write the last checkpoint: %s", exc)
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            try:
-                size, _ = self.log.head()
-                due = self.written is None or size - self.written >= self.every
-                if size != self.written and (due or time.monotonic() - self._at >= self.interval_s):
-                    self.write()
-            except Exception as exc:  # noqa: BLE001 - keep trying; the chain itself is unaffected
-                log.warning("could not write a checkpoint to %s: %s", self.out, exc)
-
-    def write(self) -> Checkpoint:
-        cp = current(self.log)
-        text = sign(cp, self.key)
-        for name in (f"checkpoint-{cp.size}.txt", "latest.txt"):
-            tmp = self.out / f".{name}.tmp"
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, self.out / name)
-        self.written, self._at = cp.size, time.monotonic()
-        return cp

@@ -42,6 +42,9 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     ``problems`` names what is wrong with each check that failed."""
     service = runtime.service
     problems: dict[str, str | None] = {"opa": _opa_problem(runtime), "decision_log": service.log.writable()}
+    if runtime.checkpoints is not None:
+        tampered = runtime.checkpoints.tampered
+        problems["checkpoints"] = f"decision_log_tampered: {tampered}" if tampered else None
     watched = runtime.watcher.state if runtime.watcher is not None else None
     if watched is not None:
         problems["policy"] = None if watched.ready else "the policy files on disk were refused (see policy)"
