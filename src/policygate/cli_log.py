@@ -33,6 +33,7 @@ EXIT_NOT_FOUND = 1
 
 class ExportFormat(StrEnum):
     jsonl = "jsonl"
+    opa = "opa"  # exactly the event a stock OPA's console decision log writes (decisions/opa_event.py)
     csv = "csv"
 
 
@@ -316,7 +317,12 @@ def _findings(summary: dict[str, Any]) -> str:
 def export(
     fmt: Annotated[
         ExportFormat,
-        typer.Option("--format", "-f", help="jsonl: OPA decision-log events; csv: one row each."),
+        typer.Option(
+            "--format",
+            "-f",
+            help="jsonl: policygate's events in OPA's field names; opa: exactly OPA's console "
+            "decision-log events (docs/operations.md); csv: one row each.",
+        ),
     ] = ExportFormat.jsonl,
     since: Annotated[
         str | None, typer.Option(help="Only decisions recorded at or after (ISO 8601; UTC if no offset).")
@@ -331,8 +337,8 @@ def export(
         typer.Option("--rule", help="Only decisions with a finding of this rule id (deny, warn or dry-run)."),
     ] = None,
 ) -> None:
-    """Stream every decision (oldest first) as JSONL OPA decision-log events or as CSV."""
-    from policygate.decisions.export import write_csv, write_jsonl
+    """Stream every decision (oldest first) as JSONL, as OPA's own decision-log events, or as CSV."""
+    from policygate.decisions.export import write_csv, write_jsonl, write_opa
     from policygate.decisions.log import LogError
     from policygate.policy.params import rule_id
 
@@ -346,7 +352,7 @@ def export(
             fail(f"--rule: {exc}")
     log = open_log(db, read_only=True)
     records = log.records(since=start, until=end, kind="decision", rule=rule)
-    writer = write_jsonl if fmt is ExportFormat.jsonl else write_csv
+    writer = {ExportFormat.jsonl: write_jsonl, ExportFormat.opa: write_opa}.get(fmt, write_csv)
     try:
         if output is None:
             n = writer(records, sys.stdout)

@@ -17,6 +17,7 @@ from starlette.routing import Match
 
 from policygate import __version__
 from policygate.api.auth import CONSOLE, authenticate
+from policygate.api.client_address import ClientAddress
 from policygate.api.limits import BodySizeLimit, JsonBodyCheck
 from policygate.api.openapi import install_openapi
 from policygate.api.routes import (
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/ui/static", StaticFiles(directory=console_routes.STATIC), name="console-static")
     app.state.console_chain = console_routes.ChainProgress()
     install_openapi(app)
+    app.add_middleware(ClientAddress)  # the decision log's requested_by, as OPA's (decisions/opa_event.py)
     app.add_middleware(JsonBodyCheck, max_depth=64, timeout_s=settings.body_timeout_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost: bounds the buffering
     return app

@@ -1,10 +1,11 @@
-"""Export the decision log as OPA decision-log events (JSONL) or as a flat CSV for spreadsheets.
+"""Export the decision log as JSONL events, as OPA's own decision-log events, or as a flat CSV.
 
-JSONL events use OPA's decision-log field names (``decision_id``, ``path``, ``input``,
-``result``, ``timestamp``, ``bundles``/``revision``, ``labels``, ``requested_by``;
-``error`` when no policy result was had), so tools that read OPA decision logs read
-these too; policygate's own facts (outcome, hash chain, ...) ride along under
-``policygate``. Both writers stream: one record in memory at a time.
+JSONL events (``--format jsonl``, a contract kept as it was) borrow OPA's decision-log field
+names (``decision_id``, ``path``, ``input``, ``timestamp``, ``bundles``/``revision``,
+``labels``, ``requested_by``; ``error`` when no policy result was had) but carry policygate's
+view: ``result`` is policygate's decision, ``labels`` policygate's, ``requested_by`` the person
+named, extras under ``policygate``. ``--format opa`` writes exactly what a stock OPA logs
+(:mod:`policygate.decisions.opa_event`). Every writer streams: one record in memory at a time.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from policygate import __version__
+from policygate.decisions import opa_event as opa_events
 from policygate.decisions.log import StoredRecord
 
-OPA_PATH = "policygate/decision"  # the query OPA answers: data.policygate.decision
+OPA_PATH = opa_events.OPA_PATH
 
 
 def rfc3339(iso: str | None) -> str | None:
@@ -64,6 +66,15 @@ def opa_event(record: StoredRecord) -> dict[str, Any]:
         "prev_hash": record.prev_hash,
     }
     return event
+
+
+def write_opa(records: Iterable[StoredRecord], out: TextIO) -> int:
+    n = 0
+    for record in records:
+        out.write(opa_events.opa_line(opa_events.opa_event(record)))
+        out.write("\n")
+        n += 1
+    return n
 
 
 def write_jsonl(records: Iterable[StoredRecord], out: TextIO) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from policygate.engine.result import PolicyResult, Reason
 from policygate.exitcodes import EXIT_CODES
@@ -43,6 +43,9 @@ class Decision(BaseModel):
     )
     rules_checked: list[str] = Field(default_factory=list, description="Rule ids the policy evaluated.")
     evaluated_at: str
+    # OPA's own account of the query (its raw result, metrics, labels), recorded beside the decision
+    # for `log export --format opa` (decisions/opa_event.py); not part of the contract
+    _opa: dict[str, Any] | None = PrivateAttr(default=None)
 
     @property
     def exit_code(self) -> int:

@@ -14,8 +14,9 @@ from pydantic import ValidationError
 from policygate.approvals import SOURCE, approval_records, verified_approvals, verified_from, with_verified
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.model import Decision, EvidenceOrigin, PolicyResult, Reason
+from policygate.decisions.opa_event import answered, recorded_block
 from policygate.engine.http1 import Http1Pool
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.opa import Answer, EngineError, OpaEngine
 from policygate.evidence import Approval, EvidenceV1, RecordedDigest, Request, Target, digest
 from policygate.integrity.recorded import recorded_digests
 from policygate.metrics import Metrics
@@ -96,8 +97,8 @@ class DecisionService:
     ) -> Decision:
         """The decision on ``doc``, not yet recorded; an engine failure is an ``error`` decision."""
         try:
-            raw, revision = await self._evaluate_async(doc, pool)
-            return self._decision_from(PolicyResult.from_opa(raw), doc, revision, origin)
+            answer, revision = await self._evaluate_async(doc, pool)
+            return self._decision_from(answer, doc, revision, origin)
         except EngineError as exc:
             reasons = [error_reason(exc.code, exc.message)]
             return self._error_decision(doc, reasons, await self._revision_or_none_async(), origin)
@@ -173,8 +174,8 @@ class DecisionService:
             evidence = self.as_supplied(evidence, caller, self._verified_for_what_if(evidence.subject.ref))
         doc = evidence.to_input()
         try:
-            result, revision = self._evaluate(doc)
-            decision = self._decision_from(result, doc, revision, origin)
+            answer, revision = self._evaluate(doc)
+            decision = self._decision_from(answer, doc, revision, origin)
         except EngineError as exc:
             decision = self.error(doc, error_reason(exc.code, exc.message), origin=origin)
         return self.record(decision, doc, decision_id)
@@ -256,8 +257,8 @@ class DecisionService:
             raise self.engine_error or EngineError("unreachable", "no OPA engine configured")
         return self.engine
 
-    def _evaluate(self, doc: dict[str, Any]) -> tuple[PolicyResult, str]:
-        """(result, the revision of the policy that produced it). A reload that swaps the OPA
+    def _evaluate(self, doc: dict[str, Any]) -> tuple[Answer, str]:
+        """(OPA's answer, the revision of the policy that produced it). A reload that swaps the OPA
         while a query runs would pair an old answer with the new revision: compare the revision
         known before (a reload notes the new one as it swaps) with the one after, and ask again
         when it moved."""
@@ -265,29 +266,32 @@ class DecisionService:
         for _ in range(SWAP_RETRIES):
             before = engine.cached_revision()  # no query: the answer's own error comes first
             with self.metrics.timed(self.metrics.evaluate_seconds):
-                raw, bundled = engine.evaluate_revised(doc)
-            if bundled is not None:  # OPA said which bundle revision answered: nothing to pair up
-                return PolicyResult.from_opa(raw), bundled
+                answer = engine.answer(doc)
+            engine.instance_id()  # asked once per OPA: the label its decision log would carry
+            if answer.revision is not None:  # OPA said which bundle revision answered: nothing to pair up
+                return answer, answer.revision
             revision = engine.policy_revision
             if before in (None, revision):
                 break
-        return PolicyResult.from_opa(raw), revision
+        return answer, revision
 
     async def _evaluate_async(
         self, doc: dict[str, Any], pool: Http1Pool | None = None
-    ) -> tuple[dict[str, Any], str]:
-        """:meth:`_evaluate` for the event loop (the raw answer: the caller reads it)."""
+    ) -> tuple[Answer, str]:
+        """:meth:`_evaluate` for the event loop."""
         engine = self._engine()
         for _ in range(SWAP_RETRIES):
             before = engine.cached_revision()
             with self.metrics.timed(self.metrics.evaluate_seconds):
-                raw, bundled = await engine.evaluate_revised_async(doc, pool)
-            if bundled is not None:
-                return raw, bundled
+                answer = await engine.answer_async(doc, pool)
+            if not engine.instance_known():  # asked once per OPA, off the event loop
+                await anyio.to_thread.run_sync(engine.instance_id)
+            if answer.revision is not None:
+                return answer, answer.revision
             revision = await self._revision_async()
             if before in (None, revision):
                 break
-        return raw, revision
+        return answer, revision
 
     def _rules_for(self, revision: str) -> list[str]:
         """The rule ids of the policy that decided. An OPA policygate does not manage (a sidecar
@@ -308,9 +312,10 @@ class DecisionService:
         return self.rule_ids
 
     def _decision_from(
-        self, result: PolicyResult, doc: dict[str, Any], revision: str, origin: EvidenceOrigin
+        self, answer: Answer, doc: dict[str, Any], revision: str, origin: EvidenceOrigin
     ) -> Decision:
-        return Decision(
+        result = PolicyResult.from_opa(answer.result)
+        decision = Decision(
             decision_id=str(uuid.uuid4()),
             outcome=result.outcome,
             allow=result.outcome == "allow",
@@ -323,6 +328,8 @@ class DecisionService:
             evidence_origin=origin,
             **_about(doc),
         )
+        decision._opa = answered(answer, self._engine().cached_instance_id())
+        return decision
 
     def error(self, doc: dict[str, Any] | None, *reasons: Reason, origin: EvidenceOrigin) -> Decision:
         try:
@@ -387,7 +394,11 @@ def _record_of(
     """The log record of a decision: (decision with its final id, positional and keyword arguments)."""
     if decision_id:
         decision = decision.model_copy(update={"decision_id": decision_id})
-    payload = {"decision": decision.model_dump(mode="json"), "evidence": doc}
+    payload = {
+        "decision": decision.model_dump(mode="json"),
+        "evidence": doc,
+        "opa": recorded_block(decision._opa),  # what OPA's decision log would say (export --format opa)
+    }
     fields = {
         "model_ref": (decision.subject or {}).get("ref"),
         "target_stage": (decision.target or {}).get("stage"),

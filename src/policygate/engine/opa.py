@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -41,9 +42,21 @@ REVISION_TTL_S = 30.0
 # Every evaluation: a builtin error (1/0, to_number("x"), a bad time) stops the query instead of
 # making the rule undefined, which would read as "no violation".
 STRICT = {"strict-builtin-errors": "true"}
-# the decision query also asks for OPA's provenance: the revision of the bundle that answered it
-DECIDE = {**STRICT, "provenance": "true"}
+# the decision query also asks for OPA's provenance (the revision of the bundle that answered it) and
+# its metrics: what OPA's own decision log would say about the query (decisions/opa_event.py)
+DECIDE = {**STRICT, "provenance": "true", "metrics": "true"}
 BUNDLE = "policygate"  # the bundle's name in an OPA's configuration (docs/deploy.md)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """OPA's answer to the decision query: ``result`` exactly as OPA sent it, the revision of the
+    bundle that answered (None when OPA holds no bundle), OPA's query metrics and its version."""
+
+    result: dict[str, Any]
+    revision: str | None
+    metrics: dict[str, Any] | None = None
+    version: str | None = None
 
 
 class EngineError(Exception):
@@ -314,6 +327,7 @@ class OpaEngine:
         self._lock = threading.Lock()
         # evaluate_async: keep-alive connections on the running event loop (made on first use)
         self._async: tuple[asyncio.AbstractEventLoop, str, Http1Pool] | None = None
+        self._instance: tuple[str, str | None] | None = None  # (url, the id that OPA's labels give)
 
     @classmethod
     def start(
@@ -406,8 +420,12 @@ class OpaEngine:
     def evaluate_revised(self, evidence: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         """:meth:`evaluate`, with the revision of the bundle that answered this very query (OPA's
         provenance); None when OPA holds no bundle (policies loaded from a directory)."""
-        answer = self._query(evidence, DECIDE)
-        return _decision_of(answer), bundle_revision(answer)
+        answer = self.answer(evidence)
+        return answer.result, answer.revision
+
+    def answer(self, evidence: dict[str, Any]) -> Answer:
+        """:meth:`evaluate_revised` with OPA's metrics and version: all a decision log event needs."""
+        return _answer_of(self._query(evidence, DECIDE))
 
     async def evaluate_async(self, evidence: dict[str, Any], pool: Http1Pool | None = None) -> dict[str, Any]:
         return (await self.evaluate_revised_async(evidence, pool))[0]
@@ -418,8 +436,14 @@ class OpaEngine:
         """:meth:`evaluate_revised` for the event loop: the same query and the same failures, over
         kept-alive connections that hold no thread (:mod:`policygate.engine.http1`); ``pool``: a
         caller's own (:meth:`new_pool`), for a loop other than the service's."""
+        answer = await self.answer_async(evidence, pool)
+        return answer.result, answer.revision
+
+    async def answer_async(self, evidence: dict[str, Any], pool: Http1Pool | None = None) -> Answer:
+        """:meth:`answer` for the event loop."""
         body = _wire({"input": evidence})
-        path = f"/v1/data/{DECISION_PACKAGE}/{DECISION_RULE}?strict-builtin-errors=true&provenance=true"
+        query = "&".join(f"{k}={v}" for k, v in DECIDE.items())
+        path = f"/v1/data/{DECISION_PACKAGE}/{DECISION_RULE}?{query}"
         try:
             status, answer = await (pool or self._pool()).post_json(path, body)
         except TimeoutError as exc:  # the same words as the synchronous client's
@@ -434,7 +458,7 @@ class OpaEngine:
             raise EngineError("policy_error", f"OPA answered with invalid JSON: {exc}") from exc
         if not isinstance(result, dict):
             raise EngineError("policy_error", "OPA answered with something other than a JSON object")
-        return _decision_of(result), bundle_revision(result)
+        return _answer_of(result)
 
     def _pool(self) -> Http1Pool:
         loop = asyncio.get_running_loop()
@@ -503,6 +527,30 @@ class OpaEngine:
             raise EngineError("unreachable", f"OPA unreachable at {self.url}: {type(exc).__name__}") from exc
         if resp.status_code >= 300:
             raise EngineError("policy_error", f"OPA refused to write data/{path}: {_opa_error(resp)}")
+
+    def instance_id(self) -> str | None:
+        """The id OPA labels its decision-log events with (``GET /v1/config``: ``labels.id``, one per
+        OPA process), read once per address; None when OPA does not say."""
+        url, known = self.url, self._instance
+        if known is not None and known[0] == url:
+            return known[1]
+        try:
+            labels = (self._get("/v1/config").get("result") or {}).get("labels")
+        except EngineError:
+            return None
+        found = labels.get("id") if isinstance(labels, dict) else None
+        self._instance = (url, found if isinstance(found, str) else None)
+        return self._instance[1]
+
+    def instance_known(self) -> bool:
+        """Whether :meth:`instance_id` was asked for the current address."""
+        known = self._instance
+        return known is not None and known[0] == self.url
+
+    def cached_instance_id(self) -> str | None:
+        """:meth:`instance_id` if it is known for the current address, without asking OPA."""
+        known = self._instance
+        return known[1] if known is not None and known[0] == self.url else None
 
     def get_data(self, path: str) -> Any:
         """The data document at ``path`` (``GET /v1/data/{path}``); None when undefined."""
@@ -614,6 +662,18 @@ def bundle_revision(answer: dict[str, Any]) -> str | None:
     if BUNDLE in revised:
         return str(revised[BUNDLE])
     return str(next(iter(revised.values()))) if len(revised) == 1 else None
+
+
+def _answer_of(answer: dict[str, Any]) -> Answer:
+    provenance = answer.get("provenance")
+    version = provenance.get("version") if isinstance(provenance, dict) else None
+    metrics = answer.get("metrics")
+    return Answer(
+        _decision_of(answer),
+        bundle_revision(answer),
+        metrics if isinstance(metrics, dict) else None,
+        version if isinstance(version, str) else None,
+    )
 
 
 def _decision_of(result: dict[str, Any]) -> dict[str, Any]:
