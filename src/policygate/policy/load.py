@@ -56,6 +56,7 @@ from policygate.policy.checks import (
 )
 from policygate.policy.data import PolicyData, merge_data, parse_data, reserved_errors
 from policygate.policy.params import check_params
+from policygate.policy.testgate import test_errors
 
 # What ``opa run DIR`` loads: Rego modules and JSON/YAML data files.
 LOADED = (".rego", ".json", ".yaml", ".yml")
@@ -262,12 +263,15 @@ def load_policy(
     # (the copy becomes the OPA's to remove only once it serves: a start that fails must not take
     # the files away from the checks still reading them)
     managed = ManagedOpa(binary, copy, private=True, bundle=as_bundle)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opa-start") as pool:
+    floor = _floor(data.merged.get(PARAMS_PATH))
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="opa-start") as pool:
         starting = pool.submit(managed.start)
+        testing = pool.submit(test_errors, binary, copy, files, floor, policy_dir)  # meanwhile too
         try:
             report.errors, parsed = _static_errors(
                 binary, data, policy_dir, copy, schema_file, schema, report
             )
+            report.errors += [] if report.errors else testing.result()
         finally:
             started = starting.exception() is None
     try:
@@ -291,6 +295,11 @@ def load_policy(
     engine.note_revision(report.revision)
     engine.rule_ids = [r.id for r in report.rules]
     return report, engine
+
+
+def _floor(params: Any) -> float | None:
+    value = params.get("min_test_coverage") if isinstance(params, dict) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _renamed(error: CheckError, locator: RuleLocator) -> CheckError:
