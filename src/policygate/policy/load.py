@@ -54,6 +54,13 @@ from policygate.policy.checks import (
     redefinition_errors,
     test_file_rule_errors,
 )
+from policygate.policy.custom_params import (
+    custom_errors,
+    declarations,
+    evidence_default_errors,
+    read_errors,
+    sprintf_errors,
+)
 from policygate.policy.data import PolicyData, merge_data, parse_data, reserved_errors
 from policygate.policy.params import check_params
 from policygate.policy.testgate import test_errors
@@ -339,7 +346,11 @@ def _static_errors(
         + test_file_rule_errors(everything)
         + input_path_errors(parsed, schema)
         + now_errors(parsed, allowed)
+        + evidence_default_errors(parsed, schema)
+        + sprintf_errors(parsed)
     )
+    declared, declaration_errors = declarations(parsed)
+    errors += declaration_errors + custom_errors(data, declared) + read_errors(parsed, declared)
     rules = violation_rules(parsed)
     for err in check_params(params, str(policy_dir / "data.json"), {r.id for r in rules}):
         err.file, err.row = data.where(_params_key(err.message)) if params is not None else (err.file, 0)
