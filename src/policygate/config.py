@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         default="sqlite:///.policygate/decisions.db",
         description="Decision log database (SQLAlchemy URL).",
     )
+    db_lock_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="PostgreSQL: longest wait for the log's append lock (an advisory lock per log schema); "
+        "a decision that cannot take it is HTTP 503 with Retry-After.",
+    )
     opa_url: str | None = Field(
         default=None, description="Use this OPA server instead of starting one (e.g. http://opa:8181)."
     )

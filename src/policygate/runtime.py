@@ -76,7 +76,7 @@ def open_runtime(
     other azure-core ``client_options`` go to the Azure clients of the configured ones; ``clock``
     drives the OPA supervisor's backoff.
     """
-    log = DecisionLog(settings.db_url)
+    log = DecisionLog(settings.db_url, lock_timeout_s=settings.db_lock_timeout_s)
     engine: OpaEngine | None = None
     error: EngineError | None = None
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,21 @@ from policygate.decisions.chain import GENESIS, chain_hash
 from policygate.decisions.schema import Record
 from policygate.evidence import canonical_json
 
-_PG_LOCK_KEY = 0x706F6C6761746531  # "polgate1": one advisory lock per database
+LOCK_TIMEOUT_S = 5.0  # longest wait for the chain's PostgreSQL advisory lock (POLICYGATE_DB_LOCK_TIMEOUT_S)
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout that expired
+
+
+def pg_lock_key(database: str, schema: str, purpose: str = "append") -> int:
+    """The advisory lock key of one log (a database and schema) and purpose (append | migrate): two
+    logs in one database never share a lock, and no fixed, well-known key stalls every log."""
+    digest = hashlib.sha256(f"policygate-log\0{purpose}\0{database}\0{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def lock_timed_out(exc: BaseException) -> bool:
+    """Whether a write failed because the chain's lock was not free within the lock_timeout."""
+    orig = getattr(exc, "orig", None) or exc
+    return getattr(orig, "sqlstate", None) == LOCK_NOT_AVAILABLE
 
 MAX_BATCH = 256  # records per group-commit transaction
 COMMIT_DELAY_S = 0.001  # longest wait for announced records before a commit (DecisionLog.coming)
@@ -86,8 +101,10 @@ class _ChainWriter:
     as before. A connection that failed is discarded (its transaction rolls back).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lock_timeout_s: float = LOCK_TIMEOUT_S) -> None:
         self.engine = engine
+        self.lock_timeout_ms = max(1, int(lock_timeout_s * 1000))
+        self.lock_key: int | None = None
         dialect = engine.dialect
         self.postgres = dialect.name == "postgresql"
         compiled = insert(Record).compile(dialect=dialect)
@@ -118,10 +135,12 @@ class _ChainWriter:
     def _write(self, batch: list[_Pending]) -> list[int]:
         if self.conn is None:
             self.conn = self.engine.raw_connection()
+            if self.postgres:
+                self._prepare_pg()
         cursor = self.conn.cursor()
         try:
             if self.postgres:
-                cursor.execute(self.lock_sql, (_PG_LOCK_KEY,))  # the driver has begun the transaction
+                cursor.execute(self.lock_sql, (self.lock_key,))  # the driver has begun the transaction
             else:
                 cursor.execute(self.lock_sql)
             cursor.execute(self.head_sql)
@@ -180,6 +199,23 @@ class _ChainWriter:
             cursor.close()
         return seqs
 
+    def _prepare_pg(self) -> None:
+        """This log's lock key, and a lock_timeout on the writer's session: a lock held elsewhere
+        fails the batch within it (HTTP 503), never stalls every decision."""
+        cursor = self.conn.cursor()
+        try:
+            cursor.execute("SELECT current_database(), current_schema()")
+            database, schema = cursor.fetchone()
+            self.lock_key = pg_lock_key(str(database), str(schema))
+            cursor.execute(f"SET lock_timeout = '{self.lock_timeout_ms}ms'")  # an int: nothing to quote
+            self.conn.commit()
+        except BaseException:
+            self.discard()
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
+
     def _bind(self, row: dict[str, Any]) -> Any:
         for name, processor in self.processors.items():
             row[name] = processor(row[name])
@@ -196,4 +232,7 @@ class _ChainWriter:
         conn, self.conn = self.conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
+                if self.postgres:  # back to the pool as it came
+                    conn.cursor().execute("RESET lock_timeout")
+                    conn.commit()
                 conn.close()

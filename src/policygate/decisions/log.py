@@ -40,16 +40,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from policygate.decisions.chain import GENESIS, VerifyResult, walk
 from policygate.decisions.group_commit import (
     COMMIT_DELAY_S,
+    LOCK_TIMEOUT_S,
     MAX_BATCH,
     _ChainWriter,
     _Pending,
     _wake,
+    lock_timed_out,
+    pg_lock_key,
     stale_sqlite,
 )
 from policygate.decisions.schema import Record
 from policygate.timeutil import as_utc
 
-_PG_MIGRATE_KEY = 0x706F6C676D696731  # "polgmig1": serialises concurrent start-ups' migrations
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 FIRST_REVISION = "0001"  # the schema Base.metadata.create_all made before migrations existed
 
@@ -73,6 +75,7 @@ def mentions(rule: str) -> Any:
 
 
 WRITABLE_CHECK_S = 1.0
+PROBE_LOCK_WAIT_S = 1.0  # /readyz: longest wait for the append lock before it names the wait
 
 
 def db_problem(exc: BaseException) -> str:
@@ -176,7 +179,7 @@ def migrate(engine: Engine) -> None:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             if engine.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATE_KEY})
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _pg_key(conn, "migrate")})
             cfg = _alembic_config(conn)
             before = current_revision(conn)
             if before is None and inspect(conn).has_table(Record.__tablename__):
@@ -185,6 +188,12 @@ def migrate(engine: Engine) -> None:
             if before != head:
                 command.upgrade(cfg, "head")
                 _log.info("decision log schema migrated from %s to %s", before or "empty", head)
+
+
+def _pg_key(conn: Connection, purpose: str) -> int:
+    """This log's advisory lock key for ``purpose`` (its database and schema: group_commit.pg_lock_key)."""
+    database, schema = conn.execute(text("SELECT current_database(), current_schema()")).one()
+    return pg_lock_key(str(database), str(schema), purpose)
 
 
 @dataclass(frozen=True)
@@ -200,13 +209,15 @@ class StoredRecord:
 
 
 class DecisionLog:
-    def __init__(self, url: str, *, create: bool = True) -> None:
-        """Open (``create``: and create or migrate) the log at ``url``.
+    def __init__(self, url: str, *, create: bool = True, lock_timeout_s: float = LOCK_TIMEOUT_S) -> None:
+        """Open (``create``: and create or migrate) the log at ``url``. ``lock_timeout_s``: longest
+        wait for the chain's PostgreSQL lock before an append fails (LogError: HTTP 503).
 
         ``create=False`` is for readers such as ``log verify``: they must not make an
         empty log where none was, nor change the schema of the log they audit.
         """
         self.url = url
+        self.lock_timeout_s = lock_timeout_s
         parsed = make_url(url)
         if not create and parsed.get_backend_name() == "sqlite":
             path = parsed.database
@@ -272,9 +283,36 @@ class DecisionLog:
         try:
             with self.engine.begin() as conn:
                 conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+                if self.backend == "postgresql":
+                    return self._probe_lock(conn)
             return None
         except SQLAlchemyError as exc:
             return f"cannot write to {self.safe_url}: {db_problem(exc)}"
+
+    def _probe_lock(self, conn: Connection) -> str | None:
+        """PostgreSQL: whether the append lock can be taken now (waiting at most a second for it)."""
+        key = _pg_key(conn, "append")
+        wait_ms = max(1, int(min(self.lock_timeout_s, PROBE_LOCK_WAIT_S) * 1000))
+        conn.execute(text(f"SET LOCAL lock_timeout = '{wait_ms}ms'"))  # an int: nothing to quote
+        try:
+            with conn.begin_nested():
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            return None
+        except SQLAlchemyError as exc:
+            if not lock_timed_out(exc):
+                raise
+        held = conn.execute(
+            text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid = :hi AND objid = :lo AND objsubid = 1"
+            ),
+            {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF},
+        ).scalar()
+        return (
+            f"decisions wait for the log's append lock (PostgreSQL advisory lock {key}): another session"
+            f"{f' (pid {held})' if held is not None else ''} holds it longer than {wait_ms} ms; appends "
+            f"fail with 503 after {self.lock_timeout_s:g} s (docs/operations.md)"
+        )
 
     def append(
         self,
@@ -362,7 +400,7 @@ class DecisionLog:
     def _write_loop(self) -> None:
         """The writer: take what is queued (at most MAX_BATCH), write it in one transaction, wake
         its callers; on close, drain the queue, then stop."""
-        writer = _ChainWriter(self.engine)
+        writer = _ChainWriter(self.engine, self.lock_timeout_s)
         try:
             while True:
                 with self._group:
@@ -394,8 +432,9 @@ class DecisionLog:
         try:
             seqs = writer.write(batch)
         except writer.errors as exc:
-            if len(batch) == 1:
-                batch[0].error = self._write_error(exc)
+            if len(batch) == 1 or lock_timed_out(exc):  # one by one, each would wait as long again
+                for item in batch:
+                    item.error = self._write_error(exc)
                 return
             seqs = []
         if not seqs:
@@ -409,7 +448,13 @@ class DecisionLog:
             item.seq = seq
 
     def _write_error(self, exc: BaseException) -> LogError:
-        error = LogError(f"could not write to decision log {self.safe_url}: {type(exc).__name__}")
+        if lock_timed_out(exc):
+            error = LogError(
+                f"could not write to decision log {self.safe_url}: its append lock (a PostgreSQL advisory "
+                f"lock) was not free within {self.lock_timeout_s:g} s: another session holds it"
+            )
+        else:
+            error = LogError(f"could not write to decision log {self.safe_url}: {type(exc).__name__}")
         error.__cause__ = exc
         return error
 
