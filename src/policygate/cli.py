@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
     from policygate.decisions.model import Decision
-    from policygate.evidence import EvidenceV1, Target
+    from policygate.evidence import Change, EvidenceV1, Target
     from policygate.refs import ModelRef
 
 from policygate import jsonload
@@ -168,6 +168,28 @@ def parse_target(stage: str, environment: str | None = None) -> Target:
         fail(f"unknown stage {stage!r}: expected one of development, staging, production")
 
 
+def parse_change(ticket: str | None, run_url: str | None) -> Change:
+    """The ticket and run URL, checked as the evidence will hold them (exit 2 naming the option)."""
+    from pydantic import ValidationError
+
+    from policygate.evidence import Change
+
+    try:
+        return Change(ticket=ticket, run_url=run_url)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
+
+
+def github_run_url() -> str | None:
+    """This GitHub Actions run's page, from the variables GitHub sets in every job (else None)."""
+    parts = [os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
+    if not all(parts):
+        return None
+    server, repository, run_id = parts
+    return f"{str(server).rstrip('/')}/{repository}/actions/runs/{run_id}"
+
+
 def emit(decision: Decision, fmt: Format) -> NoReturn:
     """Print the decision in the chosen format and exit with its code (0 allow, 1 deny, 2 error)."""
     from policygate.output import renderer
@@ -209,6 +231,19 @@ def check(
         ),
     ] = None,
     db: DbOption = None,
+    ticket: Annotated[
+        str | None,
+        typer.Option("--ticket", help="Change ticket of this promotion (recorded as request.ticket)."),
+    ] = None,
+    run_url: Annotated[
+        str | None,
+        typer.Option(
+            "--run-url",
+            help="URL of the CI run that asks (recorded as request.run_url). With --format github and no "
+            "--run-url: this GitHub Actions run ($GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/"
+            "$GITHUB_RUN_ID).",
+        ),
+    ] = None,
 ) -> None:
     """Gate a promotion: collect evidence, evaluate, record, print; exit 0 allow, 1 deny, 2 error."""
     from policygate.decisions.log import LogError
@@ -216,6 +251,7 @@ def check(
 
     model = parse_ref(ref)
     stage = parse_target(target, environment)
+    change = parse_change(ticket, run_url or (github_run_url() if fmt is Format.github else None))
     who = requested_by or os.environ.get("GITHUB_ACTOR") or os.environ.get("USER")
     if server:
         from policygate.remote import RemoteError, remote_decide
@@ -223,7 +259,7 @@ def check(
         token = os.environ.get("POLICYGATE_TOKEN")
         asker = requested_by if token else who  # an authenticated caller asks as itself unless told
         try:
-            decision = remote_decide(server, str(model), stage, asker, token)
+            decision = remote_decide(server, str(model), stage, asker, token, change=change)
         except RemoteError as exc:
             fail(str(exc))
         emit(decision, fmt)
@@ -232,7 +268,7 @@ def check(
         settings.mlflow_uri = mlflow_uri
     try:
         with open_runtime(settings, **embedding(ctx)) as runtime:
-            decision = runtime.service.decide(model, stage, who)
+            decision = runtime.service.decide(model, stage, who, change=change)
     except LogError as exc:
         fail(f"{exc}; no decision was made")
     emit(decision, fmt)

@@ -286,7 +286,7 @@ def render_record(record: dict[str, Any]) -> str:
     for stage, d in record["latest_decisions"].items():
         lines.append(
             f"  {stage:<12} {str(d['outcome']).upper():<6} {d['recorded_at']}  {_findings(d)}  "
-            f"policy {d['policy_revision'] or '-'}  decision {d['decision_id']}"
+            f"policy {d['policy_revision'] or '-'}  decision {d['decision_id']}{_change(d)}"
         )
     if record["approvals"]:
         lines.append("approvals seen:")
@@ -300,9 +300,16 @@ def render_record(record: dict[str, Any]) -> str:
         what_if = "  (what-if: supplied evidence)" if d.get("evidence_origin") == "supplied" else ""
         lines.append(
             f"  {d['seq']:>8} {d['recorded_at']}  {stage:<11} {str(d['outcome']):<5} "
-            f"{_findings(d)}  {d['decision_id']}{what_if}"
+            f"{_findings(d)}  {d['decision_id']}{_change(d)}{what_if}"
         )
     return "\n".join(lines)
+
+
+def _change(summary: dict[str, Any]) -> str:
+    """The change ticket and CI run a decision was asked with, when named."""
+    parts = [f"ticket {summary['ticket']}"] if summary.get("ticket") else []
+    parts += [f"run {summary['run_url']}"] if summary.get("run_url") else []
+    return "".join(f"  {p}" for p in parts)
 
 
 def _findings(summary: dict[str, Any]) -> str:

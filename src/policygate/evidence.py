@@ -76,6 +76,29 @@ class Target(_Part):
     environment: str | None = _line(256, "Free-form environment name, e.g. prod-eu.")
 
 
+# The change on record (check --ticket/--run-url, POST /v1/decisions): the same bounds everywhere.
+TICKET_MAX = 256
+RUN_URL_MAX = 2048
+RUN_URL = r"^https?://[^\x00-\x20\x7f]+$"  # a URL: no spaces or control characters
+
+
+def _run_url(description: str) -> Any:
+    return Field(default=None, max_length=RUN_URL_MAX, pattern=RUN_URL, description=description)
+
+
+class Change(_Part):
+    """The change a promotion belongs to, as the caller names it (``check --ticket/--run-url``, the
+    body of POST /v1/decisions): checked on construction, recorded in ``request``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    ticket: str | None = _line(TICKET_MAX, "Change ticket.")
+    run_url: str | None = _run_url("The CI run that asks.")
+
+    def fields(self) -> dict[str, str]:
+        """The ``request`` fields this change sets (none when nothing was named)."""
+        return {k: v for k, v in (("ticket", self.ticket), ("run_url", self.run_url)) if v is not None}
+
+
 class Request(_Part):
     """Who asks for what."""
 
@@ -85,7 +108,8 @@ class Request(_Part):
         400, "Authenticated identity that sent the request (set by policygate, e.g. oidc:alice@corp)."
     )
     requested_at: str | None = _line(64, "ISO-8601 time of the request.")
-    ticket: str | None = _line(256, "Change ticket, if any.")
+    ticket: str | None = _line(TICKET_MAX, "Change ticket, if any.")
+    run_url: str | None = _run_url("The CI run or pipeline that asked (an http(s) URL, one line), if any.")
 
 
 class Ownership(_Part):

@@ -6,7 +6,7 @@ import requests
 from pydantic import ValidationError
 
 from policygate.decisions.model import Decision
-from policygate.evidence import Target
+from policygate.evidence import Change, Target
 
 
 class RemoteError(Exception):
@@ -20,10 +20,12 @@ def remote_decide(
     requested_by: str | None,
     token: str | None,
     timeout_s: float = 30.0,
+    change: Change | None = None,
 ) -> Decision:
     url = server.rstrip("/") + "/v1/decisions"
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     body = {"model": ref, "target": target.model_dump(mode="json"), "requested_by": requested_by}
+    body |= (change or Change()).fields()  # only what was named: an older server refuses unknown fields
     try:
         resp = requests.post(url, json=body, headers=headers, timeout=timeout_s)
     except requests.RequestException as exc:

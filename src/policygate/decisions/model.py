@@ -35,6 +35,8 @@ class Decision(BaseModel):
     target: dict[str, Any] | None = None
     requested_by: str | None = None
     caller: str | None = Field(default=None, description="Authenticated identity that asked (kind:identity).")
+    ticket: str | None = Field(default=None, description="Change ticket named with the request, if any.")
+    run_url: str | None = Field(default=None, description="The CI run that asked, if named.")
     evidence_origin: EvidenceOrigin | None = Field(
         default=None,
         description="collected: policygate read the sources (check, /v1/decisions, webhooks); supplied: the "

@@ -54,6 +54,7 @@ def lineage_summary(evidence: dict[str, Any]) -> dict[str, Any] | None:
 def decision_summary(record: dict[str, Any]) -> dict[str, Any]:
     decision: dict[str, Any] = record.get("decision") or {}
     evidence: dict[str, Any] = record.get("evidence") or {}
+    request: dict[str, Any] = evidence.get("request") or {}
     return {
         "seq": record.get("seq"),
         "decision_id": decision.get("decision_id"),
@@ -67,6 +68,11 @@ def decision_summary(record: dict[str, Any]) -> dict[str, Any]:
         "policy_revision": decision.get("policy_revision"),
         "evidence_digest": decision.get("evidence_digest"),
         "requested_by": decision.get("requested_by"),
+        "caller": decision.get("caller"),
+        # the change on record: the evidence's request holds it (decisions recorded before it was
+        # copied into the decision have it there only)
+        "ticket": decision.get("ticket") or request.get("ticket"),
+        "run_url": decision.get("run_url") or request.get("run_url"),
         "evidence_origin": decision.get("evidence_origin"),
         "lineage": lineage_summary(evidence),
     }

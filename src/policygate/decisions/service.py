@@ -17,7 +17,7 @@ from policygate.decisions.model import Decision, EvidenceOrigin, PolicyResult, R
 from policygate.decisions.opa_event import answered, recorded_block
 from policygate.engine.http1 import Http1Pool
 from policygate.engine.opa import Answer, EngineError, OpaEngine
-from policygate.evidence import Approval, EvidenceV1, RecordedDigest, Request, Target, digest
+from policygate.evidence import Approval, Change, EvidenceV1, RecordedDigest, Request, Target, digest
 from policygate.integrity.recorded import recorded_digests
 from policygate.metrics import Metrics
 from policygate.refs import ModelRef
@@ -58,10 +58,22 @@ class DecisionService:
         self._verified_cache: dict[str, tuple[float, list[Approval]]] = {}
 
     def collect(
-        self, ref: ModelRef, target: Target, requested_by: str | None = None, caller: str | None = None
+        self,
+        ref: ModelRef,
+        target: Target,
+        requested_by: str | None = None,
+        caller: str | None = None,
+        change: Change | None = None,
     ) -> EvidenceV1:
-        """Assemble the evidence for a model version; raises SourceError or ValidationError."""
-        request = Request(target=target, requested_by=requested_by, requested_at=now_iso(), caller=caller)
+        """Assemble the evidence for a model version; raises SourceError or ValidationError.
+        ``change``: the change ticket and CI run the caller named (``request.ticket``, ``.run_url``)."""
+        request = Request(
+            target=target,
+            requested_by=requested_by,
+            requested_at=now_iso(),
+            caller=caller,
+            **(change or Change()).fields(),
+        )
         return self.with_recorded_approvals(self.collector.collect(ref, request))
 
     def with_recorded_approvals(
@@ -111,25 +123,27 @@ class DecisionService:
         *,
         caller: str | None = None,
         decision_id: str | None = None,
+        change: Change | None = None,
     ) -> Decision:
         """Collect evidence for a model version, evaluate and record; any failure is an error decision.
 
-        ``decision_id`` lets a retried trigger (a webhook delivery) map to one stable decision id.
+        ``decision_id`` lets a retried trigger (a webhook delivery) map to one stable decision id;
+        ``change`` is recorded in the evidence's request (the ticket and CI run), errors included.
         """
         try:
             with self.metrics.timed(self.metrics.collect_seconds.labels(ref.platform)):
-                evidence = self.collect(ref, target, requested_by, caller)
+                evidence = self.collect(ref, target, requested_by, caller, change)
         except SourceError as exc:
             self.metrics.source_errors.labels(exc.platform).inc()
             reason = error_reason("source", str(exc))
-            return self._failed_collection(ref, target, (requested_by, caller), reason, decision_id)
+            return self._failed_collection(ref, target, (requested_by, caller), reason, decision_id, change)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             reason = error_reason(
                 "evidence", f"{ref.platform} source produced invalid evidence at {where}: {first['msg']}"
             )
-            return self._failed_collection(ref, target, (requested_by, caller), reason, decision_id)
+            return self._failed_collection(ref, target, (requested_by, caller), reason, decision_id, change)
         except LogError:
             raise  # the log cannot record: nothing may be answered (the caller says so, 503 / exit 2)
         except Exception as exc:  # noqa: BLE001 - a gate: anything unforeseen in a source is an error decision
@@ -140,7 +154,7 @@ class DecisionService:
                 f"{ref.platform} source failed unexpectedly ({type(exc).__name__}): it answered "
                 "something policygate cannot read",
             )
-            return self._failed_collection(ref, target, (requested_by, caller), reason, decision_id)
+            return self._failed_collection(ref, target, (requested_by, caller), reason, decision_id, change)
         return self.evaluate(evidence, decision_id=decision_id, origin="collected")
 
     def _failed_collection(
@@ -150,10 +164,12 @@ class DecisionService:
         who: tuple[str | None, str | None],
         reason: Reason,
         decision_id: str | None,
+        change: Change | None = None,
     ) -> Decision:
+        request = {"target": target.model_dump(mode="json"), "requested_by": who[0], "caller": who[1]}
         doc = {
             "subject": {"ref": str(ref), "platform": ref.platform, "name": ref.name, "version": ref.version},
-            "request": {"target": target.model_dump(mode="json"), "requested_by": who[0], "caller": who[1]},
+            "request": {**request, **(change or Change()).fields()},
         }
         return self.record(self.error(doc, reason, origin="collected"), doc, decision_id)
 
@@ -426,6 +442,8 @@ def _about(doc: dict[str, Any]) -> dict[str, Any]:
         "target": request.get("target"),
         "requested_by": request.get("requested_by"),
         "caller": request.get("caller"),
+        "ticket": request.get("ticket"),
+        "run_url": request.get("run_url"),
         "evaluated_at": now_iso(),
     }
 

@@ -42,7 +42,9 @@ def summary(decision: Decision) -> str:
             for kind, r in rows
         ]
         lines.append("")
-    lines.append(f"Decision `{decision.decision_id}` · policy `{decision.policy_revision or '-'}`")
+    change = f" · ticket `{decision.ticket}`" if decision.ticket else ""
+    change += f" · [CI run]({decision.run_url})" if decision.run_url else ""
+    lines.append(f"Decision `{decision.decision_id}` · policy `{decision.policy_revision or '-'}`{change}")
     return "\n".join(lines)
 
 

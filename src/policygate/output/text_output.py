@@ -22,7 +22,8 @@ def render(decision: Decision) -> str:
     lines += [_line("deny" if decision.outcome == "deny" else "error", r) for r in decision.reasons]
     lines += [_line("warn", r) for r in decision.warnings]
     lines += [_line("dry", r) for r in decision.dryrun]
-    lines.append(f"  decision {decision.decision_id}  policy {decision.policy_revision or '-'}")
+    ticket = f"  ticket {decision.ticket}" if decision.ticket else ""
+    lines.append(f"  decision {decision.decision_id}  policy {decision.policy_revision or '-'}{ticket}")
     return "\n".join(lines)
 
 

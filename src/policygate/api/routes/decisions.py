@@ -17,7 +17,7 @@ from policygate.api.deps import Service, service_of
 from policygate.api.routes.policy import explained
 from policygate.decisions.model import Decision
 from policygate.decisions.record import model_spellings
-from policygate.evidence import ONE_LINE, EvidenceV1, Target
+from policygate.evidence import ONE_LINE, RUN_URL, RUN_URL_MAX, TICKET_MAX, Change, EvidenceV1, Target
 from policygate.policy.params import rule_id
 from policygate.refs import parse
 
@@ -36,6 +36,18 @@ class DecideRequest(BaseModel):
     )
     target: Target
     requested_by: str | None = Field(default=None, max_length=320, pattern=ONE_LINE)
+    ticket: str | None = Field(
+        default=None,
+        max_length=TICKET_MAX,
+        pattern=ONE_LINE,
+        description="Change ticket, recorded as request.ticket in the evidence.",
+    )
+    run_url: str | None = Field(
+        default=None,
+        max_length=RUN_URL_MAX,
+        pattern=RUN_URL,
+        description="The CI run that asks (http(s) URL), recorded as request.run_url in the evidence.",
+    )
 
     @field_validator("model")
     @classmethod
@@ -76,7 +88,10 @@ async def evaluate(
 def decide(body: DecideRequest, service: Service, caller: Caller) -> Decision:
     """Collect evidence for the model from its platform, evaluate, record, answer."""
     who = requester(body.requested_by, caller)
-    return service.decide(parse(body.model), body.target, who or caller.id, caller=caller.label)
+    change = Change(ticket=body.ticket, run_url=body.run_url)
+    return service.decide(
+        parse(body.model), body.target, who or caller.id, caller=caller.label, change=change
+    )
 
 
 def _cursor(value: str | None) -> int | None:
