@@ -428,7 +428,7 @@ def test_changing_any_loaded_data_file_changes_the_revision(tmp_path: Path) -> N
     report, engine = load_policy(opa_binary(), rego)
     assert report.ok and engine is not None, report.summary()
     try:
-        assert report.revision == revision_of_dir(rego) and report.revision in revisions
+        assert report.revision == revision_of_dir(rego)
         assert engine.refresh_revision() == report.revision  # OPA names the same revision
     finally:
         engine.close()
