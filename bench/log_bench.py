@@ -152,6 +152,7 @@ def bulk_rows(log: DecisionLog, total: int, models: int) -> Iterator[dict[str, A
             "target_stage": target,
             "outcome": outcome,
             "policy_revision": REVISION,
+            "evidence_origin": None,  # the bench's decisions carry no origin: release decisions
             "body": text_body,
             "prev_hash": prev,
             "record_hash": record_hash,

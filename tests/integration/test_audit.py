@@ -346,3 +346,27 @@ def test_a_changed_stored_document_is_never_reused(registry: str, sqlite_url: st
     code, second = audit(registry, sqlite_url)
     assert second["models"][0]["collected"] is True  # read from MLflow again, not from the edited record
     assert (code, second["findings"]) == (0, [])
+
+
+def test_what_ifs_never_push_the_release_decision_out_of_the_audit(registry: str, sqlite_url: str) -> None:
+    """A `decide` token's 60 what-if allows for a released version leave the audit's finding as it was:
+    the release decision is found by an indexed seek for the latest collected allow, not in a window."""
+    version = promote(registry, sqlite_url, "released")
+    ref = f"mlflow:models:/released/{version}"
+    settings = settings_for(registry, sqlite_url)
+    with open_runtime(settings) as runtime:
+        evidence = runtime.service.collect(parse(ref), Target(stage="production")).to_input()
+    with TestClient(create_app(settings)) as api:
+        for _ in range(60):
+            answer = api.post("/v1/evaluate", json={"evidence": evidence})
+            assert answer.status_code == 200 and answer.json()["outcome"] == "allow", answer.text
+    code, run = audit(registry, sqlite_url)
+    assert code == 0 and findings_of(run, "released") == [], run["findings"]
+    (model,) = run["models"]
+    log = DecisionLog(sqlite_url, create=False)
+    try:
+        released = log.latest_release(model=[ref], target="production", outcome="allow")
+        assert released is not None and model["release_decision"] == released["decision"]["decision_id"]
+        assert len(log.query(model=ref, outcome="allow", limit=100)) == 61 and log.verify().ok
+    finally:
+        log.close()

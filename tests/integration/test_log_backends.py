@@ -94,8 +94,13 @@ def test_a_log_made_before_migrations_is_adopted(log_url: str) -> None:
         for table in inspect(conn).get_table_names():
             if table != "decision_log":
                 conn.execute(text(f"DROP TABLE {table}"))
-        for later in ("ix_decision_log_model_target_seq", "ix_decision_log_kind_seq"):  # 0002, 0004
-            conn.execute(text(f"DROP INDEX {later}"))
+        for later in (
+            "ix_decision_log_model_target_seq",
+            "ix_decision_log_kind_seq",
+            "ix_decision_log_release",
+        ):
+            conn.execute(text(f"DROP INDEX {later}"))  # 0002, 0004, 0005
+        conn.execute(text("ALTER TABLE decision_log DROP COLUMN evidence_origin"))  # 0005
     log.close()
     adopted = DecisionLog(log_url)
     with adopted.engine.connect() as conn:
@@ -105,6 +110,62 @@ def test_a_log_made_before_migrations_is_adopted(log_url: str) -> None:
         }
     assert adopted.verify().ok and adopted.get("d1") is not None
     adopted.close()
+
+
+def test_a_log_before_0005_gets_its_evidence_origin_column_from_the_bodies(log_url: str) -> None:
+    """Migration 0005 fills the new column from each decision's hashed body: the latest collected
+    decision is found by the index, what-ifs are not, and the chain still verifies."""
+    from alembic import command
+
+    from policygate.decisions.log import _alembic_config
+
+    log = DecisionLog(log_url)
+    for i in range(1, 4):
+        decide(log, i)  # before policygate kept an origin: release decisions
+    what_if(log, 4, origin="collected")
+    what_if(log, 5, origin="supplied")
+    log.close()
+    log = DecisionLog(log_url)
+    with log.engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0004")
+    log.close()
+    log = DecisionLog(log_url)
+    try:
+        with log.engine.connect() as conn:
+            assert "evidence_origin" in {c["name"] for c in inspect(conn).get_columns("decision_log")}
+        assert log.verify().ok
+        assert (
+            log.latest_release(model=["mlflow:models:/m/1"], target="production")["decision"]["decision_id"]
+            == "w4"
+        )
+    finally:
+        log.close()
+
+
+def test_what_ifs_never_hide_the_latest_release_decision(any_log: DecisionLog) -> None:
+    """latest_release: the newest collected decision, however many what-ifs came after it; a row whose
+    evidence origin column was changed is named by log verify."""
+    model = "mlflow:models:/m/1"
+    seq = what_if(any_log, 1, origin="collected")
+    for i in range(2, 80):
+        what_if(any_log, i, origin="supplied")
+    found = any_log.latest_release(model=[model], target="production", outcome="allow")
+    assert found is not None and found["seq"] == seq
+    assert any_log.latest_release(model=[model], target="staging") is None
+    assert len(any_log.query(model=model, outcome="allow", release=True)) == 1
+    with any_log.engine.begin() as conn:
+        conn.execute(text(f"UPDATE decision_log SET evidence_origin = 'supplied' WHERE seq = {seq}"))
+    result = any_log.verify()
+    assert not result.ok and result.seq == seq and "evidence origin" in str(result.problem)
+
+
+def what_if(log: DecisionLog, i: int, *, origin: str) -> int:
+    model = "mlflow:models:/m/1"
+    decision = {"decision_id": f"w{i}", "outcome": "allow", "allow": True, "subject": {"ref": model},
+                "target": {"stage": "production"}, "evidence_origin": origin,
+                "policy_revision": "r"}  # fmt: skip
+    return log.append("decision", f"w{i}", {"decision": decision, "evidence": {}}, model_ref=model,
+                      target_stage="production", outcome="allow", policy_revision="r")  # fmt: skip
 
 
 def test_readers_never_create_a_log(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ from policygate.audit.model import (
 )
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog, LogError
-from policygate.decisions.model import Decision, is_release_decision
+from policygate.decisions.model import Decision
 from policygate.decisions.service import DecisionService, error_reason
 from policygate.engine.opa import EngineError
 from policygate.engine.result import Reason
@@ -53,7 +53,6 @@ KIND = "audit"
 REQUESTER = "policygate-audit"
 PLATFORMS = ("mlflow", "azureml")
 _SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
-RELEASE_SEARCH = 50  # allow decisions looked through for a collected one
 JUDGE_CONCURRENCY = 16  # OPA queries in flight at once
 
 
@@ -428,16 +427,12 @@ class Auditor:
         return Request(target=Target(stage=stage), requested_by=REQUESTER, requested_at=iso(self.clock()))  # type: ignore[arg-type]
 
     def _release_decision(self, item: InUse) -> dict[str, Any] | None:
-        """The newest allow decision policygate collected for this version and target."""
-        for record in self.log.query(
-            model=list(item.spellings or (item.ref,)),
-            target=item.target,
-            outcome="allow",
-            limit=RELEASE_SEARCH,
-        ):
-            if is_release_decision(record) and isinstance(record.get("evidence"), dict):
-                return record
-        return None
+        """The newest allow decision policygate collected for this version and target: one indexed
+        seek (what-ifs on supplied evidence count for nothing here, however many there are)."""
+        record = self.log.latest_release(
+            model=list(item.spellings or (item.ref,)), target=item.target, outcome="allow"
+        )
+        return record if record is not None and isinstance(record.get("evidence"), dict) else None
 
     def _expects_webhooks(self) -> bool:
         s = self.settings

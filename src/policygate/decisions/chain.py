@@ -72,7 +72,18 @@ def _columns_disagree(row: Any) -> str | None:
     )
     if columns != expected:
         return "model, target, outcome or policy revision column differs from the hashed body"
+    stored = getattr(row, "evidence_origin", _UNCHECKED)  # rows read without it (an export) skip this
+    if stored is not _UNCHECKED and stored != evidence_origin(str(row.kind), body):
+        return "evidence origin column differs from the hashed body"
     return None
+
+
+def evidence_origin(kind: str, payload: dict[str, Any]) -> str | None:
+    """The ``evidence_origin`` column as append derives it: a decision's own (None for other kinds)."""
+    if kind != "decision":
+        return None
+    origin = (payload.get("decision") or {}).get("evidence_origin")
+    return origin if isinstance(origin, str) else None
 
 
 def _columns_of(body: dict[str, Any]) -> tuple[Any, Any, Any, Any]:

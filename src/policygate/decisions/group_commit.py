@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from policygate.decisions.chain import GENESIS, chain_hash
+from policygate.decisions.chain import GENESIS, chain_hash, evidence_origin
 from policygate.decisions.schema import Record
 from policygate.evidence import canonical_json
 
@@ -172,6 +172,7 @@ class _ChainWriter:
                             "target_stage": item.target_stage,
                             "outcome": item.outcome,
                             "policy_revision": item.policy_revision,
+                            "evidence_origin": evidence_origin(item.kind, item.payload),
                             "body": body,
                             "prev_hash": prev,
                             "record_hash": record_hash,

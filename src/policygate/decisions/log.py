@@ -31,6 +31,7 @@ from sqlalchemy import (
     event,
     func,
     inspect,
+    or_,
     select,
     text,
 )
@@ -49,6 +50,7 @@ from policygate.decisions.group_commit import (
     pg_lock_key,
     stale_sqlite,
 )
+from policygate.decisions.model import is_release_decision
 from policygate.decisions.schema import Record
 from policygate.timeutil import as_utc
 
@@ -132,7 +134,7 @@ def _alembic_config(connection: Connection | None = None) -> Any:
 
 # The newest migration's revision, so that opening a current log needs no Alembic (0.15 s of every
 # CLI run); a test checks it against the migrations directory.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 
 def head_revision() -> str:
@@ -475,17 +477,19 @@ class DecisionLog:
         limit: int = 50,
         kind: str | None = "decision",
         rule: str | None = None,
+        release: bool = False,
     ) -> list[dict[str, Any]]:
         """Records newest first, filtered; keyset pagination on ``seq`` (pass the last seq seen).
 
         ``model`` may be several spellings of one model reference (as typed, canonical). ``rule``:
         only decisions with a finding of that rule id (a deny reason, warning or dry-run finding).
+        ``release``: only release decisions (no what-if on supplied evidence takes a place in ``limit``).
         """
         if rule is None:
-            return self._query(model, outcome, target, since, until, before_seq, limit, kind, None)
+            return self._query(model, outcome, target, since, until, before_seq, limit, kind, None, release)
         found: list[dict[str, Any]] = []
         while len(found) < limit:  # the text pre-filter may match elsewhere; the exact test decides
-            page = self._query(model, outcome, target, since, until, before_seq, limit, kind, rule)
+            page = self._query(model, outcome, target, since, until, before_seq, limit, kind, rule, release)
             found += [r for r in page if has_finding(r, rule)]
             if len(page) < limit:
                 break
@@ -503,8 +507,11 @@ class DecisionLog:
         limit: int,
         kind: str | None,
         rule: str | None,
+        release: bool = False,
     ) -> list[dict[str, Any]]:
         stmt = select(Record.body).order_by(Record.seq.desc()).limit(limit)
+        if release:
+            stmt = stmt.where(or_(Record.evidence_origin.is_(None), Record.evidence_origin != "supplied"))
         if rule:
             stmt = stmt.where(mentions(rule))
         if kind:
@@ -578,6 +585,33 @@ class DecisionLog:
                         break
                     before = rows[-1].seq
         return found
+
+    def latest_release(
+        self, *, model: Sequence[str], target: str | None, outcome: str | None = None
+    ) -> dict[str, Any] | None:
+        """The newest release decision (collected evidence, never a what-if) of one version for one
+        target, optionally of one outcome: one seek per origin on the (model, target, evidence origin,
+        outcome, seq) index, so no number of what-ifs can hide it. LogError if the column and the hashed
+        body disagree (a changed row: ``log verify`` names it)."""
+        base = select(Record.seq, Record.body).where(
+            Record.kind == "decision",
+            Record.model_ref.in_(list(model)),
+            Record.target_stage.is_(None) if target is None else Record.target_stage == target,
+        )
+        if outcome is not None:
+            base = base.where(Record.outcome == outcome)
+        newest: Any = None
+        with self.engine.connect() as conn:
+            for origin in (Record.evidence_origin == "collected", Record.evidence_origin.is_(None)):
+                row = conn.execute(base.where(origin).order_by(Record.seq.desc()).limit(1)).first()
+                if row is not None and (newest is None or row.seq > newest.seq):
+                    newest = row
+        if newest is None:
+            return None
+        body: dict[str, Any] = json.loads(newest.body)
+        if not is_release_decision(body):
+            raise LogError(f"record {newest.seq}: its evidence origin column differs from its hashed body")
+        return body
 
     def records(
         self,
@@ -676,6 +710,7 @@ class DecisionLog:
             Record.target_stage,
             Record.outcome,
             Record.policy_revision,
+            Record.evidence_origin,
             Record.body,
             Record.prev_hash,
             Record.record_hash,

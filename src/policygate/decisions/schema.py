@@ -26,6 +26,9 @@ class Record(Base):
     target_stage: Mapped[str | None] = mapped_column(String(32))
     outcome: Mapped[str | None] = mapped_column(String(8))
     policy_revision: Mapped[str | None] = mapped_column(String(80))
+    # a decision's evidence_origin (collected, supplied; None before it was kept): release decisions
+    # are found by an index seek, never by a walk that what-ifs can lengthen (migration 0005)
+    evidence_origin: Mapped[str | None] = mapped_column(String(16))
     body: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     record_hash: Mapped[str] = mapped_column(String(64))
@@ -37,6 +40,7 @@ class Record(Base):
         Index("ix_decision_log_recorded_at", "recorded_at"),
         Index("ix_decision_log_model_target_seq", "model_ref", "target_stage", "seq"),
         Index("ix_decision_log_kind_seq", "kind", "seq"),
+        Index("ix_decision_log_release", "model_ref", "target_stage", "evidence_origin", "outcome", "seq"),
     )
 
 

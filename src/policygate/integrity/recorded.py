@@ -25,7 +25,7 @@ def recorded_digests(
     found: dict[str, list[RecordedDigest]] = {ref: [] for ref in refs}
     for start in range(0, len(refs), CHUNK):
         chunk = refs[start : start + CHUNK]
-        for record in log_.query(model=chunk, outcome="allow", limit=PER_MODEL * len(chunk)):
+        for record in log_.query(model=chunk, outcome="allow", limit=PER_MODEL * len(chunk), release=True):
             _add_decision(found, record)
     for ref in refs:
         for record in approvals.get(ref, [])[:PER_MODEL]:
