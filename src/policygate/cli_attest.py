@@ -2,14 +2,19 @@
 
     policygate attest DECISION_ID --key FILE --out FILE [--db URL]
     policygate attest verify FILE --key PUB --target STAGE (--artifact DIR | --digest sha256:...)
+        [--at TIME] [--server URL]
 
-``verify`` exits 0 only for a valid signature, an allow decision for that target and matching
-digests; 1 otherwise, naming which; 2 when it could not check (a file or key it cannot read).
+``attest`` refuses a decision that no longer stands (superseded, an approval it counted withdrawn).
+``verify`` exits 0 only for a valid signature within its validity period (at ``--at``, default now), an
+allow decision for that target, matching digests and, with ``--server``, a decision the service says
+still stands; 1 otherwise, naming which; 2 when it could not check (a file or key it cannot read, a
+special file, the deadline, a service that cannot be asked).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -56,7 +61,9 @@ def attest_create(
     from policygate.decisions.log import LogError
     from policygate.integrity.attest import AttestError, attestation_of, sign, write
 
-    key = key or Settings().checkpoint_key
+    settings = Settings()
+
+    key = key or settings.checkpoint_key
     if key is None:
         fail("no signing key: pass --key FILE or set POLICYGATE_CHECKPOINT_KEY (policygate key create)")
     try:
@@ -65,7 +72,7 @@ def attest_create(
         fail(str(exc))
     log = open_log(db, read_only=True)
     try:
-        envelope = sign(attestation_of(log, decision_id), private)
+        envelope = sign(attestation_of(log, decision_id, ttl_s=settings.attestation_ttl_s), private)
     except (AttestError, LookupError, LogError) as exc:
         fail(str(exc))
     finally:
@@ -86,17 +93,33 @@ def attest_verify(
         Path | None, typer.Option("--artifact", help="The directory about to be deployed (hashed here).")
     ] = None,
     digest: Annotated[str | None, typer.Option("--digest", help="Or its manifest digest, sha256:...")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Check validity at this time (ISO 8601, for audits); default now."),
+    ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="Also ask this policygate whether the decision still stands (token: POLICYGATE_TOKEN).",
+        ),
+    ] = None,
 ) -> None:
     """Check offline that the files about to be deployed are the files an allow decision for this target
     attested: exit 0 yes, 1 no (naming why), 2 could not check."""
     from policygate.decisions.checkpoint import CheckpointError, load_public
     from policygate.integrity.attest import AttestError, check, open_envelope
     from policygate.integrity.manifest import BudgetExceeded, manifest_of
+    from policygate.remote import RemoteError, not_standing
+    from policygate.timeutil import parse_iso
 
     if (artifact is None) == (digest is None):
         fail("pass one of --artifact DIR or --digest sha256:...")
     if digest is not None and not (digest.startswith("sha256:") and len(digest) == 71):
         fail(f"--digest {digest!r}: expected sha256: and 64 hex digits")
+    when = parse_iso(at) if at is not None else None
+    if at is not None and when is None:
+        fail(f"--at {at!r}: expected an ISO 8601 time, e.g. 2026-12-07T10:00:00Z")
     try:
         public = load_public(key)
     except CheckpointError as exc:
@@ -117,10 +140,17 @@ def attest_verify(
             files = manifest_of(artifact)
         except (OSError, ValueError, BudgetExceeded) as exc:
             fail(f"cannot hash {artifact}: {exc}")
-    verdict = check(stmt, target, digest, files)
+    verdict = check(stmt, target, digest, files, at=when)
     if not verdict.ok:
         _refused("\n".join(verdict.problems), verdict.model)
     decision = (stmt.get("predicate") or {}).get("decision") or {}
+    if server is not None:
+        try:
+            why = not_standing(server, str(decision.get("decision_id")), os.environ.get("POLICYGATE_TOKEN"))
+        except RemoteError as exc:
+            fail(str(exc))
+        if why is not None:
+            _refused(f"withdrawn: {why}", verdict.model)
     typer.echo(f"OK: {verdict.model} -> {target}: decision {decision.get('decision_id')} allowed these files")
 
 

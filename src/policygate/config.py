@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         description="Where serve writes signed checkpoints (checkpoint-<size>.txt, latest.txt): keep it "
         "outside the database, ideally on other storage.",
     )
+    attestation_ttl_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="An attestation (policygate attest, GET /v1/decisions/{id}/attestation) is valid this "
+        "long after it is issued (valid_until); attest verify refuses it afterwards.",
+    )
     checkpoint_every: int = Field(default=1000, gt=0, description="A checkpoint at least every N records.")
     checkpoint_interval_s: float = Field(
         default=60.0, gt=0, description="... and at least every S seconds while records arrive."

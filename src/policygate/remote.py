@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import requests
 from pydantic import ValidationError
 
@@ -42,3 +44,24 @@ def remote_decide(
         raise RemoteError(
             f"policygate server {server} answered something that is not a decision: {exc}"
         ) from None
+
+
+def not_standing(server: str, decision_id: str, token: str | None, timeout_s: float = 30.0) -> str | None:
+    """Ask a running policygate whether a decision still stands: None if it does, else why not."""
+    url = f"{server.rstrip('/')}/v1/decisions/{quote(decision_id, safe='')}/standing"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        resp = requests.get(url, headers=headers, timeout=timeout_s)
+    except requests.RequestException as exc:
+        raise RemoteError(f"policygate server {server} unreachable ({type(exc).__name__})") from None
+    if resp.status_code == 404:
+        return f"policygate server {server} has no decision {decision_id!r}"
+    try:
+        answer = resp.json() if resp.status_code == 200 else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or not isinstance(answer.get("standing"), bool):
+        raise RemoteError(
+            f"policygate server {server} answered HTTP {resp.status_code}, not whether it stands"
+        )
+    return None if answer["standing"] else str(answer.get("reason") or "the decision no longer stands")

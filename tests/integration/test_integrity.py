@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import mlflow
 import pytest
+import requests
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
@@ -24,6 +26,7 @@ from policygate.integrity.manifest import manifest_of
 from tests.conftest import REGO, bearer, opa_binary, token
 from tests.keys import pem_pair
 from tests.processes import record_of
+from tests.served import Served
 
 runner = CliRunner()
 WEIGHTS = "model.skops"  # what mlflow.sklearn.log_model writes the fitted model to
@@ -218,6 +221,105 @@ def test_the_api_serves_attestations_of_collected_decisions_only(
         refused = api.get(f"/v1/decisions/{what_if['decision_id']}/attestation")
         assert refused.status_code == 409 and "what-if" in refused.json()["message"]
         assert api.get(f"/v1/decisions/{uuid.uuid4()}/attestation").status_code == 404
+
+
+def test_an_attestation_dies_with_its_allow_withdrawn_or_superseded(
+    mlflow_server: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Approval -> allow D1 -> the approval withdrawn: D1 no longer stands (409 naming why, `attest`
+    refuses, `attest verify --server` refuses an envelope made before); decided again -> deny: superseded."""
+    name = f"approved-{uuid.uuid4().hex[:8]}"
+    version = register(mlflow_server, ModelSpec(name, approvals=[]), train=True)
+    ref = f"mlflow:models:/{name}/{version}"
+    source = MlflowClient(mlflow_server).get_model_version(name, version).source
+    files = local_files(mlflow_server, source, tmp_path / "deploy")
+    key = tmp_path / "policygate.key"
+    assert runner.invoke(app, ["key", "create", "--out", str(key)]).exit_code == 0
+    pub = Path(f"{key}.pub")
+    carol, ci = token(sqlite_url, "carol@corp", "approve"), token(sqlite_url, "ci", "decide,read")
+    env = {"POLICYGATE_DB_URL": sqlite_url, "MLFLOW_TRACKING_URI": mlflow_server,
+           "POLICYGATE_CHECKPOINT_KEY": str(key)}  # fmt: skip
+    decide = {"model": ref, "target": {"stage": "production"}}
+    with Served(env) as server:
+        base, as_ci = server.base, bearer(ci)
+        approved = requests.post(
+            f"{base}/v1/approvals",
+            json={"model": ref, "stage": "production"},
+            headers=bearer(carol),
+            timeout=30,
+        )
+        assert approved.status_code == 201, approved.text
+        d1 = requests.post(f"{base}/v1/decisions", json=decide, headers=as_ci, timeout=60).json()
+        assert d1["outcome"] == "allow", d1["reasons"]
+        answer = requests.get(
+            f"{base}/v1/decisions/{d1['decision_id']}/attestation", headers=as_ci, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        envelope = tmp_path / "d1.json"
+        envelope.write_text(answer.text)
+        args = ("--target", "production", "--artifact", str(files), "--server", base)
+        stands = runner.invoke(
+            app, ["attest", "verify", str(envelope), "--key", str(pub), *args], env={"POLICYGATE_TOKEN": ci}
+        )
+        assert stands.exit_code == 0, stands.output
+
+        approval_id = approved.json()["approval"]["id"]
+        withdrawn = requests.delete(f"{base}/v1/approvals/{approval_id}", headers=bearer(carol), timeout=30)
+        assert withdrawn.status_code == 200, withdrawn.text
+        refused = requests.get(
+            f"{base}/v1/decisions/{d1['decision_id']}/attestation", headers=as_ci, timeout=30
+        )
+        assert refused.status_code == 409 and "withdrawn" in refused.json()["message"], refused.text
+        assert approval_id in refused.json()["message"]
+        offline = verify(envelope, pub, "--target", "production", "--artifact", str(files))
+        assert offline.exit_code == 0  # offline, the envelope alone cannot know: --server asks
+        asked = runner.invoke(
+            app, ["attest", "verify", str(envelope), "--key", str(pub), *args], env={"POLICYGATE_TOKEN": ci}
+        )
+        assert asked.exit_code == 1 and "withdrawn" in asked.output, asked.output
+
+        d2 = requests.post(f"{base}/v1/decisions", json=decide, headers=as_ci, timeout=60).json()
+        assert d2["outcome"] == "deny"
+        refused = requests.get(
+            f"{base}/v1/decisions/{d1['decision_id']}/attestation", headers=as_ci, timeout=30
+        )
+        assert refused.status_code == 409 and "superseded" in refused.json()["message"]
+        assert d2["decision_id"] in refused.json()["message"]
+        standing = requests.get(
+            f"{base}/v1/decisions/{d1['decision_id']}/standing", headers=as_ci, timeout=30
+        )
+        assert standing.json()["standing"] is False and "superseded" in standing.json()["reason"]
+    made = attest(sqlite_url, d1["decision_id"], key, tmp_path / "again.json")
+    assert made.exit_code == 2 and "superseded" in made.output and not (tmp_path / "again.json").exists()
+
+
+def test_an_expired_attestation_is_refused_and_at_audits_its_period(
+    mlflow_server: str, sqlite_url: str, trained: tuple[str, str, str], tmp_path: Path
+) -> None:
+    name, version, _ = trained
+    _, decision = check(mlflow_server, sqlite_url, f"mlflow:models:/{name}/{version}")
+    key = tmp_path / "policygate.key"
+    assert runner.invoke(app, ["key", "create", "--out", str(key)]).exit_code == 0
+    envelope, pub = tmp_path / "a.json", Path(f"{key}.pub")
+    made = runner.invoke(
+        app,
+        ["attest", decision["decision_id"], "--key", str(key), "--out", str(envelope), "--db", sqlite_url],
+        env={"POLICYGATE_ATTESTATION_TTL_S": "60"},
+    )
+    assert made.exit_code == 0, made.output
+    predicate = json.loads(base64.b64decode(json.loads(envelope.read_text())["payload"]))["predicate"]
+    issued, until = (datetime.fromisoformat(predicate[k]) for k in ("issued_at", "valid_until"))
+    assert (until - issued).total_seconds() == 60
+    digest = evidence_of(sqlite_url, decision["decision_id"])["artifacts"]["digest"]
+    args = ("--target", "production", "--digest", digest)
+    assert verify(envelope, pub, *args).exit_code == 0
+    later = verify(envelope, pub, *args, "--at", (until + timedelta(seconds=1)).isoformat())
+    assert later.exit_code == 1 and "expired" in later.output
+    inside = verify(envelope, pub, *args, "--at", (issued + timedelta(seconds=30)).isoformat())
+    assert inside.exit_code == 0, inside.output
+    before = verify(envelope, pub, *args, "--at", (issued - timedelta(hours=1)).isoformat())
+    assert before.exit_code == 1 and "not yet valid" in before.output
+    assert verify(envelope, pub, *args, "--at", "yesterday").exit_code == 2
 
 
 def ec_key(directory: Path, name: str) -> tuple[Path, Path]:

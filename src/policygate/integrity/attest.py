@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,34 +22,65 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from policygate.integrity.manifest import Manifest
+from policygate.integrity.standing import why_not_standing
+from policygate.timeutil import iso, parse_iso
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://policygate.dev/attestation/release-decision/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 MODEL_PREFIX = "model:"
+DEFAULT_TTL_S = 86400.0  # POLICYGATE_ATTESTATION_TTL_S
 
 
 class AttestError(ValueError):
     """A decision that cannot be attested, or an envelope that does not verify (the message says why)."""
 
 
-def attestation_of(log: Any, decision_id: str) -> dict[str, Any]:
-    """The statement of a decision recorded in ``log`` (a DecisionLog); LookupError when it has none."""
+class NotStanding(AttestError):
+    """The decision is no longer the version's standing decision for its target (superseded, an
+    approval it counted withdrawn): its attestation would outlive its allow."""
+
+
+def attestation_of(
+    log: Any, decision_id: str, *, ttl_s: float = DEFAULT_TTL_S, now: datetime | None = None
+) -> dict[str, Any]:
+    """The statement of a decision recorded in ``log`` (a DecisionLog) that still stands, valid for
+    ``ttl_s`` from ``now``; LookupError when the log has no such decision, NotStanding when it no longer
+    stands."""
+    record = standing_record(log, decision_id)
+    issued = now or datetime.now(UTC)
+    return statement(record, str(log.hash_at(int(record["seq"]))), issued, issued + timedelta(seconds=ttl_s))
+
+
+def standing_record(log: Any, decision_id: str) -> dict[str, Any]:
+    """The recorded decision, if it still stands (LookupError: none; AttestError: a what-if;
+    NotStanding: superseded or withdrawn, naming why)."""
     record = log.get(decision_id) if len(decision_id) <= 64 else None
     if record is None or record.get("kind") != "decision":
         raise LookupError(f"no decision {decision_id!r} in the decision log")
-    return statement(record, str(log.hash_at(int(record["seq"]))))
+    _not_a_what_if(record.get("decision") or {})
+    why = why_not_standing(log, record)
+    if why is not None:
+        raise NotStanding(f"decision {decision_id} no longer stands: {why}")
+    return record
 
 
-def statement(record: dict[str, Any], record_hash: str) -> dict[str, Any]:
-    """The in-toto Statement of one recorded release decision (its log body, and its hash)."""
-    decision = record.get("decision") or {}
-    evidence = record.get("evidence") or {}
+def _not_a_what_if(decision: dict[str, Any]) -> None:
     if decision.get("evidence_origin") == "supplied":
         raise AttestError(
             f"decision {decision.get('decision_id')} is a what-if on evidence its caller wrote: "
             "only collected release decisions are attested"
         )
+
+
+def statement(
+    record: dict[str, Any], record_hash: str, issued_at: datetime, valid_until: datetime
+) -> dict[str, Any]:
+    """The in-toto Statement of one recorded release decision (its log body, and its hash), valid
+    from ``issued_at`` to ``valid_until``."""
+    decision = record.get("decision") or {}
+    evidence = record.get("evidence") or {}
+    _not_a_what_if(decision)
     artifacts = evidence.get("artifacts")
     if not isinstance(artifacts, dict) or not artifacts.get("digest"):
         raise AttestError(
@@ -72,6 +104,8 @@ def statement(record: dict[str, Any], record_hash: str) -> dict[str, Any]:
                 "record_hash": record_hash,
                 "recorded_at": record.get("recorded_at"),
             },
+            "issued_at": iso(issued_at),
+            "valid_until": iso(valid_until),
         },
     }
 
@@ -139,9 +173,15 @@ class Verdict:
 
 
 def check(
-    stmt: dict[str, Any], target: str, digest: str | None = None, files: Manifest | None = None
+    stmt: dict[str, Any],
+    target: str,
+    digest: str | None = None,
+    files: Manifest | None = None,
+    *,
+    at: datetime | None = None,
 ) -> Verdict:
-    """Whether a verified statement allows these files (or this manifest digest) to go to ``target``."""
+    """Whether a verified statement allows these files (or this manifest digest) to go to ``target``
+    at ``at`` (now): within its validity period."""
     predicate = stmt.get("predicate") or {}
     decision = predicate.get("decision") or {}
     model = next(
@@ -153,6 +193,7 @@ def check(
         problems.append(
             f"decision: {decision.get('decision_id')} is {decision.get('outcome')!r}, not an allow"
         )
+    problems += _validity(predicate, at or datetime.now(UTC))
     stage = (decision.get("target") or {}).get("stage")
     if stage != target:
         problems.append(f"target: the decision is for {stage!r}, not {target!r}")
@@ -163,6 +204,18 @@ def check(
         if files is not None:
             problems += _file_differences(stmt, files)
     return Verdict(not problems, problems, model.removeprefix(MODEL_PREFIX) if model else None)
+
+
+def _validity(predicate: dict[str, Any], at: datetime) -> list[str]:
+    """An attestation without a validity period (made before it had one) is refused like an expired one."""
+    issued, until = parse_iso(predicate.get("issued_at")), parse_iso(predicate.get("valid_until"))
+    if issued is None or until is None:
+        return ["expired: the attestation has no validity period (issued_at, valid_until): attest again"]
+    if at > until:
+        return [f"expired: the attestation was valid until {iso(until)}, it is {iso(at)}: attest again"]
+    if at < issued:
+        return [f"not yet valid: the attestation was issued at {iso(issued)}, after {iso(at)}"]
+    return []
 
 
 def _file_differences(stmt: dict[str, Any], files: Manifest) -> list[str]:

@@ -1,5 +1,6 @@
-"""``GET /v1/decisions/{id}/attestation``: the signed attestation of a collected release decision
-(read scope), with the key POLICYGATE_CHECKPOINT_KEY names (docs/integrity.md)."""
+"""``GET /v1/decisions/{id}/attestation``: the signed attestation of a collected release decision that
+still stands (read scope), with the key POLICYGATE_CHECKPOINT_KEY names (docs/integrity.md); and
+``GET /v1/decisions/{id}/standing``: whether it still stands (what ``attest verify --server`` asks)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Path, Request
 
 from policygate.api.deps import RuntimeDep
 from policygate.decisions.checkpoint import CheckpointError, load_private
-from policygate.integrity.attest import AttestError, attestation_of, sign
+from policygate.decisions.log import LogError
+from policygate.integrity.attest import AttestError, attestation_of, sign, standing_record
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
 
@@ -32,8 +34,29 @@ def attestation(
             status_code=503, detail="the signing key POLICYGATE_CHECKPOINT_KEY cannot be read"
         ) from None
     try:
-        return sign(attestation_of(runtime.log, decision_id), key)
+        stmt = attestation_of(runtime.log, decision_id, ttl_s=runtime.settings.attestation_ttl_s)
+        return sign(stmt, key)
+    except LogError:
+        raise HTTPException(status_code=503, detail="the decision log cannot be read") from None
     except LookupError as exc:
         raise HTTPException(status_code=404, detail=str(exc.args[0])) from None
     except AttestError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
+
+
+@router.get("/{decision_id}/standing", responses={404: {}, 503: {}})
+def standing(
+    runtime: RuntimeDep,
+    decision_id: Annotated[str, Path(max_length=64, description="A collected release decision's id.")],
+) -> dict[str, Any]:
+    """Whether the decision is still its model version's standing decision for its target: no later
+    collected decision for them, no approval it counted withdrawn. ``reason`` says why not."""
+    try:
+        standing_record(runtime.log, decision_id)
+    except LogError:
+        raise HTTPException(status_code=503, detail="the decision log cannot be read") from None
+    except LookupError as exc:
+        raise HTTPException(status_code=404, detail=str(exc.args[0])) from None
+    except AttestError as exc:  # a what-if never stood; NotStanding: superseded or withdrawn
+        return {"decision_id": decision_id, "standing": False, "reason": str(exc)}
+    return {"decision_id": decision_id, "standing": True, "reason": None}
