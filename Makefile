@@ -7,9 +7,8 @@ OPA := .bin/opa
 
 .PHONY: setup demo test lint policy-test serve bench lock clean dist
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed  # what `make demo` needs: the locked stack and OPA (helm and Regal: `make test`)
 	@scripts/ensure-opa.sh
-	@scripts/ensure-helm.sh  # the chart's tests run helm lint and helm template (deploy/helm)
 
 # Exactly the locked stack (versions and hashes: requirements-dev.lock), then policygate itself.
 $(VENV)/.installed: pyproject.toml requirements-dev.lock
@@ -31,6 +30,9 @@ policy-test: setup
 	@rm -f .policygate-coverage.json
 
 test: setup policy-test
+	@scripts/ensure-helm.sh  # the chart's tests run helm lint and helm template (deploy/helm)
+	@scripts/ensure-regal.sh  # OPA's Rego linter, configured in .regal/config.yaml
+	.bin/regal lint rego/
 	@scripts/ensure-postgres.sh  # the decision-log tests run on PostgreSQL too (a failure, never a skip)
 	@scripts/ensure-chromium.sh  # the console's pages are tested in a real browser (a failure, never a skip)
 	$(VENV)/bin/ruff check src tests bench

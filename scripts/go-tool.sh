@@ -3,13 +3,15 @@
 # .bin/NAME. Reuse .bin/NAME or one on PATH at the pinned version, else build it with `go install`.
 # Fails loudly when neither works (a missing tool fails the tests, it never skips them).
 #
-#   ensure_go_tool NAME VERSION GO_PACKAGE VERSION_FUNCTION SECONDS_HINT
+#   ensure_go_tool NAME VERSION GO_PACKAGE VERSION_FUNCTION SECONDS_HINT [BUILD_FUNCTION]
 #
 # VERSION_FUNCTION prints the version of the binary given as $1 (without a leading v).
+# BUILD_FUNCTION (optional) builds it as BIN_DIR/NAME given BIN_DIR and VERSION, for a tool that
+# `go install PACKAGE@VERSION` cannot fetch (scripts/ensure-regal.sh); the default is go install.
 set -euo pipefail
 
 ensure_go_tool() {
-  local name="$1" want="$2" package="$3" version_of="$4" hint="$5"
+  local name="$1" want="$2" package="$3" version_of="$4" hint="$5" build="${6:-}"
   local root bin start got
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   bin="$root/.bin"
@@ -26,9 +28,14 @@ ensure_go_tool() {
     echo "ensure-$name: ERROR: $name v$want is not on PATH and Go is not installed to build it." >&2
     return 1
   fi
-  echo "ensure-$name: building $name v$want with go install (about $hint s on 2 cores) ..."
+  echo "ensure-$name: building $name v$want (about $hint s on 2 cores) ..."
   start=$(date +%s)
-  if ! GOBIN="$bin" GOFLAGS=-mod=mod go install "$package@v$want"; then
+  if [ -n "$build" ]; then
+    if ! "$build" "$bin" "$want"; then
+      echo "ensure-$name: ERROR: building $package v$want failed." >&2
+      return 1
+    fi
+  elif ! GOBIN="$bin" GOFLAGS=-mod=mod go install "$package@v$want"; then
     echo "ensure-$name: ERROR: go install $package@v$want failed." >&2
     return 1
   fi
