@@ -213,6 +213,8 @@ def test_a_witness_refuses_a_cut_log_even_re_signed_with_the_services_key(
         wait_for(lambda: latest_size(out) == 3)
     ok = verify_dir(log_url, out, key, "--witness-key", str(witness_pub))
     assert ok.exit_code == 0 and "countersigned by the witness" in ok.stdout, ok.stdout
+    store = tmp_path / "witness-store"
+    witnessed = {p: p.read_bytes() for p in store.rglob("*.txt")}
 
     # The attacker holds the database and the service's key: cuts, appends, re-signs, and wipes the
     # checkpoint directory too.
@@ -233,6 +235,7 @@ def test_a_witness_refuses_a_cut_log_even_re_signed_with_the_services_key(
         ready = api.get("/readyz")
         assert ready.status_code == 503 and "the witness refused" in ready.json()["problems"]["checkpoints"]
         assert 'policygate_checkpoint_refusals_total{reason="witness"}' in api.get("/metrics").text
+    assert {p: p.read_bytes() for p in store.rglob("*.txt")} == witnessed  # the witness kept its record
     # the fresh directory's checkpoints verify with the service's key, but carry no countersignature
     assert verify_dir(log_url, wiped, key).exit_code == 0
     no_cosig = verify_dir(log_url, wiped, key, "--witness-key", str(witness_pub))

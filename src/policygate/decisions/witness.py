@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +52,9 @@ class Answer:
 
 
 class Witness:
-    """The witness's side: trusted log keys, its own signing key and name, and a store directory with
-    the last checkpoint it countersigned per log origin."""
+    """The witness's side: trusted log keys, its own signing key and name, and a store: per log origin
+    a directory of the checkpoints it countersigned (``<size>.txt``, each created once, never replaced);
+    the largest is what it holds. One process per store."""
 
     def __init__(
         self, key: Ed25519PrivateKey, name: str, store: Path, log_keys: list[Ed25519PublicKey]
@@ -61,8 +63,8 @@ class Witness:
         self.store.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
-    def _state_path(self, origin: str) -> Path:
-        return self.store / (origin.replace("/", "_") + ".txt")
+    def _dir(self, origin: str) -> Path:
+        return self.store / origin.replace("/", "_")
 
     def _parse(self, text: str) -> Checkpoint | None:
         for key in self.log_keys:
@@ -73,8 +75,15 @@ class Witness:
         return None
 
     def state(self, origin: str) -> Checkpoint | None:
-        path = self._state_path(origin)
-        return self._parse(path.read_text(encoding="utf-8")) if path.is_file() else None
+        """The newest checkpoint of ``origin`` it countersigned (None: it never saw that log)."""
+        sizes = [int(p.stem) for p in self._dir(origin).glob("*.txt") if p.stem.isdigit()]
+        if not sizes:
+            return None
+        newest = self._dir(origin) / f"{max(sizes)}.txt"
+        cp = self._parse(newest.read_text(encoding="utf-8"))
+        if cp is None:  # never start over on trust: the witness's own record must be readable
+            raise CheckpointError(f"the witness's store holds {newest}, signed by no trusted log key")
+        return cp
 
     def add_checkpoint(self, request: str) -> Answer:
         head, sep, note = request.partition("\n\n")
@@ -95,7 +104,11 @@ class Witness:
         if cp is None:
             return Answer(403, "the checkpoint is not signed by a log key this witness trusts\n")
         with self._lock:
-            known = self.state(cp.origin)
+            try:
+                known = self.state(cp.origin)
+            except (CheckpointError, OSError, UnicodeDecodeError) as exc:
+                log.error("witness: %s", exc)
+                return Answer(500, "the witness cannot read its own store\n")
             size = known.size if known is not None else 0
             if old != size:
                 return Answer(409, f"{size}\n", SIZE_TYPE)
@@ -107,9 +120,15 @@ class Witness:
                     log.error("witness: refused checkpoint %s of %s: %s", cp.size, cp.origin, problem)
                     return Answer(422, f"{problem}\n")
             line = cosign(cp, self.key, self.name)
-            tmp = self._state_path(cp.origin).with_suffix(".tmp")
-            tmp.write_text(note.rstrip("\n") + "\n" + line, encoding="utf-8")
-            tmp.replace(self._state_path(cp.origin))
+            if known is None or cp.size > known.size:
+                self._dir(cp.origin).mkdir(exist_ok=True)
+                fd = os.open(
+                    self._dir(cp.origin) / f"{cp.size}.txt", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644
+                )
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(note.rstrip("\n") + "\n" + line)
+                    fh.flush()
+                    os.fsync(fh.fileno())
         log.info("witness: cosigned checkpoint %s of %s", cp.size, cp.origin)
         return Answer(200, line)
 
