@@ -129,6 +129,12 @@ class Settings(BaseSettings):
     )
     webhook_enforce: bool = Field(default=False, description="On deny/error, remove the alias that asked.")
     webhook_queue_size: int = Field(default=1000, gt=0)
+    webhook_run_wait_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Longest wait (seconds, from the delivery) for a version's training run to finish "
+        "before a webhook decides it; still running then: an error decision. 0: decide at once.",
+    )
     eventgrid_secret: SecretStr | None = Field(
         default=None, description="Shared secret Event Grid sends as ?code= or X-Policygate-Secret."
     )

@@ -58,7 +58,7 @@ class Metrics:
         self.webhook_deliveries = Counter(
             "policygate_webhook_deliveries",
             "Webhook deliveries, by source (mlflow|eventgrid) and result "
-            "(accepted|duplicate|ignored|refused).",
+            "(accepted|duplicate|ignored|refused|test).",
             ["source", "result"],
             registry=r,
         )

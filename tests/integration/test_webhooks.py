@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from policygate.api.app import create_app
 from policygate.config import Settings
+from policygate.decisions.log import DecisionLog
 from policygate.demo.seed import ModelSpec, register
 from policygate.webhooks.signatures import sign
 from tests.conftest import REGO, opa_binary
@@ -235,3 +236,216 @@ def test_real_mlflow_server_delivers_to_a_real_policygate(mlflow_server: str, tm
         finally:
             client.delete_webhook(hook.webhook_id)
     assert SECRET not in server.output and "x-mlflow-signature" not in server.output.lower()
+
+
+def scoped_tags_written(uri: str, name: str, version: str, *stages: str) -> dict[str, str] | None:
+    tags = version_tags(uri, name, version)
+    done = all(tags.get(f"policygate.{s}.decision") not in (None, "pending") for s in stages)
+    return tags if done else None
+
+
+def test_write_back_is_per_target_and_the_unscoped_tags_name_theirs(
+    make_client: Callable[..., TestClient], mlflow_server: str
+) -> None:
+    """A staging allow, then a production deny of one version: each stage keeps its own tags; the
+    unscoped ones (a contract) describe the newest decision and say which target it was for."""
+    client = make_client()
+    spec = ModelSpec(f"scope-{uuid.uuid4().hex[:6]}", approvals=[])  # none: staging allows, production denies
+    version = register(mlflow_server, spec)
+    raw, headers = delivery(alias_event(spec.name, version, alias="staging"))
+    assert client.post("/v1/webhooks/mlflow", content=raw, headers=headers).status_code == 202
+    eventually(lambda: scoped_tags_written(mlflow_server, spec.name, version, "staging"))
+    raw, headers = delivery(alias_event(spec.name, version, alias="champion"))
+    assert client.post("/v1/webhooks/mlflow", content=raw, headers=headers).status_code == 202
+    tags = eventually(lambda: scoped_tags_written(mlflow_server, spec.name, version, "staging", "production"))
+    assert tags["policygate.staging.decision"] == "allow" and tags["policygate.staging.reasons"] == "none"
+    assert tags["policygate.production.decision"] == "deny"
+    assert "APR-001" in tags["policygate.production.reasons"].split(",")
+    staging = client.get(f"/v1/decisions/{tags['policygate.staging.decision_id']}").json()
+    production = client.get(f"/v1/decisions/{tags['policygate.production.decision_id']}").json()
+    assert staging["target"]["stage"] == "staging" and staging["outcome"] == "allow"
+    assert production["target"]["stage"] == "production" and production["outcome"] == "deny"
+    # written last, so once it says deny the other unscoped tags are those of the production decision
+    eventually(lambda: version_tags(mlflow_server, spec.name, version).get("policygate.decision") == "deny")
+    tags = version_tags(mlflow_server, spec.name, version)
+    assert tags["policygate.target"] == "production"
+    assert tags["policygate.decision_id"] == production["decision_id"]
+    assert tags["policygate.reasons"] == tags["policygate.production.reasons"]
+
+
+def real_hook(mlflow_server: str, base: str, events: list[str]) -> Any:
+    hook = MlflowClient(mlflow_server).create_webhook(
+        name=f"policygate-{uuid.uuid4().hex[:6]}",
+        url=f"{base}/v1/webhooks/mlflow",
+        events=events,
+        secret=SECRET,
+    )
+    time.sleep(1.5)  # the server caches its webhook list for MLFLOW_WEBHOOK_CACHE_TTL (1 s here)
+    return hook
+
+
+def log_size(db_url: str) -> int:
+    log = DecisionLog(db_url, create=False)
+    try:
+        return log.head()[0]
+    finally:
+        log.close()
+
+
+def test_mlflow_test_delivery_is_answered_as_a_test_and_decides_nothing(
+    mlflow_server: str, tmp_path: Path
+) -> None:
+    """MLflow's "test webhook" (example_model/1) is no event about a model: nothing enters the log."""
+    db = f"sqlite:///{tmp_path}/decisions.db"
+    env = {
+        "POLICYGATE_DB_URL": db,
+        "POLICYGATE_MLFLOW_WEBHOOK_SECRET": SECRET,
+        "POLICYGATE_WEBHOOK_DEFAULT_TARGET": "staging",  # so a model_version.created would be decided
+        "MLFLOW_TRACKING_URI": mlflow_server,
+    }
+    with Served(env) as server:
+        client = MlflowClient(mlflow_server)
+        hook = real_hook(mlflow_server, server.base, ["model_version.created", "model_version_alias.created"])
+        try:
+            before = log_size(db)
+            for event in ("model_version.created", "model_version_alias.created"):
+                result = client.test_webhook(hook.webhook_id, event=event)  # type: ignore[arg-type]
+                assert result.success and result.response_status == 200, result
+                assert json.loads(result.response_body) == {"status": "test"}
+            time.sleep(2)  # a decision would be made in the background by now
+            assert log_size(db) == before
+            metrics = requests.get(f"{server.base}/metrics", timeout=5).text
+            assert 'policygate_webhook_deliveries_total{result="test",source="mlflow"} 2.0' in metrics
+        finally:
+            client.delete_webhook(hook.webhook_id)
+    for version in client.search_model_versions("name='example_model'"):  # nothing written back
+        assert not [k for k in version.tags if k.startswith("policygate.")]
+
+
+def test_example_data_about_a_real_model_is_no_test(
+    make_client: Callable[..., TestClient], mlflow_server: str
+) -> None:
+    """Only the registry knowing no such model makes MLflow's example data a test: a real model that
+    happens to be called example_model is decided like any other."""
+    from mlflow.webhooks.types import ModelVersionAliasCreatedPayload
+
+    client = make_client()
+    data = dict(ModelVersionAliasCreatedPayload.example())
+    if not any(m.name == data["name"] for m in MlflowClient(mlflow_server).search_registered_models()):
+        register(mlflow_server, ModelSpec(str(data["name"])))
+    body = {"entity": "model_version_alias", "action": "created", "data": data}
+    raw, headers = delivery(body)
+    resp = client.post("/v1/webhooks/mlflow", content=raw, headers=headers)
+    assert resp.status_code == 200 and resp.json()["status"] == "ignored"  # example_alias: no stage
+    assert records(client, "delivery") == []
+
+
+def train_in_a_run(uri: str, name: str, keep_running: Callable[[], None]) -> str:
+    """What a data scientist writes: log_model(registered_model_name=...) inside the training run,
+    which then goes on (evaluation, more logging) while MLflow has already sent model_version.created."""
+    import mlflow
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from policygate.demo.seed import REPO, _training_data
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(f"{name}-training")
+    features, labels = _training_data()
+    tags = {
+        "mlflow.user": "dana@corp",
+        "mlflow.source.name": "train.py",
+        "mlflow.source.git.commit": "9f2c1e7a4b6d8f0e1a3c5b7d9e2f4a6c8b0d1e3f",
+        "mlflow.source.git.repoURL": REPO,
+    }
+    with mlflow.start_run(tags=tags):
+        frame = pd.DataFrame(features, columns=["amount", "velocity", "age_days", "merchant_risk"])
+        frame["label"] = labels
+        dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
+            frame, source="s3://example-corp-data/transactions/2026-10.parquet", name="transactions"
+        )
+        mlflow.log_input(dataset, context="training")
+        model = LogisticRegression().fit(features, labels)
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name)
+        client = MlflowClient(uri)
+        for key, value in {
+            "owner": "alice@corp",
+            "team": "risk-ml",
+            "use_case": "fraud",
+            "risk_tier": "medium",
+        }.items():
+            client.set_registered_model_tag(name, key, value)
+        keep_running()
+    return str(info.registered_model_version)
+
+
+def test_version_registered_inside_its_run_is_decided_once_the_run_ends(
+    mlflow_server: str, tmp_path: Path
+) -> None:
+    """model_version.created arrives while the run is RUNNING: pending (never deny) until it ends, then
+    one ALLOW, even when policygate is killed and restarted while it waits."""
+    import threading
+
+    db = f"sqlite:///{tmp_path}/decisions.db"
+    env = {
+        "POLICYGATE_DB_URL": db,
+        "POLICYGATE_MLFLOW_WEBHOOK_SECRET": SECRET,
+        "POLICYGATE_WEBHOOK_DEFAULT_TARGET": "staging",
+        "MLFLOW_TRACKING_URI": mlflow_server,
+    }
+    name = f"inrun-{uuid.uuid4().hex[:6]}"
+    seen: set[tuple[str, str]] = set()
+    watching = threading.Event()
+
+    def watch() -> None:  # every value the decision tags take, as often as MLflow answers
+        while not watching.is_set():
+            try:
+                for version in MlflowClient(mlflow_server).search_model_versions(f"name='{name}'"):
+                    seen.update((k, v) for k, v in version.tags.items() if k.endswith(".decision"))
+            except Exception:  # noqa: BLE001 - not registered yet
+                pass
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    first = Served(env).__enter__()
+    hook = real_hook(mlflow_server, first.base, ["model_version.created"])
+    servers = [first]
+    try:
+
+        def keep_running() -> None:
+            eventually(lambda: ("policygate.staging.decision", "pending") in seen, timeout_s=30)
+            assert log_size(db) and _decisions(db) == []  # the delivery is recorded, nothing decided
+            assert first.proc is not None
+            first.proc.kill()  # no goodbye: the waiting delivery lives only in the log
+            first.__exit__(None, None, None)
+            servers.append(Served(env).__enter__())
+            time.sleep(3)  # the restarted service has looked at the run again: still running
+            assert _decisions(db) == []
+
+        version = train_in_a_run(mlflow_server, name, keep_running)
+        tags = eventually(  # the unscoped decision tag is written last
+            lambda: (t := version_tags(mlflow_server, name, version)).get("policygate.decision") and t
+        )
+        assert tags["policygate.staging.decision"] == "allow", tags
+        assert tags["policygate.decision"] == "allow" and tags["policygate.target"] == "staging"
+        time.sleep(2)
+        [decision] = _decisions(db)
+        assert (
+            decision["outcome"] == "allow"
+            and decision["subject"]["ref"] == f"mlflow:models:/{name}/{version}"
+        )
+    finally:
+        watching.set()
+        MlflowClient(mlflow_server).delete_webhook(hook.webhook_id)
+        for server in servers:
+            server.__exit__(None, None, None)
+    assert not [v for _, v in seen if v not in ("pending", "allow")], seen
+
+
+def _decisions(db_url: str) -> list[dict[str, Any]]:
+    log = DecisionLog(db_url, create=False)
+    try:
+        return [r["decision"] for r in log.query(kind="decision")]
+    finally:
+        log.close()

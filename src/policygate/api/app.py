@@ -135,11 +135,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 writeback,
                 enforce=settings.webhook_enforce,
                 maxsize=settings.webhook_queue_size,
+                run_wait_s=settings.webhook_run_wait_s,
             )
             runtime.metrics.gauge(
                 "policygate_webhook_queue_depth",
-                "Webhook deliveries waiting for a decision.",
-                worker.queue.qsize,
+                "Webhook deliveries waiting for a decision (queued, or waiting for their training run).",
+                lambda: worker.queue.qsize() + worker.waiting,
             )
             app.state.webhooks = worker
             worker.start()

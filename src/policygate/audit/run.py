@@ -483,6 +483,7 @@ class Auditor:
                 outcome="deny",
                 allow=False,
                 reasons=[Reason(id=r, message=f.message) for r in dict.fromkeys(reasons)],
+                target={"stage": f.target},  # the write-back's policygate.<stage>.* tags
                 evaluated_at=iso(self.clock()),
             )
             tagged = self.writeback.tag(f.name, f.version, verdict)

@@ -50,6 +50,25 @@ def mlflow_job(
     return Job(f"mlflow:{delivery_id}", "mlflow", f"{entity}.{action}", ref, stage, MLFLOW_REQUESTER, alias)
 
 
+def mlflow_example(payload: Any) -> bool:
+    """The body is exactly the example MLflow's ``test_webhook`` sends for its event.
+
+    MLflow marks a test delivery no other way (same headers, same signature, a fresh delivery id):
+    only its fixed example data (``example_model``, version 1, source ``models:/123``, ...) tells it.
+    The route also asks the registry that no such model exists before answering "test"."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        return False
+    try:
+        from mlflow.entities.webhook import WebhookEvent
+        from mlflow.webhooks.types import get_example_payload_for_event
+
+        event = WebhookEvent.from_str(f"{payload.get('entity')}.{payload.get('action')}")  # type: ignore[arg-type]
+        example = get_example_payload_for_event(event)
+    except Exception:  # noqa: BLE001 - an event MLflow has no example for is no test delivery
+        return False
+    return payload["data"] == dict(example)
+
+
 def _model_ref(text: str) -> str:
     try:
         return str(parse(text))

@@ -1,5 +1,8 @@
 """Write a decision back onto the MLflow model version as tags; optionally remove the alias on deny.
 
+Tags per target (``policygate.<stage>.decision``, ``.reasons``, ``.decision_id``) say what was
+decided for that stage; the unscoped ones (a contract) describe the newest decision written back,
+and ``policygate.target`` names its stage, so a staging allow never reads as a production allow.
 Retried with backoff: a failed write-back is logged and retried, and never
 touches the decision, which is already committed to the log.
 """
@@ -7,6 +10,7 @@ touches the decision, which is already committed to the log.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -17,6 +21,21 @@ log = logging.getLogger(__name__)
 TAG_DECISION = "policygate.decision"
 TAG_DECISION_ID = "policygate.decision_id"
 TAG_REASONS = "policygate.reasons"
+TAG_TARGET = "policygate.target"
+PENDING = "pending"
+
+
+_STRIPES = [threading.Lock() for _ in range(64)]
+
+
+def _lock_of(name: str, version: str) -> threading.Lock:
+    """One version's tags are written by one thread at a time: the unscoped ones never mix two decisions."""
+    return _STRIPES[hash((name, version)) % len(_STRIPES)]
+
+
+def scoped(stage: str, name: str) -> str:
+    """``policygate.<stage>.<name>``, e.g. policygate.production.decision."""
+    return f"policygate.{stage}.{name}"
 
 
 class MlflowWriteBack:
@@ -50,18 +69,53 @@ class MlflowWriteBack:
         return False
 
     def tag(self, name: str, version: str, decision: Decision) -> bool:
-        # policygate.decision goes last: its presence tells readers the other tags are complete
-        tags = {
-            TAG_REASONS: ",".join(r.id for r in decision.reasons) or "none",  # MLflow drops empty values
+        """The decision's tags for its target, then the unscoped ones naming that target."""
+        reasons = ",".join(r.id for r in decision.reasons) or "none"  # MLflow drops empty values
+        stage = str((decision.target or {}).get("stage") or "") or None
+        tags: dict[str, str] = {}
+        if stage is not None:  # each decision tag goes last: its presence says the others are complete
+            tags |= {
+                scoped(stage, "reasons"): reasons,
+                scoped(stage, "decision_id"): decision.decision_id,
+                scoped(stage, "decision"): decision.outcome,
+            }
+        tags |= {
+            TAG_REASONS: reasons,
             TAG_DECISION_ID: decision.decision_id,
+            TAG_TARGET: stage or "none",
             TAG_DECISION: decision.outcome,
         }
-        return all(
-            self._retry(
-                f"tag {key} on {name}/{version}", self.client.set_model_version_tag, name, version, key, value
+        return self._set(name, version, tags)
+
+    def pending(self, name: str, version: str, stage: str) -> bool:
+        """``policygate.<stage>.decision=pending``: not decided yet (waiting for the training run)."""
+        return self._set(name, version, {scoped(stage, "decision"): PENDING})
+
+    def _set(self, name: str, version: str, tags: dict[str, str]) -> bool:
+        with _lock_of(name, version):
+            return all(
+                self._retry(
+                    f"tag {key} on {name}/{version}",
+                    self.client.set_model_version_tag,
+                    name,
+                    version,
+                    key,
+                    value,
+                )
+                for key, value in tags.items()
             )
-            for key, value in tags.items()
-        )
+
+    def registered(self, name: str) -> bool | None:
+        """Whether the registry holds a model called ``name``; None when it cannot say."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException as exc:
+            return False if exc.error_code == "RESOURCE_DOES_NOT_EXIST" else None
+        except Exception:  # noqa: BLE001 - unreachable, refused: unknown
+            return None
+        return True
 
     def remove_alias_if_current(self, name: str, alias: str, version: str) -> bool:
         """Remove the alias only while it still points at the denied version (it may have moved on)."""

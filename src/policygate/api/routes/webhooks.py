@@ -20,6 +20,7 @@ from policygate.webhooks.events import (
     EventError,
     eventgrid_events,
     eventgrid_jobs,
+    mlflow_example,
     mlflow_job,
     validation_code,
 )
@@ -82,8 +83,13 @@ async def _mlflow_delivery(request: Request) -> JSONResponse:
             request.headers.get("x-mlflow-signature"),
             body,
         )
+        payload = _json(body)
+        if await _test_delivery(request.app.state.webhooks, payload):
+            log.info("MLflow test delivery %s answered; nothing decided or written back", delivery_id)
+            request.app.state.service.metrics.webhook_deliveries.labels("mlflow", "test").inc()
+            return JSONResponse(status_code=200, content={"status": "test"})
         job = mlflow_job(
-            str(delivery_id), _json(body), settings.webhook_alias_stages, settings.webhook_default_target
+            str(delivery_id), payload, settings.webhook_alias_stages, settings.webhook_default_target
         )
     except SignatureError as exc:
         log.warning("refused MLflow webhook delivery: %s", exc)
@@ -96,6 +102,14 @@ async def _mlflow_delivery(request: Request) -> JSONResponse:
         return JSONResponse(status_code=200, content={"status": "ignored"})
     result = await _accept(request.app.state.webhooks, [job])
     return JSONResponse(status_code=200 if result["status"] == "duplicate" else 202, content=result)
+
+
+async def _test_delivery(worker: WebhookWorker, payload: Any) -> bool:
+    """MLflow's ``test_webhook``: its example data, about a model the registry does not hold (when the
+    registry cannot say, the delivery is taken as real and decided: never a real event skipped)."""
+    if not mlflow_example(payload) or worker.writeback is None:
+        return False
+    return await run_in_threadpool(worker.writeback.registered, str(payload["data"].get("name"))) is False
 
 
 def _eventgrid_authorised(request: Request, settings: Settings) -> bool:
