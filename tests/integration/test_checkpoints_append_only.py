@@ -203,14 +203,19 @@ def witness(tmp_path: Path, key: Path) -> Iterator[tuple[str, Path]]:
     proc.wait(timeout=10)
 
 
+def countersigned(log_url: str, opa: OpaEngine, key: Path, out: Path, url: str, n: int) -> None:
+    """``n`` decisions under a service whose checkpoints a witness countersigns."""
+    with TestClient(create_app(settings(log_url, opa, key, out, checkpoint_witness_url=url))) as api:
+        decide(api, n)
+        wait_for(lambda: latest_size(out) == n)
+
+
 def test_a_witness_refuses_a_cut_log_even_re_signed_with_the_services_key(
     log_url: str, opa: OpaEngine, key: Path, tmp_path: Path, witness: tuple[str, Path]
 ) -> None:
     url, witness_pub = witness
     out = tmp_path / "cps"
-    with TestClient(create_app(settings(log_url, opa, key, out, checkpoint_witness_url=url))) as api:
-        decide(api, 3)
-        wait_for(lambda: latest_size(out) == 3)
+    countersigned(log_url, opa, key, out, url, 3)
     ok = verify_dir(log_url, out, key, "--witness-key", str(witness_pub))
     assert ok.exit_code == 0 and "countersigned by the witness" in ok.stdout, ok.stdout
     store = tmp_path / "witness-store"
@@ -247,9 +252,7 @@ def test_log_verify_with_a_witness_key_needs_a_valid_countersignature(
 ) -> None:
     url, witness_pub = witness
     out = tmp_path / "cps"
-    with TestClient(create_app(settings(log_url, opa, key, out, checkpoint_witness_url=url))) as api:
-        decide(api, 1)
-        wait_for(lambda: latest_size(out) == 1)
+    countersigned(log_url, opa, key, out, url, 1)
     cosigned = out / "checkpoint-1.txt"
 
     def verify(path: Path) -> Result:
