@@ -172,6 +172,23 @@ def test_a_rewritten_record_after_the_checkpoint_size_is_refused_too(
     assert files(out) == before
 
 
+def test_a_cut_refilled_to_the_same_size_is_caught_at_once_not_at_the_next_interval(
+    log_url: str, opa: OpaEngine, key: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "cps"
+    with TestClient(create_app(settings(log_url, opa, key, out))) as api:
+        decide(api, 2)
+    slow = settings(log_url, opa, key, out).model_copy(
+        update={"checkpoint_every": 1000, "checkpoint_interval_s": 3600.0}
+    )
+    with TestClient(create_app(slow)) as api:
+        assert api.get("/readyz").status_code == 200
+        tamper(log_url, "DELETE FROM decision_log WHERE seq = 2")
+        decide(api)  # the same size again, another record 2
+        body = wait_for(lambda: api.get("/readyz").json().get("problems", {}).get("checkpoints"), 10)
+        assert "decision_log_tampered" in body and "rewritten" in body
+
+
 # --- witnesses --------------------------------------------------------------------------------
 
 

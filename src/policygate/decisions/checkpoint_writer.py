@@ -86,12 +86,22 @@ class CheckpointWriter:
                         refused_at = time.monotonic()
                         self.write()
                     continue
-                size, _ = self.log.head()
+                size, head = self.log.head()
                 due = self.written is None or size - self.written >= self.every
-                if size != self.written and (due or time.monotonic() - self._at >= self.interval_s):
+                if self._cut(size, head) or (
+                    size != self.written and (due or time.monotonic() - self._at >= self.interval_s)
+                ):
                     self.write()
             except Exception as exc:  # noqa: BLE001 - keep trying; the chain itself is unaffected
                 log.warning("could not write a checkpoint to %s: %s", self.out, exc)
+
+    def _cut(self, size: int, head: str) -> bool:
+        """Whether the log is shorter than the newest checkpoint, or has another record at its size:
+        checked now, not at the next interval."""
+        last = self.last.checkpoint if self.last is not None else None
+        if last is None or last.size == 0:
+            return False
+        return size < last.size or (size == last.size and head != last.head)
 
     def write(self) -> Checkpoint | None:
         """Sign and store the log's checkpoint, if it extends the last one; None when refused or
