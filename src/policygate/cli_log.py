@@ -238,13 +238,18 @@ def show(
     limit: Annotated[int, typer.Option(min=1, max=500, help="Recent decisions to include.")] = 20,
     db: DbOption = None,
 ) -> None:
-    """The governed record of a model: owner, risk tier, lineage, latest decision per target, history."""
+    """The governed record of a model: owner, risk tier, lineage, latest decision per target, history.
+
+    An alias (mlflow:models:/NAME@ALIAS) shows the version it points at: asked of MLflow
+    (MLFLOW_TRACKING_URI) when it answers, else read from the aliases in the recorded evidence;
+    the output says which (``alias`` in JSON)."""
     from policygate.decisions.log import LogError
     from policygate.decisions.record import governed_record
 
     log = open_log(db, read_only=True)
     try:
-        record = governed_record(log, ref, history=limit)
+        version_ref, resolved = _resolved(log, ref)
+        record = governed_record(log, version_ref, history=limit)
         single = None if record is not None else log.get(ref)
     except LogError as exc:
         fail(str(exc))
@@ -252,16 +257,34 @@ def show(
         log.close()
     if record is None and single is None:
         typer.echo(f"no decision recorded for {ref!r} in {log.safe_url}", err=True)
+        if resolved is None and "@" in ref:
+            typer.echo(
+                "  (MLflow does not answer or has no such alias, and no recorded evidence shows it)",
+                err=True,
+            )
         raise typer.Exit(EXIT_NOT_FOUND)
+    if record is not None and resolved is not None:
+        record = {"alias": resolved.as_dict(), **record}
     if fmt is TextOrJson.json:
         typer.echo(json.dumps(record if record is not None else single, indent=2))
         return
     typer.echo(render_record(record) if record is not None else json.dumps(single, indent=2))
 
 
+def _resolved(log: Any, ref: str) -> tuple[str, Any]:
+    """``ref`` to read the log under: an alias resolved through MLflow, else from recorded evidence."""
+    from policygate.config import Settings
+    from policygate.decisions.aliases import for_reading, uri_lookup
+
+    return for_reading(log, ref, uri_lookup(Settings().mlflow_uri))
+
+
 def render_record(record: dict[str, Any]) -> str:
     """Plain text for a terminal: the four questions first, then the history."""
     lines = [f"model      {record['model']}"]
+    if record.get("alias"):
+        alias = record["alias"]
+        lines.insert(0, f"alias      {alias['alias']} -> {alias['ref']} ({alias['note']})")
     own = record.get("ownership") or {}
     lines.append(
         f"owner      {own.get('owner') or '-'}  team {own.get('team') or '-'}  "
@@ -343,6 +366,14 @@ def export(
         str | None,
         typer.Option("--rule", help="Only decisions with a finding of this rule id (deny, warn or dry-run)."),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Only decisions about this model version; an alias (mlflow:models:/NAME@ALIAS) is "
+            "resolved as in log show.",
+        ),
+    ] = None,
 ) -> None:
     """Stream every decision (oldest first) as JSONL, as OPA's own decision-log events, or as CSV."""
     from policygate.decisions.export import write_csv, write_jsonl, write_opa
@@ -358,7 +389,18 @@ def export(
         except ValueError as exc:
             fail(f"--rule: {exc}")
     log = open_log(db, read_only=True)
-    records = log.records(since=start, until=end, kind="decision", rule=rule)
+    models = None
+    if model is not None:
+        from policygate.decisions.record import model_spellings
+
+        try:
+            version_ref, resolved = _resolved(log, model)
+        except LogError as exc:
+            fail(str(exc))
+        if resolved is not None:
+            typer.echo(f"{resolved.alias_ref} -> {resolved.ref} ({resolved.note})", err=True)
+        models = model_spellings(version_ref)
+    records = log.records(since=start, until=end, kind="decision", rule=rule, model=models)
     writer = {ExportFormat.jsonl: write_jsonl, ExportFormat.opa: write_opa}.get(fmt, write_csv)
     try:
         if output is None:

@@ -164,3 +164,41 @@ def test_model_record_unknown_is_404_and_malformed_is_422(
     malformed = client.get("/v1/models/not a ref/record")
     assert malformed.status_code == 422 and "malformed model reference" in malformed.text
     assert client.get(f"/v1/models/{REF}/record", params={"limit": 0}).status_code == 422
+
+
+def test_an_alias_is_resolved_through_mlflow_for_the_record_route_and_the_console(
+    mlflow_server: str, sqlite_url: str
+) -> None:
+    """GET /v1/models/NAME@ALIAS/record and the console's search answer with the version MLflow's
+    alias points at now, and say so; decisions are recorded under versions, never aliases."""
+    import uuid
+
+    from mlflow.tracking import MlflowClient
+
+    from policygate.demo.seed import ModelSpec, register
+    from policygate.evidence import Target
+    from policygate.refs import parse
+
+    name = f"api-alias-{uuid.uuid4().hex[:6]}"
+    alias = f"mlflow:models:/{name}@champion"
+    settings = Settings(db_url=sqlite_url, policy_dir=REGO, opa_bin=opa_binary(), mlflow_uri=mlflow_server)
+    with TestClient(create_app(settings)) as client:
+        service = client.app.state.service  # type: ignore[attr-defined]
+        first = register(mlflow_server, ModelSpec(name, alias="champion"))
+        service.decide(parse(alias), Target(stage="production"), "ci")
+        second = register(mlflow_server, ModelSpec(name))
+        service.decide(parse(f"mlflow:models:/{name}/{second}"), Target(stage="production"), "ci")
+        record = client.get(f"/v1/models/{quote(alias, safe='')}/record")
+        assert record.status_code == 200, record.text
+        assert record.json()["model"] == f"mlflow:models:/{name}/{first}"
+        assert record.json()["alias"] == {
+            "alias": alias,
+            "ref": f"mlflow:models:/{name}/{first}",
+            "via": "source",
+            "note": "resolved through MLflow",
+        }
+        MlflowClient(mlflow_server).set_registered_model_alias(name, "champion", second)
+        assert client.get(f"/v1/models/{alias}/record").json()["model"] == f"mlflow:models:/{name}/{second}"
+        page = client.get("/ui", params={"q": alias})  # the search follows the alias to its version's page
+        assert page.status_code == 200, page.text
+        assert f"mlflow:models:/{name}/{second}" in page.text and "resolved through MLflow" in page.text

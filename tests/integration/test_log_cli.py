@@ -266,3 +266,60 @@ def test_export_bad_input_exits_2_naming_it(
     result = run("log", "export", *args, "--db", log_url)
     assert result.exit_code == 2 and expected in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def alias_moved(mlflow_server: str, sqlite_url: str, opa: OpaEngine) -> tuple[str, str, str]:
+    """Two versions decided while `champion` pointed at each in turn; then the alias moved back to the
+    first in MLflow with no decision since: MLflow says version 1, the newest recorded evidence 2."""
+    import uuid
+
+    from mlflow.tracking import MlflowClient
+
+    from policygate.demo.seed import ModelSpec, register
+    from policygate.evidence import Target
+    from policygate.refs import parse
+    from policygate.sources.collect import Collector
+    from policygate.sources.mlflow import MlflowSource
+
+    name = f"alias-{uuid.uuid4().hex[:6]}"
+    log = DecisionLog(sqlite_url)
+    service = DecisionService(opa, log, collector=Collector({"mlflow": MlflowSource(mlflow_server)}))
+    first = register(mlflow_server, ModelSpec(name, alias="champion"))
+    service.decide(parse(f"mlflow:models:/{name}@champion"), Target(stage="production"), "ci")  # type: ignore[arg-type]
+    second = register(mlflow_server, ModelSpec(name, alias="champion"))
+    service.decide(parse(f"mlflow:models:/{name}@champion"), Target(stage="production"), "ci")  # type: ignore[arg-type]
+    log.close()
+    MlflowClient(mlflow_server).set_registered_model_alias(name, "champion", first)
+    return name, first, second
+
+
+def test_show_and_export_an_alias_resolved_through_mlflow_else_from_the_log(
+    sqlite_url: str, mlflow_server: str, alias_moved: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from policygate.demo.mlflow_server import free_port
+
+    name, first, second = alias_moved
+    alias = f"mlflow:models:/{name}@champion"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    shown = run("log", "show", alias, "--db", sqlite_url)
+    assert shown.exit_code == 0, shown.output
+    assert f"model      mlflow:models:/{name}/{first}\n" in shown.stdout
+    assert f"{alias} -> mlflow:models:/{name}/{first} (resolved through MLflow)" in shown.stdout
+    as_json = json.loads(run("log", "show", alias, "--db", sqlite_url, "--format", "json").stdout)
+    assert as_json["alias"]["via"] == "source" and as_json["model"] == f"mlflow:models:/{name}/{first}"
+    exported = run("log", "export", "--model", alias, "--db", sqlite_url)
+    assert exported.exit_code == 0, exported.output
+    [line] = exported.stdout.splitlines()  # the one decision about version 1, not version 2's
+    assert json.loads(line)["input"]["subject"]["ref"] == f"mlflow:models:/{name}/{first}"
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")  # MLflow is not there
+    shown = run("log", "show", alias, "--db", sqlite_url)
+    assert shown.exit_code == 0, shown.output
+    assert f"model      mlflow:models:/{name}/{second}\n" in shown.stdout
+    assert "MLflow did not answer" in shown.stdout and "from the decision log" in shown.stdout
+    assert "it may have moved since" in shown.stdout
+    as_json = json.loads(run("log", "show", alias, "--db", sqlite_url, "--format", "json").stdout)
+    assert as_json["alias"]["via"] == "log" and as_json["model"] == f"mlflow:models:/{name}/{second}"
+    nowhere = run("log", "show", f"mlflow:models:/{name}@retired", "--db", sqlite_url)
+    assert nowhere.exit_code == 1 and "no decision recorded" in nowhere.stderr

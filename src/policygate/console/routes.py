@@ -32,6 +32,7 @@ from policygate.api.deps import Service
 from policygate.auth.authenticator import Authenticator
 from policygate.console import lineage
 from policygate.console.model_list import Filters, model_page
+from policygate.decisions.aliases import alias_of, for_reading, source_lookup
 from policygate.decisions.chain import chain_hash
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.model import Decision
@@ -105,6 +106,8 @@ def models(
     owner: Annotated[str, Query(max_length=200)] = "",
     after: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> Response:
+    if alias_of(q.strip()) is not None:  # an alias names one version: its page resolves it and says how
+        return RedirectResponse(f"/ui/models/{quote(q.strip(), safe='')}", status_code=303)
     filters = Filters(
         search=q.strip(),
         platform=platform if platform in PLATFORMS else "",
@@ -153,7 +156,8 @@ def _open_findings(log: DecisionLog) -> dict[str, list[dict[str, Any]]]:
 def model(request: Request, service: Service, ref: str) -> Response:
     if not ref.strip() or len(ref) > 1024:
         return error_page(request, 422, "expected a model reference of 1 to 1024 characters")
-    record = governed_record(service.log, ref, history=100)
+    version_ref, alias = for_reading(service.log, ref, source_lookup(service.collector.sources.get("mlflow")))
+    record = governed_record(service.log, version_ref, history=100)
     if record is None:
         return error_page(request, 404, f"no decision recorded for model {ref[:200]!r}")
     evidence = (record.get("latest_evidence") or {}).get("evidence") or {}
@@ -168,6 +172,7 @@ def model(request: Request, service: Service, ref: str) -> Response:
         request,
         "model.html",
         record=record,
+        alias=alias,
         picture=picture,
         timeline=timeline,
         waivers=_waivers_for(service.log, record["model"]),

@@ -621,6 +621,7 @@ class DecisionLog:
         kind: str | None = None,
         batch_size: int = 1000,
         rule: str | None = None,
+        model: Sequence[str] | None = None,
     ) -> Iterator[StoredRecord]:
         """Every record in chain order, streamed in keyset batches (constant memory at any size).
 
@@ -650,6 +651,8 @@ class DecisionLog:
                 stmt = stmt.where(Record.recorded_at < as_utc(until))
             if rule:
                 stmt = stmt.where(mentions(rule))
+            if model:  # the spellings of one model reference
+                stmt = stmt.where(Record.model_ref.in_(list(model)))
             try:
                 with self.engine.connect() as conn:
                     rows = conn.execute(stmt).all()

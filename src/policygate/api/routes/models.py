@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from policygate.api.deps import Service
+from policygate.decisions.aliases import for_reading, source_lookup
 from policygate.decisions.record import governed_record
 from policygate.refs import RefError, parse
 
@@ -28,13 +29,18 @@ def model_record(
     """Who owns this model, which policy decided, what was decided, on which lineage.
 
     Assembled from recorded decisions only; the full history pages through
-    ``GET /v1/decisions?model=REF``.
+    ``GET /v1/decisions?model=REF``. An alias (``mlflow:models:/NAME@ALIAS``) gives the record of
+    the version it points at, resolved through MLflow when it answers, else from the aliases in the
+    recorded evidence; ``alias`` says which.
     """
     if not ref.strip() or len(ref) > 1024:
         raise HTTPException(status_code=422, detail="ref: expected a model reference of 1 to 1024 characters")
-    record = governed_record(service.log, ref, history=limit)
+    version_ref, resolved = for_reading(
+        service.log, ref, source_lookup(service.collector.sources.get("mlflow"))
+    )
+    record = governed_record(service.log, version_ref, history=limit)
     if record is not None:
-        return record
+        return record if resolved is None else {"alias": resolved.as_dict(), **record}
     try:
         parse(ref)
     except RefError as exc:  # nothing recorded under that spelling and it is no reference at all
