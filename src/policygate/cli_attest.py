@@ -104,12 +104,24 @@ def attest_verify(
             help="Also ask this policygate whether the decision still stands (token: POLICYGATE_TOKEN).",
         ),
     ] = None,
+    signing_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--signing-key",
+            help="Public key (PEM) of the model's signer: a top-level model.sig is verified with it "
+            "(required when the decision saw a verified signature); without it model.sig is a file.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds the reading of --artifact may take.")
+    ] = 300.0,
 ) -> None:
     """Check offline that the files about to be deployed are the files an allow decision for this target
     attested: exit 0 yes, 1 no (naming why), 2 could not check."""
     from policygate.decisions.checkpoint import CheckpointError, load_public
     from policygate.integrity.attest import AttestError, check, open_envelope
-    from policygate.integrity.manifest import BudgetExceeded, manifest_of
+    from policygate.integrity.deployed import DeadlineExceeded, deployed
+    from policygate.integrity.manifest import BudgetExceeded
     from policygate.remote import RemoteError, not_standing
     from policygate.timeutil import parse_iso
 
@@ -134,13 +146,14 @@ def attest_verify(
         stmt = open_envelope(envelope, public)
     except AttestError as exc:
         _refused(str(exc))
-    files = None
+    files = signature = None
     if artifact is not None:
         try:
-            files = manifest_of(artifact)
-        except (OSError, ValueError, BudgetExceeded) as exc:
+            found = deployed(artifact, signing_key, timeout, _attested_model(stmt))
+        except (OSError, ValueError, BudgetExceeded, DeadlineExceeded) as exc:
             fail(f"cannot hash {artifact}: {exc}")
-    verdict = check(stmt, target, digest, files, at=when)
+        files, signature = found.files, found.signature
+    verdict = check(stmt, target, digest, files, at=when, signature=signature)
     if not verdict.ok:
         _refused("\n".join(verdict.problems), verdict.model)
     decision = (stmt.get("predicate") or {}).get("decision") or {}
@@ -157,3 +170,13 @@ def attest_verify(
 def _refused(problem: str, model: str | None = None) -> NoReturn:
     typer.echo(f"REFUSED{f': {model}' if model else ''}: {problem}", err=True)
     raise typer.Exit(1)
+
+
+def _attested_model(stmt: dict[str, Any]) -> str | None:
+    from policygate.integrity.attest import MODEL_PREFIX
+
+    for subject in stmt.get("subject") or []:
+        name = str(subject.get("name", "")) if isinstance(subject, dict) else ""
+        if name.startswith(MODEL_PREFIX):
+            return name.removeprefix(MODEL_PREFIX)
+    return None

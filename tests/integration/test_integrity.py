@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import socket
+import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -164,7 +167,9 @@ def test_an_attestation_round_trip_and_every_way_it_refuses(
     files = local_files(mlflow_server, source, tmp_path / "deploy")
 
     ok = verify(envelope, pub, "--target", "production", "--artifact", str(files))
-    assert ok.exit_code == 0 and ok.stdout.startswith(f"OK: mlflow:models:/{name}/{version} -> production")
+    assert ok.exit_code == 0 and ok.stdout.startswith(f"OK: mlflow:models:/{name}/{version} -> production"), (
+        ok.output
+    )
     digest = evidence_of(sqlite_url, decision["decision_id"])["artifacts"]["digest"]
     assert verify(envelope, pub, "--target", "production", "--digest", digest).exit_code == 0
     statement = json.loads(base64.b64decode(json.loads(envelope.read_text())["payload"]))
@@ -320,6 +325,64 @@ def test_an_expired_attestation_is_refused_and_at_audits_its_period(
     before = verify(envelope, pub, *args, "--at", (issued - timedelta(hours=1)).isoformat())
     assert before.exit_code == 1 and "not yet valid" in before.output
     assert verify(envelope, pub, *args, "--at", "yesterday").exit_code == 2
+
+
+def test_attest_verify_ignores_no_name_and_refuses_special_files_within_seconds(
+    mlflow_server: str, sqlite_url: str, trained: tuple[str, str, str], tmp_path: Path
+) -> None:
+    """model.sig that is no signature, registered_model_meta, any other name: added files (exit 1); a
+    FIFO, a socket: refused by name (exit 2) at once, and a directory that cannot be read in time is 2."""
+    name, version, source = trained
+    _, decision = check(mlflow_server, sqlite_url, f"mlflow:models:/{name}/{version}")
+    key = tmp_path / "policygate.key"
+    assert runner.invoke(app, ["key", "create", "--out", str(key)]).exit_code == 0
+    envelope, pub = tmp_path / "a.json", Path(f"{key}.pub")
+    assert attest(sqlite_url, decision["decision_id"], key, envelope).exit_code == 0
+    files = local_files(mlflow_server, source, tmp_path / "deploy")
+    args = ("--target", "production", "--artifact", str(files))
+    assert verify(envelope, pub, *args).exit_code == 0
+    signer_pub = ec_key(tmp_path, "signer")[1]
+    assert (files / "registered_model_meta").exists()  # MLflow's own download note: it is just that
+    (files / "registered_model_meta").unlink()
+    junks = {
+        "model.sig": "anything at all",
+        "registered_model_meta": "model_name: another\nmodel_version: 3\n",  # not this model's note
+        "notes.txt": "anything at all",
+    }
+    for junk, content in junks.items():
+        (files / junk).write_text(content)
+        added = verify(envelope, pub, *args)
+        assert added.exit_code == 1 and f"added:   {junk}" in added.output, added.output
+        if junk == "model.sig":  # with the signer's key it must verify as a signature: it does not
+            invalid = verify(envelope, pub, *args, "--signing-key", str(signer_pub))
+            assert invalid.exit_code == 1 and "added:   model.sig" in invalid.output
+        (files / junk).unlink()
+
+    os.mkfifo(files / "pipe")
+    started = time.monotonic()
+    fifo = verify(envelope, pub, *args)
+    assert fifo.exit_code == 2 and "pipe is a FIFO: refused" in fifo.output, fifo.output
+    assert time.monotonic() - started < 10
+    (files / "pipe").unlink()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(files / "sock"))
+        refused = verify(envelope, pub, *args)
+        assert refused.exit_code == 2 and "sock is a socket: refused" in refused.output
+    (files / "sock").unlink()
+    assert verify(envelope, pub, *args).exit_code == 0  # the same files, nothing special left: they pass
+
+
+def test_a_fifo_swapped_in_after_the_check_still_meets_the_deadline(tmp_path: Path) -> None:
+    """The deadline holds even for a FIFO that slips past the special-file check: the read is given up."""
+    from policygate.integrity.deployed import DeadlineExceeded, within
+    from policygate.integrity.manifest import manifest_of
+
+    (tmp_path / "model").mkdir()
+    os.mkfifo(tmp_path / "model" / "weights")
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        within(time.monotonic() + 1, lambda: manifest_of(tmp_path / "model"))
+    assert time.monotonic() - started < 3
 
 
 def ec_key(directory: Path, name: str) -> tuple[Path, Path]:

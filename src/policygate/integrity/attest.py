@@ -21,7 +21,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from policygate.integrity.manifest import Manifest
+from policygate.evidence import ArtifactSignature
+from policygate.integrity.manifest import SIGNATURE_FILE, Manifest
 from policygate.integrity.standing import why_not_standing
 from policygate.timeutil import iso, parse_iso
 
@@ -81,6 +82,7 @@ def statement(
     decision = record.get("decision") or {}
     evidence = record.get("evidence") or {}
     _not_a_what_if(decision)
+    _not_unverified(decision, evidence)
     artifacts = evidence.get("artifacts")
     if not isinstance(artifacts, dict) or not artifacts.get("digest"):
         raise AttestError(
@@ -99,6 +101,8 @@ def statement(
             "policy_revision": decision.get("policy_revision"),
             "evidence_digest": decision.get("evidence_digest"),
             "manifest": {"digest": artifacts["digest"], "size": artifacts.get("size")},
+            # the model-signing signature the decision saw (model.sig is not in the manifest)
+            "signature": artifacts.get("signature"),
             "log": {
                 "seq": record.get("seq"),
                 "record_hash": record_hash,
@@ -108,6 +112,19 @@ def statement(
             "valid_until": iso(valid_until),
         },
     }
+
+
+def _not_unverified(decision: dict[str, Any], evidence: dict[str, Any]) -> None:
+    """An allow whose files could not be hashed (INT-003 warned, was waived, or the policy accepts the
+    risk) has no manifest a deploy step could check: refused, naming why the files were not read."""
+    unverified = evidence.get("artifacts_unverified")
+    if isinstance(unverified, dict):
+        raise AttestError(
+            f"decision {decision.get('decision_id')} was made on model files that were not verified "
+            f"(INT-003: {unverified.get('reason')}, {unverified.get('detail')}; "
+            f"{unverified.get('bytes_read')} of {unverified.get('size')} bytes read): there is no "
+            "manifest to attest"
+        )
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -179,9 +196,11 @@ def check(
     files: Manifest | None = None,
     *,
     at: datetime | None = None,
+    signature: ArtifactSignature | None = None,
 ) -> Verdict:
     """Whether a verified statement allows these files (or this manifest digest) to go to ``target``
-    at ``at`` (now): within its validity period."""
+    at ``at`` (now): within its validity period. ``signature``: model.sig as verified in the files
+    (with the deploy step's key); required to verify when the decision saw a verified one."""
     predicate = stmt.get("predicate") or {}
     decision = predicate.get("decision") or {}
     model = next(
@@ -197,6 +216,7 @@ def check(
     stage = (decision.get("target") or {}).get("stage")
     if stage != target:
         problems.append(f"target: the decision is for {stage!r}, not {target!r}")
+    problems += _signature(predicate, files, signature)
     approved = (predicate.get("manifest") or {}).get("digest")
     actual = files.digest if files is not None else digest
     if actual != approved:
@@ -204,6 +224,24 @@ def check(
         if files is not None:
             problems += _file_differences(stmt, files)
     return Verdict(not problems, problems, model.removeprefix(MODEL_PREFIX) if model else None)
+
+
+def _signature(
+    predicate: dict[str, Any], files: Manifest | None, signature: ArtifactSignature | None
+) -> list[str]:
+    """A decision that saw a verified signature ships only files whose model.sig verifies here too."""
+    seen = predicate.get("signature") or {}
+    if files is None or seen.get("status") != "verified":
+        return []
+    if signature is None:
+        return [
+            f"signature: the decision's files carried a verified model signature (signer "
+            f"{seen.get('signer')}): pass --signing-key with that signer's public key"
+        ]
+    if signature.status != "verified":
+        why = f" ({signature.error})" if signature.error else ""
+        return [f"signature: {SIGNATURE_FILE} is {signature.status}{why}"]
+    return []
 
 
 def _validity(predicate: dict[str, Any], at: datetime) -> list[str]:
