@@ -449,3 +449,48 @@ def _decisions(db_url: str) -> list[dict[str, Any]]:
         return [r["decision"] for r in log.query(kind="decision")]
     finally:
         log.close()
+
+
+def version_of_a_running_run(uri: str, name: str) -> tuple[str, str]:
+    """A registered version whose training run is still RUNNING: (version, run id)."""
+    client = MlflowClient(uri)
+    client.create_registered_model(name, tags={"owner": "alice@corp", "team": "risk-ml", "risk_tier": "low"})
+    experiment = client.create_experiment(f"{name}-training")
+    run = client.create_run(experiment, tags={"mlflow.user": "dana@corp"})
+    mv = client.create_model_version(name, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    return str(mv.version), run.info.run_id
+
+
+def test_a_run_that_fails_is_denied_and_one_still_running_after_the_wait_is_an_error(
+    make_client: Callable[..., TestClient], mlflow_server: str
+) -> None:
+    """Pending while the run goes on; a FAILED run is decided (denied) when it ends; a run still
+    RUNNING POLICYGATE_WEBHOOK_RUN_WAIT_S after the delivery is an error naming the wait."""
+    client = make_client(webhook_run_wait_s=20)
+
+    def pending(name: str, version: str) -> bool:
+        return version_tags(mlflow_server, name, version).get("policygate.staging.decision") == "pending"
+
+    failing, stuck = (f"{kind}-{uuid.uuid4().hex[:6]}" for kind in ("fails", "stuck"))
+    failing_version, failing_run = version_of_a_running_run(mlflow_server, failing)
+    raw, headers = delivery(alias_event(failing, failing_version, alias="staging"))
+    assert client.post("/v1/webhooks/mlflow", content=raw, headers=headers).status_code == 202
+    eventually(lambda: pending(failing, failing_version))
+    assert records(client, "decision") == []
+    MlflowClient(mlflow_server).set_terminated(failing_run, status="FAILED")
+    failed = eventually(lambda: scoped_tags_written(mlflow_server, failing, failing_version, "staging"))
+    assert (
+        failed["policygate.staging.decision"] == "deny" and "LIN-002" in failed["policygate.staging.reasons"]
+    )
+
+    stuck_version, _ = version_of_a_running_run(mlflow_server, stuck)
+    raw, headers = delivery(alias_event(stuck, stuck_version, alias="staging"))
+    assert client.post("/v1/webhooks/mlflow", content=raw, headers=headers).status_code == 202
+    eventually(lambda: pending(stuck, stuck_version))
+    waited = eventually(lambda: scoped_tags_written(mlflow_server, stuck, stuck_version, "staging"))
+    assert waited["policygate.staging.decision"] == "error"
+    assert waited["policygate.staging.reasons"] == "ERR-RUN-WAIT"
+    [error] = [r["decision"] for r in records(client, "decision") if r["decision"]["outcome"] == "error"]
+    assert "still RUNNING" in error["reasons"][0]["message"]
+    assert "POLICYGATE_WEBHOOK_RUN_WAIT_S" in error["reasons"][0]["message"]
+    assert len(records(client, "decision")) == 2

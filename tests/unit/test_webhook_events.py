@@ -11,6 +11,7 @@ from policygate.webhooks.events import (
     EventError,
     eventgrid_events,
     eventgrid_jobs,
+    mlflow_example,
     mlflow_job,
     validation_code,
 )
@@ -168,3 +169,20 @@ def test_cloudevents_model_registered() -> None:
 def test_malformed_eventgrid_bodies_are_event_errors(body: object) -> None:
     with pytest.raises(EventError):
         eventgrid_jobs(eventgrid_events(body), "staging", "production")
+
+
+def test_only_mlflow_s_exact_example_data_looks_like_a_test_delivery() -> None:
+    """test_webhook sends the example of its event; anything else, even about example_model, is real."""
+    from mlflow.entities.webhook import WebhookEvent
+    from mlflow.webhooks.types import get_example_payload_for_event
+
+    for name in ("model_version.created", "model_version_alias.created", "model_version_tag.set"):
+        entity, action = name.split(".")
+        data = dict(get_example_payload_for_event(WebhookEvent.from_str(name)))  # type: ignore[arg-type]
+        assert mlflow_example({"entity": entity, "action": action, "data": data})
+        assert not mlflow_example({"entity": entity, "action": action, "data": {**data, "version": "2"}})
+        assert not mlflow_example({"entity": entity, "action": action, "data": {**data, "extra": 1}})
+    example = dict(get_example_payload_for_event(WebhookEvent.from_str("model_version.created")))
+    assert not mlflow_example({"entity": "model_version_alias", "action": "created", "data": example})
+    assert not mlflow_example({"entity": "nothing", "action": "created", "data": example})
+    assert not mlflow_example({"entity": "model_version", "action": "created", "data": "x"})
