@@ -95,3 +95,96 @@ test_int001_only_for_production if {
 }
 
 test_int001_needs_the_files if not "INT-001" in deny_ids(compliant) with data.policygate_params.modes as {}
+
+# INT-003 ---------------------------------------------------------------------
+
+_unverified(reason, size) := patched([
+	{"op": "add", "path": "/artifacts_unverified", "value": {
+		"reason": reason, "detail": "the model's files are larger than 1073741824 bytes",
+		"source": "models:/m-1", "size": size, "files": 3, "bytes_read": 0, "files_read": 0,
+		"max_bytes": 1073741824, "timeout_s": 60,
+	}},
+	{"op": "add", "path": "/collection/gaps", "value": ["artifacts"]},
+])
+
+_at_stage(ev, stage) := json.patch(ev, [{"op": "add", "path": "/request/target/stage", "value": stage}])
+
+_warn_ids(ev) := {w.id | some w in decide(ev).warn}
+
+_dryrun_ids(ev) := {w.id | some w in decide(ev).dryrun}
+
+test_int003_passes_when_the_files_were_hashed if {
+	not "INT-003" in deny_ids(compliant)
+	not "INT-003" in _warn_ids(compliant)
+}
+
+test_int003_denies_production_naming_why_and_how_much_was_read if {
+	ev := _unverified("size_cap", 1610612736)
+	deny_ids(ev) == {"INT-003"}
+	[r] := denials(ev, "INT-003")
+	r.severity == "high"
+	r.title == "Model files not verified"
+	contains(r.message, `"size_cap"`)
+	contains(r.message, "1610612736 bytes listed in 3 file(s), 0 bytes read")
+	contains(r.message, "cap of 1073741824 bytes and 60 s")
+	decide(ev).allow == false
+}
+
+test_int003_warns_in_staging_and_development if {
+	every stage in ["staging", "development"] {
+		ev := _at_stage(_unverified("time_budget", 10), stage)
+		not "INT-003" in deny_ids(ev)
+		"INT-003" in _warn_ids(ev)
+		decide(ev).allow == true
+	}
+}
+
+test_int003_enforces_in_a_stage_not_listed if {
+	ev := _at_stage(_unverified("store", null), "staging")
+	"INT-003" in deny_ids(ev) with data.policygate_params.unverified_files as {"production": "enforce"}
+}
+
+test_int003_effect_is_a_parameter if {
+	ev := _unverified("size_cap", 10)
+	ids := deny_ids(ev) with data.policygate_params.unverified_files as {"production": "warn"}
+	not "INT-003" in ids
+	warned := _warn_ids(ev) with data.policygate_params.unverified_files as {"production": "warn"}
+	"INT-003" in warned
+	dry := _dryrun_ids(ev) with data.policygate_params.unverified_files as {"production": "dryrun"}
+	"INT-003" in dry
+}
+
+test_int003_a_dryrun_mode_turns_the_warning_into_a_dry_run if {
+	ev := _at_stage(_unverified("size_cap", 10), "staging")
+	modes := {"INT-001": "warn", "INT-003": "dryrun"}
+	not "INT-003" in _warn_ids(ev) with data.policygate_params.modes as modes
+	"INT-003" in _dryrun_ids(ev) with data.policygate_params.modes as modes
+}
+
+test_int003_threshold_accepts_small_unverified_models_only if {
+	small := _unverified("time_budget", 1000)
+	not "INT-003" in deny_ids(small) with data.policygate_params.max_unverified_bytes as 1000
+	"INT-003" in deny_ids(_unverified("time_budget", 1001)) with data.policygate_params.max_unverified_bytes as 1000
+	"INT-003" in deny_ids(_unverified("store", null)) with data.policygate_params.max_unverified_bytes as 1000
+}
+
+test_int003_a_model_without_files_is_never_tolerated if {
+	empty := json.patch(_unverified("store", 0), [{"op": "replace", "path": "/artifacts_unverified/files", "value": 0}])
+	"INT-003" in deny_ids(empty)
+	"INT-003" in deny_ids(empty) with data.policygate_params.max_unverified_bytes as 1000
+}
+
+test_int003_fires_on_an_artifacts_gap_that_does_not_say_why if {
+	ev := with_value("/collection/gaps", ["artifacts"])
+	[r] := denials(ev, "INT-003")
+	contains(r.message, "does not say why")
+}
+
+test_int003_in_enforce_stage_can_be_waived_like_any_rule if {
+	ev := _unverified("size_cap", 10)
+	waiver := {
+		"id": "W-1", "rule": "INT-003", "model": "mlflow:models:/fraud-detector/7",
+		"expires": "2099-01-01T00:00:00Z", "approved_by": "ciso", "reason": "accepted",
+	}
+	not "INT-003" in deny_ids(ev) with data.policygate_waivers as [waiver]
+}

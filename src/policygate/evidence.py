@@ -310,6 +310,28 @@ class Artifacts(_Part):
     )
 
 
+class ArtifactsUnverified(_Part):
+    """The model version's files that could not be hashed, so nothing about them is verified (INT-003):
+    why, and how much was read before it stopped. No manifest is recorded for them (``artifacts`` is
+    null and ``collection.gaps`` names ``artifacts``)."""
+
+    reason: Literal["size_cap", "time_budget", "store"] = Field(
+        description="size_cap: larger than POLICYGATE_ARTIFACTS__MAX_BYTES; time_budget: not read and "
+        "hashed within POLICYGATE_ARTIFACTS__TIMEOUT_S; store: the store refused or failed (no access, "
+        "an unsupported location, no files)."
+    )
+    detail: str = Field(max_length=1024, pattern=ONE_LINE, description="What happened, in words.")
+    source: str | None = _line(2048, "Where the files were read (no credentials).")
+    size: int | None = Field(
+        default=None, ge=0, description="Bytes in all, as the store listed them; null when not listed."
+    )
+    files: int | None = Field(default=None, ge=0, description="Files listed; null when not listed.")
+    bytes_read: int = Field(default=0, ge=0, description="Bytes read and hashed before it stopped.")
+    files_read: int = Field(default=0, ge=0, description="Files read and hashed in full before it stopped.")
+    max_bytes: int | None = Field(default=None, ge=0, description="The size cap in force.")
+    timeout_s: float | None = Field(default=None, ge=0, description="The time budget in force, seconds.")
+
+
 class SourceStatus(_Part):
     """One platform asked for evidence, and whether it answered."""
 
@@ -361,6 +383,11 @@ class EvidenceV1(_Part):
     deployment: Deployment | None = None
     artifacts: Artifacts | None = Field(
         default=None, description="The model version's files; null when not collected (see collection.gaps)."
+    )
+    artifacts_unverified: ArtifactsUnverified | None = Field(
+        default=None,
+        description="The model version's files that could not be hashed (INT-003); null when they were "
+        "(or were not to be read).",
     )
     collection: Collection = Field(default_factory=Collection)
 

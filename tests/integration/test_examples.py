@@ -18,7 +18,7 @@ RULE_IDS = [
     "APR-001", "APR-002", "APR-003",
     "ACC-001", "ACC-002", "ACC-003", "ACC-004",
     "EVD-001",
-    "INT-001", "INT-002",
+    "INT-001", "INT-002", "INT-003",
 ]  # fmt: skip
 
 

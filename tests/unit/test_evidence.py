@@ -53,6 +53,7 @@ def test_json_schema_describes_every_part() -> None:
         "approvals",
         "deployment",
         "artifacts",
+        "artifacts_unverified",
         "collection",
     }
 

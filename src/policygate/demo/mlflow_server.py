@@ -25,8 +25,17 @@ def free_port() -> int:
 
 
 class MlflowServer:
-    def __init__(self, data_dir: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        serve_artifacts: bool = False,
+    ) -> None:
+        """``serve_artifacts``: the server proxies the artifact store (``--serve-artifacts``, clients
+        read files through it, as in most deployments) instead of clients reading a local root."""
         self.data_dir = data_dir
+        self.serve_artifacts = serve_artifacts
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env or {}
@@ -40,8 +49,11 @@ class MlflowServer:
             "server",
             "--backend-store-uri",
             f"sqlite:///{self.data_dir / 'mlflow.db'}",
-            "--default-artifact-root",
-            str(self.data_dir / "artifacts"),
+            *(
+                ["--serve-artifacts", "--artifacts-destination", str(self.data_dir / "artifacts")]
+                if self.serve_artifacts
+                else ["--default-artifact-root", str(self.data_dir / "artifacts")]
+            ),
             "--host",
             "127.0.0.1",
             "--port",

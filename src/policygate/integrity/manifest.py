@@ -24,7 +24,16 @@ NOT_MODEL_FILES = frozenset({SIGNATURE_FILE, MLFLOW_DOWNLOAD_META})
 
 
 class BudgetExceeded(Exception):
-    """The files are larger, or take longer to hash, than the budget allows."""
+    """The files are larger (``size_cap``), or take longer to hash (``time_budget``), than the budget
+    allows; with how much was read before it stopped."""
+
+    def __init__(
+        self, message: str, reason: str = "time_budget", *, bytes_read: int = 0, files_read: int = 0
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.bytes_read = bytes_read
+        self.files_read = files_read
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,7 @@ def manifest_of(
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a directory")
     entries: list[FileEntry] = []
-    total = 0
+    total = read = 0
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for name in sorted(filenames) + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
@@ -77,16 +86,29 @@ def manifest_of(
             size = path.stat().st_size
             total += size
             if max_bytes is not None and total > max_bytes:
-                raise BudgetExceeded(f"the model's files are larger than {max_bytes} bytes")
-            entries.append(FileEntry(relative, size, _sha256(path, deadline)))
+                raise BudgetExceeded(
+                    f"the model's files are larger than {max_bytes} bytes",
+                    "size_cap",
+                    bytes_read=read,
+                    files_read=len(entries),
+                )
+            try:
+                entries.append(FileEntry(relative, size, _sha256(path, deadline)))
+            except BudgetExceeded as exc:
+                raise BudgetExceeded(
+                    str(exc), bytes_read=read + exc.bytes_read, files_read=len(entries)
+                ) from None
+            read += size
     return Manifest(tuple(sorted(entries, key=lambda e: e.path)))
 
 
 def _sha256(path: Path, deadline: float | None) -> str:
     digest = hashlib.sha256()
+    read = 0
     with path.open("rb") as fh:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
+            read += len(chunk)
             if deadline is not None and time.monotonic() > deadline:
-                raise BudgetExceeded("hashing the model's files took longer than the budget")
+                raise BudgetExceeded("hashing the model's files took longer than the budget", bytes_read=read)
     return digest.hexdigest()

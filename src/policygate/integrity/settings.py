@@ -25,6 +25,9 @@ class ArtifactSettings(BaseModel):
         'model-signing signatures, by signer name (JSON: {"contoso-ml-ca": ["/keys/ca.pem"]}); any '
         "signing certificate they issued verifies as that signer.",
     )
+    parallel: int = Field(
+        default=4, ge=1, le=32, description="Files read and hashed at the same time (each as it streams)."
+    )
     timeout_s: float = Field(
         default=60.0, gt=0, description="Reading and hashing them may take this long, else the gap is named."
     )

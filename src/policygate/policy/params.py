@@ -59,6 +59,17 @@ class Params(BaseModel):
         description="Signers (names of POLICYGATE_ARTIFACTS__SIGNING_KEYS) whose signature a production "
         "model must carry (INT-001).",
     )
+    unverified_files: dict[Stage, Mode] = Field(
+        default_factory=dict,
+        description="Stage -> enforce | warn | dryrun: what INT-003 (model files not verified) does there; "
+        "a stage not listed enforces.",
+    )
+    max_unverified_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="Models whose files total at most this many bytes may go unverified without INT-003 "
+        "(0: none may).",
+    )
     custom: dict[str, Any] = Field(
         default_factory=dict,
         description="Parameters of your own rules, each declared by a rule's METADATA custom.params (a JSON "

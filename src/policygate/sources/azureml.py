@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from policygate.evidence import (
     Artifacts,
+    ArtifactsUnverified,
     Code,
     Dataset,
     Deployment,
@@ -51,7 +52,7 @@ from policygate.evidence import (
     Subject,
 )
 from policygate.integrity.files import GAP as ARTIFACTS_GAP
-from policygate.integrity.files import ArtifactsUnavailable, not_read
+from policygate.integrity.files import ArtifactsUnavailable, unverified
 from policygate.integrity.settings import ArtifactSettings
 from policygate.refs import ModelRef
 from policygate.sources.azureml_artifacts import AzureArtifactReader
@@ -407,17 +408,36 @@ class AzureMLSource:
         parts.deployment = deployment
         parts.gaps += deployment_gaps
         parts.calls = calls
-        if files is not None:
-            try:  # the files have a budget of their own (POLICYGATE_ARTIFACTS__TIMEOUT_S)
-                parts.artifacts = files.result(timeout=self.artifacts.timeout_s)
-            except FutureTimeout:
-                files.cancel()
-        if self.artifacts.enabled and parts.artifacts is None:
-            parts.gaps.append(ARTIFACTS_GAP)  # a registry model's files are not read yet, either
+        if self.artifacts.enabled:
+            got = self._files_of(files, registry, getattr(model, "path", None))
+            if isinstance(got, Artifacts):
+                parts.artifacts = got
+            else:
+                parts.artifacts_unverified = got
+                parts.gaps.append(ARTIFACTS_GAP)
         return parts
 
-    def _read_files(self, ml: Any, model_uri: str | None) -> Artifacts | None:
-        """The model's files as evidence, or None (the gap is named, the reason logged)."""
+    def _files_of(
+        self,
+        files: Future[Artifacts | ArtifactsUnverified] | None,
+        registry: str | None,
+        model_uri: str | None,
+    ) -> Artifacts | ArtifactsUnverified:
+        """The files' evidence: hashed, or why not (the reading keeps its own budget,
+        POLICYGATE_ARTIFACTS__TIMEOUT_S, and its transport's deadline stops a download past it)."""
+        where = model_uri or "?"
+        if files is None:
+            why = "a registry model's files are not read yet" if registry else "no workspace to read from"
+            return unverified(where, ArtifactsUnavailable(why), self.artifacts)
+        try:
+            return files.result(timeout=self.artifacts.timeout_s + 2)
+        except FutureTimeout:
+            files.cancel()
+            detail = f"reading and hashing the model's files took longer than {self.artifacts.timeout_s:g} s"
+            return unverified(where, ArtifactsUnavailable(detail, "time_budget"), self.artifacts)
+
+    def _read_files(self, ml: Any, model_uri: str | None) -> Artifacts | ArtifactsUnverified:
+        """The model's files as evidence, or why they could not be hashed (logged too)."""
         from policygate.sources.azure_transport import deadline
 
         if self._files is None:
@@ -426,10 +446,10 @@ class AzureMLSource:
             with deadline(time.monotonic() + self.artifacts.timeout_s):
                 return self._files.read(ml, model_uri)
         except ArtifactsUnavailable as exc:
-            not_read(model_uri or "?", exc)
-        except Exception as exc:  # noqa: BLE001 - storage refused, ETag moved, ...: a named gap
-            not_read(model_uri or "?", ArtifactsUnavailable(f"{type(exc).__name__}: {_describe(exc)}"))
-        return None
+            return unverified(model_uri or "?", exc, self.artifacts)
+        except Exception as exc:  # noqa: BLE001 - storage refused, ETag moved, ...: named
+            why = ArtifactsUnavailable(f"{type(exc).__name__}: {_describe(exc)}")
+            return unverified(model_uri or "?", why, self.artifacts)
 
     def _endpoints(self, ml: Any) -> list[Any]:
         if self.settings.endpoints:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from policygate.evidence import Approval, Artifacts, Deployment, Lineage, Ownership, Subject
+from policygate.evidence import (
+    Approval,
+    Artifacts,
+    ArtifactsUnverified,
+    Deployment,
+    Lineage,
+    Ownership,
+    Subject,
+)
 from policygate.logredact import redact
 from policygate.refs import ModelRef
 
@@ -55,6 +63,7 @@ class Parts:
     calls: int = 0
     read_at: str | None = None  # when the answers were read, if earlier than the collection (a cache)
     artifacts: Artifacts | None = None  # the version's files (the primary platform's only)
+    artifacts_unverified: ArtifactsUnverified | None = None  # or why they could not be hashed
 
 
 class EvidenceSource(Protocol):

@@ -82,6 +82,7 @@ def merge(
         approvals=approvals,
         deployment=deployment,
         artifacts=primary.artifacts,
+        artifacts_unverified=primary.artifacts_unverified,
         collection=Collection(collected_at=collected_at, sources=sources, gaps=gaps, conflicts=conflicts),
     )
 

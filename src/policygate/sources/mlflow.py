@@ -11,6 +11,8 @@ kept for ``cache_ttl_s`` seconds (``POLICYGATE_EVIDENCE_CACHE_TTL_S``, default 5
 0 turns it off), keyed by model name and version and reused only while the version
 still names the same run and source: within the TTL a decision costs one call. The
 evidence says when the cached answers were read (``collection.sources[].read_at``).
+The version's files (POLICYGATE_ARTIFACTS__*) are never taken from the cache: they are
+read and hashed again for every decision (sources/mlflow_artifacts.py says why).
 """
 
 from __future__ import annotations
@@ -24,10 +26,20 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from policygate.evidence import Artifacts, Code, Dataset, Experiment, Lineage, Run, Subject
+from policygate.evidence import (
+    Artifacts,
+    ArtifactsUnverified,
+    Code,
+    Dataset,
+    Experiment,
+    Lineage,
+    Run,
+    Subject,
+)
 from policygate.integrity.files import GAP as ARTIFACTS_GAP
-from policygate.integrity.files import ArtifactsUnavailable, not_read
+from policygate.integrity.files import ArtifactsUnavailable, unverified
 from policygate.integrity.settings import ArtifactSettings
+from policygate.integrity.stream import Progress
 from policygate.logredact import redact_url
 from policygate.refs import ModelRef
 from policygate.sources.base import Parts, SourceError, gaps_of
@@ -46,6 +58,7 @@ T = TypeVar("T")
 
 _AUTH_CODES = {"UNAUTHENTICATED", "PERMISSION_DENIED", "UNAUTHORIZED"}
 CACHE_MAX_ENTRIES = 1024
+GRACE_S = 2.0  # past the files' budget, for a read the store stalls (its read timeout ends it)
 
 
 @dataclass(frozen=True)
@@ -58,8 +71,6 @@ class _Read:
     rm: Any
     run: Any
     experiment: Any
-    artifacts: Artifacts | None = None  # None with artifacts_read: they could not be read (a gap)
-    artifacts_read: bool = False
 
 
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
@@ -145,17 +156,15 @@ class MlflowSource:
         else:
             what = f"get model version {ref.name}/{ref.version}"
             mv = wait(what, call(what, self.client.get_model_version, ref.name, str(ref.version)))
+        # The files are read and hashed on every collection, never from the cache: the store proves
+        # nothing about them being unchanged (sources/mlflow_artifacts.py).
+        files = self._files(mv.source) if self.artifacts.enabled and mv.source else None
         cached = self._cached(ref.name, str(mv.version))
         if cached is not None and cached.made_from == (mv.run_id, mv.source):
-            return self._parts_of(ref, mv, cached, calls)
+            return self._parts_of(ref, mv, cached, calls, files)
         read_at = now_iso()
 
         registered = call(f"get registered model {ref.name}", self.client.get_registered_model, ref.name)
-        files = (
-            self._pool.submit(self._read_artifacts, mv.source)
-            if self.artifacts.enabled and mv.source
-            else None
-        )
         run_id = mv.run_id or None
         logged_model_id = _logged_model_id(mv.source)
         if not run_id and logged_model_id:
@@ -170,40 +179,31 @@ class MlflowSource:
             what = f"get experiment {run.info.experiment_id}"
             experiment = wait(what, call(what, self.client.get_experiment, run.info.experiment_id))
 
-        artifacts = None
-        if files is not None:
-            try:  # the files have a budget of their own (POLICYGATE_ARTIFACTS__TIMEOUT_S)
-                artifacts = files.result(timeout=self.artifacts.timeout_s)
-            except FutureTimeout:
-                files.cancel()
-        read = _Read(
-            time.monotonic(),
-            read_at,
-            (mv.run_id, mv.source),
-            rm,
-            run,
-            experiment,
-            artifacts,
-            files is not None,
-        )
+        read = _Read(time.monotonic(), read_at, (mv.run_id, mv.source), rm, run, experiment)
         self._remember(ref.name, str(mv.version), read)
-        return self._parts_of(ref, mv, read, calls)
+        return self._parts_of(ref, mv, read, calls, files)
 
-    def _parts_of(self, ref: ModelRef, mv: Any, read: _Read, calls: int) -> Parts:
+    def _parts_of(self, ref: ModelRef, mv: Any, read: _Read, calls: int, files: _Files | None) -> Parts:
         parts = self._parts(ref, mv, read.rm, read.run, read.experiment)
         parts.calls = calls
         parts.read_at = read.read_at
-        parts.artifacts = read.artifacts
-        if read.artifacts_read and read.artifacts is None:
-            parts.gaps.append(ARTIFACTS_GAP)
+        if files is not None:
+            parts.artifacts, parts.artifacts_unverified = files.result()
+            if parts.artifacts is None:
+                parts.gaps.append(ARTIFACTS_GAP)
         return parts
 
-    def _read_artifacts(self, source: str) -> Artifacts | None:
+    def _files(self, source: str) -> _Files:
+        progress = Progress()
+        return _Files(
+            self._pool.submit(self._read_artifacts, source, progress), progress, source, self.artifacts
+        )
+
+    def _read_artifacts(self, source: str, progress: Progress) -> Artifacts | ArtifactsUnverified:
         try:
-            return read_artifacts(source, self.tracking_uri, self.artifacts)
+            return read_artifacts(source, self.tracking_uri, self.artifacts, progress)
         except ArtifactsUnavailable as exc:
-            not_read(source, exc)
-            return None
+            return unverified(source, exc, self.artifacts)
 
     def _cached(self, name: str, version: str) -> _Read | None:
         if self.cache_ttl_s <= 0:
@@ -268,6 +268,36 @@ class MlflowSource:
 
         gaps = gaps_of(subject, ownership, approvals_ok, lineage)
         return Parts(PLATFORM, self.endpoint, subject, ownership, lineage, approvals, None, gaps)
+
+
+@dataclass(frozen=True)
+class _Files:
+    """The files being read and hashed for one collection (in the source's pool)."""
+
+    future: Future[Artifacts | ArtifactsUnverified]
+    progress: Progress
+    source: str
+    settings: ArtifactSettings
+
+    def result(self) -> tuple[Artifacts | None, ArtifactsUnverified | None]:
+        """The files' evidence: hashed, or why not. The reading keeps its own budget
+        (POLICYGATE_ARTIFACTS__TIMEOUT_S); past it (and a little more, for a read the store stalls),
+        it is stopped and the evidence says how much was read."""
+        try:
+            got = self.future.result(timeout=self.settings.timeout_s + GRACE_S)
+        except FutureTimeout:
+            self.progress.stop()
+            got = unverified(
+                self.source,
+                ArtifactsUnavailable(
+                    f"reading and hashing the model's files took longer than {self.settings.timeout_s:g} s",
+                    "time_budget",
+                    bytes_read=self.progress.bytes_read,
+                    files_read=self.progress.files_read,
+                ),
+                self.settings,
+            )
+        return (got, None) if isinstance(got, Artifacts) else (None, got)
 
 
 def _lineage(run: Any, experiment: Any) -> Lineage:
