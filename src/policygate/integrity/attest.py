@@ -83,7 +83,6 @@ def statement(
     evidence = record.get("evidence") or {}
     _not_a_what_if(decision)
     _not_unverified(decision, evidence)
-    _not_unverified(decision, evidence)
     artifacts = evidence.get("artifacts")
     if not isinstance(artifacts, dict) or not artifacts.get("digest"):
         raise AttestError(
@@ -113,19 +112,6 @@ def statement(
             "valid_until": iso(valid_until),
         },
     }
-
-
-def _not_unverified(decision: dict[str, Any], evidence: dict[str, Any]) -> None:
-    """An allow whose files could not be hashed (INT-003 warned, was waived, or the policy accepts the
-    risk) has no manifest a deploy step could check: refused, naming why the files were not read."""
-    unverified = evidence.get("artifacts_unverified")
-    if isinstance(unverified, dict):
-        raise AttestError(
-            f"decision {decision.get('decision_id')} was made on model files that were not verified "
-            f"(INT-003: {unverified.get('reason')}, {unverified.get('detail')}; "
-            f"{unverified.get('bytes_read')} of {unverified.get('size')} bytes read): there is no "
-            "manifest to attest"
-        )
 
 
 def _not_unverified(decision: dict[str, Any], evidence: dict[str, Any]) -> None:
