@@ -54,8 +54,16 @@ from policygate.policy.checks import (
     redefinition_errors,
     test_file_rule_errors,
 )
+from policygate.policy.custom_params import (
+    custom_errors,
+    declarations,
+    evidence_default_errors,
+    read_errors,
+    sprintf_errors,
+)
 from policygate.policy.data import PolicyData, merge_data, parse_data, reserved_errors
 from policygate.policy.params import check_params
+from policygate.policy.testgate import test_errors
 
 # What ``opa run DIR`` loads: Rego modules and JSON/YAML data files.
 LOADED = (".rego", ".json", ".yaml", ".yml")
@@ -262,8 +270,10 @@ def load_policy(
     # (the copy becomes the OPA's to remove only once it serves: a start that fails must not take
     # the files away from the checks still reading them)
     managed = ManagedOpa(binary, copy, private=True, bundle=as_bundle)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opa-start") as pool:
+    floor = _floor(data.merged.get(PARAMS_PATH))
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="opa-start") as pool:
         starting = pool.submit(managed.start)
+        testing = pool.submit(test_errors, binary, copy, files, floor, policy_dir)  # meanwhile too
         try:
             report.errors, parsed = _static_errors(
                 binary, data, policy_dir, copy, schema_file, schema, report
@@ -278,6 +288,7 @@ def load_policy(
             engine = OpaEngine(url, timeout_s, managed, describe=locator.describe)
             engine.local = locator.local
             report.errors = [_renamed(e, locator) for e in example_errors(engine, report.rules, examples)]
+            report.errors += testing.result()
     except EngineError as exc:
         report.errors.append(CheckError(str(policy_dir), 0, 0, exc.code, exc.message))
     if engine is None and started:
@@ -291,6 +302,11 @@ def load_policy(
     engine.note_revision(report.revision)
     engine.rule_ids = [r.id for r in report.rules]
     return report, engine
+
+
+def _floor(params: Any) -> float | None:
+    value = params.get("min_test_coverage") if isinstance(params, dict) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _renamed(error: CheckError, locator: RuleLocator) -> CheckError:
@@ -330,7 +346,11 @@ def _static_errors(
         + test_file_rule_errors(everything)
         + input_path_errors(parsed, schema)
         + now_errors(parsed, allowed)
+        + evidence_default_errors(parsed, schema)
+        + sprintf_errors(parsed)
     )
+    declared, declaration_errors = declarations(parsed)
+    errors += declaration_errors + custom_errors(data, declared) + read_errors(parsed, declared)
     rules = violation_rules(parsed)
     for err in check_params(params, str(policy_dir / "data.json"), {r.id for r in rules}):
         err.file, err.row = data.where(_params_key(err.message)) if params is not None else (err.file, 0)
