@@ -35,6 +35,16 @@ def policy_copy(tmp: Path, name: str = "rego") -> Path:
     return target
 
 
+def without_shipped_tests(rego: Path, keep_helpers: bool = True) -> Path:
+    """Remove rego/'s own Rego tests from a copy whose parameters a test changes: they assume the
+    shipped values (required approvals, modes), and every load runs a policy's tests. With
+    ``keep_helpers``, fixtures_test.rego stays (a guide's own tests use its helpers)."""
+    for test in (rego / "policygate").glob("*_test.rego"):
+        if not (keep_helpers and test.name == "fixtures_test.rego"):
+            test.unlink()
+    return rego
+
+
 def opa_binary() -> str:
     binary = Settings().opa_binary
     if not (Path(binary).exists() or shutil.which(binary)):

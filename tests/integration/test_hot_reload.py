@@ -18,7 +18,7 @@ from policygate.api.app import create_app
 from policygate.config import Settings
 from policygate.engine.opa import OpaEngine
 from policygate.policy.load import json_errors, load_policy, snapshot
-from tests.conftest import REGO, load_example, opa_binary, policy_copy
+from tests.conftest import REGO, load_example, opa_binary, policy_copy, without_shipped_tests
 from tests.served import Served
 
 MODEL = "mlflow:models:/fraud-detector/7"
@@ -30,7 +30,7 @@ class WatchedServe(Served):
     """`policygate serve --watch` on a copy of rego/ (``output_so_far()`` while it runs)."""
 
     def __init__(self, tmp: Path) -> None:
-        self.rego = policy_copy(tmp)
+        self.rego = without_shipped_tests(policy_copy(tmp), keep_helpers=False)  # approvals change
         env = {"POLICYGATE_POLICY_DIR": str(self.rego), "POLICYGATE_DB_URL": f"sqlite:///{tmp}/decisions.db"}
         super().__init__(env, args=["--watch"])
 
@@ -148,7 +148,7 @@ def test_watch_reloads_refuses_a_broken_policy_and_recovers(served: WatchedServe
     until(lambda: served.ready().status_code == 200, RELOAD_S, "/readyz never recovered after data.json")
 
     test_module = served.rego / "policygate" / "main_test.rego"
-    test_module.write_text(test_module.read_text() + "\ntest_broken if { no_such_function(1) }\n")
+    test_module.write_text("package policygate_test\n\ntest_broken if { no_such_function(1) }\n")
     refused = until(
         lambda: (r := served.ready()).status_code == 503 and r.json(), RELOAD_S, "broken test not refused"
     )

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from policygate.engine.opa import EngineError
 from policygate.policy.load import load_policy, revision_of_dir
 from tests.conftest import load_example, opa_binary, policy_copy
 from tests.served import Served
@@ -432,3 +433,28 @@ def test_changing_any_loaded_data_file_changes_the_revision(tmp_path: Path) -> N
         assert engine.refresh_revision() == report.revision  # OPA names the same revision
     finally:
         engine.close()
+
+
+def test_an_evaluation_timeout_is_named_as_one(tmp_path: Path) -> None:
+    """A rule that takes too long is a policy error naming the limit, never "OPA unreachable"."""
+    rego = authored_copy(tmp_path)
+    replace(
+        PRIVACY,
+        "handles_pii if lower_str",
+        'handles_pii if {\n\tinput.subject.name == "slow-model"\n\tsome x in numbers.range(1, 20000)\n'
+        "\tsome y in numbers.range(1, 20000)\n\tx * y == -1\n}\n\nhandles_pii if lower_str",
+    )(rego)
+    report, engine = load_policy(opa_binary(), rego, timeout_s=0.5)
+    assert report.ok and engine is not None, report.summary()
+    slow = pii_document()
+    slow["subject"]["name"] = "slow-model"
+    try:
+        with pytest.raises(EngineError) as raised:
+            engine.evaluate(slow)
+    finally:
+        engine.close()
+    assert raised.value.code == "policy_timeout"
+    assert (
+        "policy evaluation exceeded 0.5 s" in raised.value.message
+        and "unreachable" not in raised.value.message
+    )

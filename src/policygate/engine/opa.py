@@ -447,7 +447,7 @@ class OpaEngine:
         try:
             status, answer = await (pool or self._pool()).post_json(path, body)
         except TimeoutError as exc:  # the same words as the synchronous client's
-            raise EngineError("unreachable", f"OPA unreachable at {self.url}: ReadTimeout") from exc
+            raise self._timed_out() from exc
         except OSError as exc:  # refused, reset, closed, TLS, malformed HTTP
             raise EngineError("unreachable", f"OPA unreachable at {self.url}: ConnectionError") from exc
         if status >= 300:
@@ -487,6 +487,14 @@ class OpaEngine:
             return None
         return known[0]
 
+    def _timed_out(self) -> EngineError:
+        """OPA took the connection but gave no answer in time: the policy is slow, OPA is there."""
+        return EngineError(
+            "policy_timeout",
+            f"policy evaluation exceeded {self.timeout_s:g} s (POLICYGATE_OPA_TIMEOUT_S): a rule loops over "
+            "too much (e.g. a comprehension over a large range), or OPA is overloaded",
+        )
+
     def _query(self, evidence: dict[str, Any], params: dict[str, str] = STRICT) -> dict[str, Any]:
         try:
             answer = self.client.query_rule(evidence, DECISION_PACKAGE, DECISION_RULE, params)
@@ -495,6 +503,8 @@ class OpaEngine:
             if response is None:
                 raise EngineError("policy_error", "OPA refused the query: no response") from exc
             raise self._refused(response.status_code, response.content) from exc
+        except requests.ReadTimeout as exc:
+            raise self._timed_out() from exc
         except requests.RequestException as exc:
             raise EngineError("unreachable", f"OPA unreachable at {self.url}: {type(exc).__name__}") from exc
         except ValueError as exc:
