@@ -257,7 +257,7 @@ def show(
         log.close()
     if record is None and single is None:
         typer.echo(f"no decision recorded for {ref!r} in {log.safe_url}", err=True)
-        if resolved is None and "@" in ref:
+        if resolved is None and "@" in ref:  # an alias that neither MLflow nor the log resolves
             typer.echo(
                 "  (MLflow does not answer or has no such alias, and no recorded evidence shows it)",
                 err=True,
@@ -273,10 +273,18 @@ def show(
 
 def _resolved(log: Any, ref: str) -> tuple[str, Any]:
     """``ref`` to read the log under: an alias resolved through MLflow, else from recorded evidence."""
-    from policygate.config import Settings
-    from policygate.decisions.aliases import for_reading, uri_lookup
+    from pydantic import ValidationError
 
-    return for_reading(log, ref, uri_lookup(Settings().mlflow_uri))
+    from policygate.config import Settings
+    from policygate.decisions.aliases import alias_of, for_reading, uri_lookup
+
+    if alias_of(ref) is None:
+        return ref, None
+    try:
+        uri = Settings().mlflow_uri
+    except ValidationError as exc:
+        fail(f"cannot read the settings that name MLflow (to resolve {ref!r}): {exc.errors()[0]['msg']}")
+    return for_reading(log, ref, uri_lookup(uri))
 
 
 def render_record(record: dict[str, Any]) -> str:
