@@ -50,7 +50,7 @@ def age(cp: Checkpoint) -> tuple[datetime, int]:
 
 
 def _order(s: Stored) -> tuple[tuple[datetime, int], bool]:
-    return (age(s.checkpoint), s.path.name == LATEST)
+    return (age(s.checkpoint), s.path.name != LATEST)  # latest.txt before its own file: that names it
 
 
 def read_dir(out: Path, key: Ed25519PublicKey) -> tuple[list[Stored], list[str]]:
