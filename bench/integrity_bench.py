@@ -1,118 +1,158 @@
-"""Benchmark: what hashing a model version's files costs a decision (issue 17), not a test.
+"""Benchmark: a decision on a model version's files against ``curl | sha256sum`` of the same files from
+the same MLflow server (issue 31), not a test.
 
-A local MLflow server (one worker) holds a version whose files are an MLmodel and one weights file
-of ``--mb`` MiB (random bytes). Measured, with the evidence cache off so every collection reads:
+One local MLflow server (one worker) serves its artifacts itself (``--serve-artifacts``, as in most
+deployments). For each size, a version whose files are an MLmodel and one weights file of that many
+MiB (random bytes, written straight into the server's artifact store). Measured, in one run:
 
-1. collect with the files hashed (download through MLflow's artifact proxy, streaming SHA-256),
-2. collect with POLICYGATE_ARTIFACTS__ENABLED=false (what the files add is the difference),
-3. the manifest of the same files already on disk (what ``policygate attest verify --artifact`` costs a
-   deploy step).
+1. ``curl -s URL | sha256sum`` of each of the version's files through the server's artifact proxy;
+2. a decision (``DecisionService.decide``: collect, files hashed as they stream, OPA, the log) in a
+   warm service, the evidence cache off so every decision reads the files again;
+3. ``policygate check`` as a command (a fresh process each: start-up and OPA included), with its
+   peak RSS: the files are never held whole in memory nor written to disk.
 
-    .venv/bin/python bench/integrity_bench.py [--mb 256] [--n 5] [--markdown]
+    .venv/bin/python bench/integrity_bench.py [--sizes-mb 100,1024,3072] [--n 1] [--markdown]
+
+The files are deleted afterwards (the server's directory is a temporary one).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-
-from percentiles import pct
 
 from policygate.config import Settings
 from policygate.demo.mlflow_server import MlflowServer
 from policygate.demo.seed import ModelSpec, register
 from policygate.evidence import Target
-from policygate.integrity.manifest import manifest_of
 from policygate.integrity.settings import ArtifactSettings
 from policygate.refs import parse
 from policygate.runtime import open_service
 
 MIB = 1024 * 1024
+MLMODEL = "flavors:\n  python_function:\n    loader_module: mlflow.pyfunc.model\n"
 
 
-def model_dir(root: Path, mb: int) -> Path:
-    root.mkdir(parents=True)
-    (root / "MLmodel").write_text("flavors:\n  python_function:\n    loader_module: mlflow.pyfunc.model\n")
-    with (root / "weights.bin").open("wb") as fh:
+def version_of(server: MlflowServer, name: str, mb: int) -> tuple[str, list[str]]:
+    """A model version with ``mb`` MiB of weights: (its ref, the proxy URL of each of its files)."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(server.url)
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run() as run:
+        (Path(tmp) / "MLmodel").write_text(MLMODEL)
+        mlflow.log_artifacts(tmp, "model")
+    location = MlflowClient(server.url).get_run(run.info.run_id).info.artifact_uri
+    relative = location.removeprefix("mlflow-artifacts:/")
+    stored = server.data_dir / "artifacts" / relative / "model"
+    with (stored / "weights.bin").open("wb") as fh:  # straight into the store: no upload to wait for
         for _ in range(mb):
             fh.write(os.urandom(MIB))
-    return root
+    version = (
+        MlflowClient(server.url)
+        .create_model_version(name, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+        .version
+    )
+    base = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{relative}/model"
+    return f"mlflow:models:/{name}/{version}", [f"{base}/MLmodel", f"{base}/weights.bin"]
 
 
-def timed(n: int, fn: Callable[[], object]) -> list[float]:
-    fn()  # warm up
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return times
+def curl_sha256(urls: list[str]) -> float:
+    t0 = time.perf_counter()
+    for url in urls:
+        out = subprocess.run(
+            f"curl -sf '{url}' | sha256sum", shell=True, check=True, capture_output=True, text=True
+        )
+        assert len(out.stdout.split()[0]) == 64
+    return time.perf_counter() - t0
+
+
+def check_command(
+    ref: str, server: MlflowServer, db: str, settings_env: dict[str, str]
+) -> tuple[float, int, int]:
+    """``policygate check`` in a fresh process: (seconds, exit code, peak RSS in MiB)."""
+    exe = str(Path(sys.executable).parent / "policygate")
+    env = {**os.environ, **settings_env, "POLICYGATE_DB_URL": db}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [exe, "check", ref, "-t", "staging", "--mlflow-uri", server.url, "-f", "json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    return time.perf_counter() - t0, os.waitstatus_to_exitcode(status), usage.ru_maxrss // 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mb", type=int, default=256)
-    parser.add_argument("--n", type=int, default=5)
+    parser.add_argument("--sizes-mb", default="100,1024,3072")
+    parser.add_argument("--n", type=int, default=1, help="decisions and curls per size (median)")
+    parser.add_argument("--timeout-s", type=float, default=600)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    rows: list[tuple[str, list[float]]] = []
-    with tempfile.TemporaryDirectory() as tmp, MlflowServer(Path(tmp) / "mlflow") as server:
-        files = model_dir(Path(tmp) / "model", args.mb)
-        spec = ModelSpec("bench-files")
-        register(server.url, spec)  # the registered model, its tags and a first version without files
-        mlflow.set_tracking_uri(server.url)
-        with mlflow.start_run() as run:
-            mlflow.log_artifacts(str(files), "model")
-        version = (
-            MlflowClient(server.url)
-            .create_model_version(spec.name, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
-            .version
-        )
-        ref, target = parse(f"mlflow:models:/{spec.name}/{version}"), Target(stage="production")
-        for label, enabled in (
-            (f"collect, {args.mb} MiB of files hashed", True),
-            ("collect, files off", False),
-        ):
+    sizes = [int(s) for s in args.sizes_mb.split(",")]
+    budget = {
+        "POLICYGATE_ARTIFACTS__MAX_BYTES": str((max(sizes) + 1) * MIB),
+        "POLICYGATE_ARTIFACTS__TIMEOUT_S": str(args.timeout_s),
+        "POLICYGATE_EVIDENCE_CACHE_TTL_S": "0",
+    }
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="integrity-bench-"))
+    try:
+        with MlflowServer(tmp / "mlflow", serve_artifacts=True) as server:
+            spec = ModelSpec("bench-files")
+            register(server.url, spec)  # the registered model and its tags
             settings = Settings(
-                db_url=f"sqlite:///{tmp}/decisions-{enabled}.db",
+                db_url=f"sqlite:///{tmp}/decisions.db",
                 mlflow_uri=server.url,
                 evidence_cache_ttl_s=0,
-                artifacts=ArtifactSettings(enabled=enabled, max_bytes=(args.mb + 1) * MIB, timeout_s=600),
+                artifacts=ArtifactSettings(max_bytes=(max(sizes) + 1) * MIB, timeout_s=args.timeout_s),
             )
             with open_service(settings) as service:
-                evidence = service.collect(ref, target, "bench")
-                assert (evidence.artifacts is not None) == enabled, evidence.collection.gaps
-                rows.append((label, timed(args.n, lambda s=service: s.collect(ref, target, "bench"))))
-        rows.append(
-            (
-                f"manifest of the {args.mb} MiB on disk (attest verify)",
-                timed(args.n, lambda: manifest_of(files)),
-            )
-        )
-
-    hashed, off = statistics.median(rows[0][1]), statistics.median(rows[1][1])
+                for mb in sizes:
+                    ref, urls = version_of(server, spec.name, mb)
+                    target = Target(stage="staging")
+                    curls, decisions = [], []
+                    for _ in range(args.n):
+                        curls.append(curl_sha256(urls))
+                        t0 = time.perf_counter()
+                        decision = service.decide(parse(ref), target, "bench")
+                        decisions.append(time.perf_counter() - t0)
+                        assert decision.outcome in ("allow", "deny"), decision
+                    evidence = service.collect(parse(ref), target, "bench")
+                    assert evidence.artifacts is not None, evidence.artifacts_unverified
+                    assert evidence.artifacts.size >= mb * MIB, evidence.artifacts.files  # all of it hashed
+                    command, code, rss = check_command(ref, server, f"sqlite:///{tmp}/cli.db", budget)
+                    assert code in (0, 1), code
+                    rows.append((mb, statistics.median(curls), statistics.median(decisions), command, rss))
+                    print(
+                        f"{mb} MiB: curl|sha256sum {rows[-1][1]:.2f} s, decision {rows[-1][2]:.2f} s "
+                        f"({rows[-1][2] / rows[-1][1]:.2f}x), policygate check {command:.2f} s, "
+                        f"peak RSS {rss} MiB",
+                        file=sys.stderr,
+                    )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    in_process = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     if args.markdown:
-        print("| what | median ms | p95 ms | MiB/s |")
-        print("|---|---|---|---|")
-    for label, times in rows:
-        median = statistics.median(times)
-        rate = args.mb / ((median - (off if label.startswith("collect, " + str(args.mb)) else 0)) / 1000)
-        if args.markdown:
-            shown = f"{rate:.0f}" if "files off" not in label else "-"
-            print(f"| {label} | {median:.0f} | {pct(times, 95):.0f} | {shown} |")
-        else:
-            print(f"{label}: median {median:.0f} ms, p95 {pct(times, 95):.0f} ms")
-    added = hashed - off
-    print(f"\nthe files add {added:.0f} ms to a collection ({args.mb / (added / 1000):.0f} MiB/s)")
+        print("| files | curl \\| sha256sum | decision | ratio | MiB/s | `policygate check` | its peak RSS |")
+        print("|---|---|---|---|---|---|---|")
+    for mb, curl_s, decision_s, command_s, rss in rows:
+        line = (
+            f"{mb} MiB | {curl_s:.2f} s | {decision_s:.2f} s | {decision_s / curl_s:.2f}x | "
+            f"{mb / decision_s:.0f} | {command_s:.2f} s | {rss} MiB"
+        )
+        print(f"| {line} |" if args.markdown else line)
+    print(f"\npeak RSS of this process (server-side decisions, all sizes): {in_process} MiB")
 
 
 if __name__ == "__main__":
