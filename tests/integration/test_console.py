@@ -334,3 +334,27 @@ def test_bad_input_is_a_page_never_a_500(served: Served, demo: Demo) -> None:
         allow_redirects=False,
     )
     assert redirect.status_code == 303 and redirect.headers["location"] == "/ui"  # no open redirect
+
+
+def test_a_cross_site_sign_in_or_sign_out_is_refused(served: Served, demo: Demo) -> None:
+    """Login CSRF: a form another site posts (Origin or Sec-Fetch-Site say so) signs nobody in or out;
+    the console's own forms (same origin) and clients that send neither header still work."""
+    url = served.base + "/ui/sign-in"
+    form = {"token": demo.reader, "next": "/ui"}
+    for headers in (
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Origin": served.base.replace("127.0.0.1", "localhost")},  # another origin, same machine
+        {"Origin": served.base, "Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+    ):
+        refused = requests.post(url, data=form, headers=headers, allow_redirects=False, timeout=10)
+        assert refused.status_code == 403, (headers, refused.status_code)
+        assert "cross-site sign-in refused" in refused.text and "set-cookie" not in refused.headers
+        out = requests.post(served.base + "/ui/sign-out", headers=headers, allow_redirects=False, timeout=10)
+        assert out.status_code == 403 and "set-cookie" not in out.headers
+    for headers in ({"Origin": served.base, "Sec-Fetch-Site": "same-origin"}, {}):
+        ok = requests.post(url, data=form, headers=headers, allow_redirects=False, timeout=10)
+        assert ok.status_code == 303 and "set-cookie" in ok.headers, headers
+        out = requests.post(served.base + "/ui/sign-out", headers=headers, allow_redirects=False, timeout=10)
+        assert out.status_code == 303

@@ -32,6 +32,7 @@ from policygate.api.deps import Service
 from policygate.auth.authenticator import Authenticator
 from policygate.console import lineage
 from policygate.console.model_list import Filters, model_page
+from policygate.console.origin import cross_site
 from policygate.decisions.aliases import alias_of, for_reading, source_lookup
 from policygate.decisions.chain import chain_hash
 from policygate.decisions.log import DecisionLog
@@ -422,6 +423,11 @@ def sign_in_form(request: Request, next: Annotated[str, Query(max_length=2048)] 
 
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
+    refused = cross_site(request)
+    if refused is not None:  # login CSRF: another site signing the browser in with its own token
+        return page(
+            request, "sign_in.html", 403, next="/ui", problem=f"cross-site sign-in refused ({refused})"
+        )
     try:
         form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=4)
     except ValueError:
@@ -456,6 +462,9 @@ async def sign_in(request: Request) -> Response:
 
 @router.post("/sign-out")
 def sign_out(request: Request) -> Response:
+    refused = cross_site(request)
+    if refused is not None:
+        return error_page(request, 403, f"cross-site sign-out refused ({refused})")
     response = RedirectResponse("/ui/sign-in", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/ui", httponly=True, samesite="strict")
     response.headers.update(SECURITY_HEADERS)
