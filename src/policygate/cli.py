@@ -28,6 +28,7 @@ from policygate.cli_common import DbOption, embedding, fail, group, settings_wit
 from policygate.cli_keys import key_app
 from policygate.cli_log import log_app
 from policygate.cli_policy import emit_explained, policy_app, replay, waiver_app
+from policygate.cli_revision import policy_show
 from policygate.cli_witness import witness
 
 app = group(
@@ -274,6 +275,7 @@ def check(
     emit(decision, fmt)
 
 
+policy_app.command("show")(policy_show)
 app.add_typer(policy_app, name="policy")
 app.add_typer(waiver_app, name="waiver")
 app.command("replay")(replay)

@@ -17,6 +17,7 @@ from policygate.decisions.service import DecisionService
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.engine.supervisor import OpaSupervisor, Restore
 from policygate.metrics import Metrics
+from policygate.policy.revisions import Keeper
 from policygate.policy.waiver_sync import WaiverSync
 from policygate.policy.watch import PolicyWatcher
 from policygate.sources.base import EvidenceSource
@@ -113,6 +114,7 @@ def open_runtime(
         lambda: refused_count(engine),
     )
     service = DecisionService(engine, log, error, collector, rule_ids(engine), metrics)
+    service.keep_revision = Keeper(log, service)  # each revision that decides, kept in the chain
     runtime = Runtime(
         settings, log, engine, service, metrics, waivers, supervisor=supervisor, checkpoints=checkpoints
     )

@@ -32,7 +32,7 @@ def test_compliant_exits_0_with_a_readable_line(sqlite_url: str) -> None:
     result = run(["evaluate", str(EXAMPLES / "compliant.json"), "--db", sqlite_url])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == "ALLOW: mlflow:models:/fraud-detector/7 -> production"
-    assert records(sqlite_url) == 1
+    assert records(sqlite_url) == 2  # the decision, and the content of the policy revision that made it
 
 
 def test_deny_exits_1_and_names_rule_severity_and_message(sqlite_url: str) -> None:

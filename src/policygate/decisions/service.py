@@ -6,6 +6,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
@@ -56,6 +57,10 @@ class DecisionService:
         self._rules_at: str | None = None  # the revision rule_ids were read for (unmanaged OPA)
         self.metrics = metrics or Metrics()
         self._verified_cache: dict[str, tuple[float, list[Approval]]] = {}
+        # set by the runtime (policy.revisions.Keeper): keeps the files of each revision that decides;
+        # True once kept (or when they cannot be kept here)
+        self.keep_revision: Callable[[str], bool] | None = None
+        self._revisions_kept: set[str] = set()
 
     def collect(
         self,
@@ -291,9 +296,7 @@ class DecisionService:
                 break
         return answer, revision
 
-    async def _evaluate_async(
-        self, doc: dict[str, Any], pool: Http1Pool | None = None
-    ) -> tuple[Answer, str]:
+    async def _evaluate_async(self, doc: dict[str, Any], pool: Http1Pool | None = None) -> tuple[Answer, str]:
         """:meth:`_evaluate` for the event loop."""
         engine = self._engine()
         for _ in range(SWAP_RETRIES):
@@ -376,6 +379,7 @@ class DecisionService:
         with self.metrics.timed(self.metrics.append_seconds):
             self.log.append(*args, **fields)
         self._recorded(decision)
+        self._keep(decision.policy_revision)
         return decision
 
     async def record_async(
@@ -386,7 +390,23 @@ class DecisionService:
         with self.metrics.timed(self.metrics.append_seconds):
             await self.log.append_async(*args, **fields)
         self._recorded(decision)
+        if self._keeps(decision.policy_revision):  # once per revision: the hot path stays on the loop
+            await anyio.to_thread.run_sync(self._keep, decision.policy_revision)
         return decision
+
+    def _keeps(self, revision: str | None) -> bool:
+        kept = self._revisions_kept
+        return self.keep_revision is not None and revision is not None and revision not in kept
+
+    def _keep(self, revision: str | None) -> None:
+        """Keep the policy content of ``revision`` (after the decision is recorded: it never fails one)."""
+        if self.keep_revision is None or revision is None or revision in self._revisions_kept:
+            return
+        try:
+            if self.keep_revision(revision):
+                self._revisions_kept.add(revision)
+        except Exception as exc:  # noqa: BLE001 - the decision stands; the revision is kept on a later one
+            log.warning("policy revision %s not kept: %s", revision, type(exc).__name__)
 
     def _recorded(self, decision: Decision) -> None:
         """Count a committed decision and its reasons (metrics), and say so in the debug log."""

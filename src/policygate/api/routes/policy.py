@@ -13,6 +13,7 @@ from policygate.engine.catalogue import Catalogue
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.policy.authoring import catalogue
 from policygate.policy.explain import explain
+from policygate.policy.revisions import REVISION, NotKept, RevisionError, kept
 
 router = APIRouter(prefix="/v1", tags=["policy"])
 
@@ -26,6 +27,21 @@ def get_policy(service: Service) -> dict[str, Any]:
         return catalogue(service.engine).to_dict()
     except EngineError as exc:
         raise HTTPException(status_code=503, detail=f"OPA: {exc.message}") from None
+
+
+@router.get("/policy/revisions/{revision}", responses={404: {}, 409: {}, 422: {}})
+def policy_revision(service: Service, revision: str) -> dict[str, Any]:
+    """The policy files (modules and data) that decided under ``revision``, exactly as the log keeps
+    them; their digest recomputes to it (409 when it does not: altered)."""
+    if not REVISION.fullmatch(revision):
+        raise HTTPException(
+            status_code=422, detail="revision: not a policy revision (sha256: and 64 hex digits)"
+        )
+    try:
+        files = kept(service.log, revision)
+    except RevisionError as exc:
+        raise HTTPException(status_code=404 if isinstance(exc, NotKept) else 409, detail=str(exc)) from None
+    return {"revision": revision, "files": files}
 
 
 def explained(decision: Decision, doc: dict[str, Any], engine: OpaEngine | None, binary: str) -> JSONResponse:
