@@ -124,3 +124,29 @@ def test_files_that_cannot_be_read_are_a_named_gap(
     assert parts.artifacts is None and "artifacts" in parts.gaps, case
     if case == "over the byte budget":
         assert blob_reads(azure_world) == []  # refused from the listing's sizes, nothing downloaded
+
+
+def test_files_that_cannot_be_hashed_say_why_and_a_wrong_content_md5_is_caught(
+    azure_world: AzureWorld,
+) -> None:
+    """Every read checks the blob's Content-MD5 when Blob Storage serves one; what could not be
+    hashed is evidence of its own (INT-003): why, and how much was listed and read."""
+    parts = source(azure_world).collect(parse(REF))
+    assert parts.artifacts is not None and parts.artifacts_unverified is None  # served MD5s all match
+
+    azure_world.files["model.pkl"] = b"other weights"  # a new ETag: read again
+    azure_world.content_md5["model.pkl"] = b"\x00" * 16  # damaged in transit, or not what was stored
+    parts = source(azure_world).collect(parse(REF))
+    unverified = parts.artifacts_unverified
+    assert parts.artifacts is None and "artifacts" in parts.gaps and unverified is not None
+    assert unverified.reason == "store" and "Content-MD5" in unverified.detail
+
+    parts = source(azure_world, max_bytes=10).collect(parse(REF))
+    unverified = parts.artifacts_unverified
+    assert unverified is not None and unverified.reason == "size_cap"
+    assert unverified.size == sum(len(d) for d in azure_world.files.values())
+    assert unverified.files == len(azure_world.files) and unverified.bytes_read == 0
+
+    registry = f"azureml://registries/{REGISTRY}/models/fraud-detector/versions/3"
+    unverified = source(azure_world).collect(parse(registry)).artifacts_unverified
+    assert unverified is not None and unverified.reason == "store" and "registry" in unverified.detail

@@ -142,7 +142,7 @@ class AzureArtifactReader:
         expected = getattr(getattr(stream.properties, "content_settings", None), "content_md5", None)
         try:
             with deadline(at):
-                yield _md5_checked(stream.chunks(), bytes(expected) if expected else None, blob.name)
+                yield _md5_checked(stream.chunks(), _md5_bytes(expected), blob.name)
         finally:
             response = getattr(stream, "_response", None)  # a download stopped half-way: closed
             close = getattr(getattr(response, "http_response", response), "close", None)
@@ -168,6 +168,15 @@ class AzureArtifactReader:
             return artifacts_of(workdir, model_uri, self.settings, deadline)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _md5_bytes(value: Any) -> bytes | None:
+    """The Content-MD5 as the SDK gives it (bytes, or base64 text); None when absent."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        return base64.b64decode(value)
+    return bytes(value)
 
 
 def _md5_checked(chunks: Iterator[bytes], expected: bytes | None, name: str) -> Iterator[bytes]:
