@@ -227,15 +227,17 @@ def _push_external(settings: Settings, log: DecisionLog) -> str:
     return f"pushed {len(active)} active waiver(s) to {settings.opa_url}; {note}"
 
 
-def _known_rules(settings: Settings) -> list[str]:
-    """Rule ids of the local policy directory (empty when there is none, e.g. bundles)."""
+def _known_rules(settings: Settings, policy_dir: Path | None = None) -> list[str]:
+    """Rule ids of the policy directory (``--policy-dir``, a candidate, else the configured one;
+    empty when there is none, e.g. bundles)."""
     from policygate.engine.catalogue import rules_in
     from policygate.engine.opa import EngineError
 
-    if not (settings.policy_path / "policygate").is_dir():
+    path = policy_dir or settings.policy_path
+    if not (path / "policygate").is_dir():
         return []
     try:
-        return [r.id for r in rules_in(settings.opa_binary, settings.policy_path)]
+        return [r.id for r in rules_in(settings.opa_binary, path)]
     except EngineError:
         return []
 
@@ -273,8 +275,10 @@ def waiver_add(
     ] = None,
     db: DbOption = None,
     fmt: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
+    policy_dir: PolicyDirOption = None,
 ) -> None:
-    """Grant a time-bound waiver; recorded in the decision log's chain."""
+    """Grant a time-bound waiver; recorded in the decision log's chain. The rule id must be one of
+    the policy directory's rules (``--policy-dir``: a candidate's, e.g. a rule not yet deployed)."""
     from pydantic import ValidationError
 
     from policygate.decisions.log import LogError
@@ -291,7 +295,7 @@ def waiver_add(
             expires=expires or "",
             created_by=os.environ.get("GITHUB_ACTOR") or os.environ.get("USER"),
         )
-        waiver = waivers.new_waiver(request, known_rules=_known_rules(settings))
+        waiver = waivers.new_waiver(request, known_rules=_known_rules(settings, policy_dir))
     except ValidationError as exc:
         first = exc.errors()[0]
         fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")

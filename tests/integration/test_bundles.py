@@ -25,7 +25,7 @@ from policygate.demo.mlflow_server import free_port
 from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
 from policygate.policy.load import load_policy
-from tests.conftest import EXAMPLES, REGO, opa_binary, policy_copy
+from tests.conftest import EXAMPLES, REGO, opa_binary, policy_copy, without_shipped_tests
 from tests.keys import rsa_pair
 from tests.processes import bundle_active, opa_pulling, wait_bundle_active
 from tests.served import Served
@@ -114,7 +114,7 @@ def test_a_decision_records_the_revision_opa_used_for_it(
     """The service's own idea of the revision (cached, or read after the query) does not count when
     OPA's provenance names the bundle revision that answered: sync and async paths alike."""
     private, public = rsa_pair(tmp_path, "bundle")
-    stricter = policy_copy(tmp_path)
+    stricter = without_shipped_tests(policy_copy(tmp_path), keep_helpers=False)  # they assume 1
     data = json.loads((stricter / "data.json").read_text())
     data["policygate_params"]["required_approvals"]["production"]["medium"] = 3
     (stricter / "data.json").write_text(json.dumps(data))
@@ -218,7 +218,7 @@ def test_a_refused_bundle_leaves_the_last_good_policy_deciding_and_readyz_says_s
             metrics = requests.get(f"{served.base}/metrics", timeout=10).text
             assert "policygate_opa_bundles_refused 0.0" in metrics
 
-            stricter = policy_copy(tmp_path)
+            stricter = without_shipped_tests(policy_copy(tmp_path), keep_helpers=False)
             data = json.loads((stricter / "data.json").read_text())
             data["policygate_params"]["required_approvals"]["production"]["medium"] = 3
             (stricter / "data.json").write_text(json.dumps(data))

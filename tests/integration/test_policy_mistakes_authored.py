@@ -458,3 +458,20 @@ def test_an_evaluation_timeout_is_named_as_one(tmp_path: Path) -> None:
         "policy evaluation exceeded 0.5 s" in raised.value.message
         and "unreachable" not in raised.value.message
     )
+
+
+def test_waiver_add_checks_the_rule_id_against_a_candidate_directory(tmp_path: Path) -> None:
+    """`waiver add --policy-dir` for a rule that is only in a candidate directory (not yet in rego/)."""
+    from typer.testing import CliRunner
+
+    from policygate.cli import app
+
+    candidate = authored_copy(tmp_path)
+    args = ["waiver", "add", "--rule", "PRV-001", "--model", "mlflow:models:/fraud-detector/7"]
+    args += ["--reason", "DPIA pending (PRIV-12)", "--approved-by", "dpo@example.com", "--expires", "7d"]
+    args += ["--db", f"sqlite:///{tmp_path}/d.db"]
+    runner = CliRunner()
+    refused = runner.invoke(app, args)
+    assert refused.exit_code != 0 and "PRV-001" in refused.output, refused.output
+    granted = runner.invoke(app, [*args, "--policy-dir", str(candidate)])
+    assert granted.exit_code == 0, granted.output

@@ -23,7 +23,7 @@ import requests
 
 from policygate.decisions.log import DecisionLog
 from policygate.policy.load import load_policy
-from tests.conftest import load_example, opa_binary, policy_copy
+from tests.conftest import load_example, opa_binary, policy_copy, without_shipped_tests
 from tests.keys import rsa_pair
 from tests.processes import assert_all_recorded, opa_pulling, wait_bundle_active
 from tests.served import Served
@@ -90,7 +90,9 @@ def test_a_rollout_across_three_replicas_records_each_decisions_own_revision(
     tmp_path: Path, pg_url: str
 ) -> None:
     private, public = rsa_pair(tmp_path, "bundle")
-    policy = policy_copy(tmp_path, "served-policy")
+    policy = without_shipped_tests(
+        policy_copy(tmp_path, "served-policy"), keep_helpers=False
+    )  # made stricter
     before_dir = policy_copy(tmp_path / "before", "rego")
     DecisionLog(pg_url).close()  # migrate once up front, like a deployment job
     body = {"evidence": load_example("compliant")}

@@ -27,7 +27,7 @@ from policygate.auth.tokens import TokenStore
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.demo.seed import ModelSpec, register
-from tests.conftest import REGO, bearer, load_example, opa_binary, policy_copy, token
+from tests.conftest import REGO, bearer, load_example, opa_binary, policy_copy, token, without_shipped_tests
 from tests.served import Served
 
 ISSUER = "https://login.example.test/tenant/v2.0"
@@ -295,7 +295,7 @@ def test_failed_authentications_are_limited_per_address(
 
 def strict_policy(tmp_path: Path) -> Path:
     """rego/ with require_verified_approvals switched on (a documented parameter)."""
-    target = policy_copy(tmp_path)
+    target = without_shipped_tests(policy_copy(tmp_path), keep_helpers=False)  # they assume false
     data = json.loads((target / "data.json").read_text())
     data["policygate_params"]["require_verified_approvals"] = True
     (target / "data.json").write_text(json.dumps(data))
