@@ -346,6 +346,8 @@ def test_a_cross_site_sign_in_or_sign_out_is_refused(served: Served, demo: Demo)
         {"Origin": "null"},
         {"Origin": served.base.replace("127.0.0.1", "localhost")},  # another origin, same machine
         {"Origin": served.base, "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"},
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
         {"Sec-Fetch-Site": "same-site"},
     ):
         refused = requests.post(url, data=form, headers=headers, allow_redirects=False, timeout=10)
@@ -353,7 +355,11 @@ def test_a_cross_site_sign_in_or_sign_out_is_refused(served: Served, demo: Demo)
         assert "cross-site sign-in refused" in refused.text and "set-cookie" not in refused.headers
         out = requests.post(served.base + "/ui/sign-out", headers=headers, allow_redirects=False, timeout=10)
         assert out.status_code == 403 and "set-cookie" not in out.headers
-    for headers in ({"Origin": served.base, "Sec-Fetch-Site": "same-origin"}, {}):
+    for headers in (
+        {"Origin": served.base, "Sec-Fetch-Site": "same-origin"},
+        {"Origin": "null", "Sec-Fetch-Site": "same-origin"},  # Chromium's own form (no referrer sent)
+        {},
+    ):
         ok = requests.post(url, data=form, headers=headers, allow_redirects=False, timeout=10)
         assert ok.status_code == 303 and "set-cookie" in ok.headers, headers
         out = requests.post(served.base + "/ui/sign-out", headers=headers, allow_redirects=False, timeout=10)

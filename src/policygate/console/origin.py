@@ -1,8 +1,10 @@
 """Login CSRF: a form posted to the console's sign-in or sign-out from another site is refused.
 
 Browsers say where a request comes from: ``Sec-Fetch-Site`` (``same-origin`` for the console's own
-forms, ``none`` when the user acts directly) and ``Origin`` on every POST. Either one naming another
-site refuses the request; a request with neither is no browser's cross-site form (curl, scripts).
+forms, ``none`` when the user acts directly) and ``Origin`` on every POST (``null`` from the console's
+own pages, which send no referrer). Either one naming another site refuses the request, and so does
+an opaque ``null`` origin without ``Sec-Fetch-Site``; a request with neither header is no browser's
+cross-site form (curl, scripts).
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ def cross_site(request: Request) -> str | None:
     if site is not None and site.strip().lower() not in ALLOWED_FETCH_SITES:
         return f"Sec-Fetch-Site: {site[:40]}"
     origin = request.headers.get("origin")
-    if origin is not None and not _same_host(origin, request.headers.get("host") or ""):
+    if origin is None:
+        return None
+    if origin.strip() == "null":
+        # the console's own pages send no referrer, so Chromium's forms say "Origin: null" and
+        # Sec-Fetch-Site: same-origin; without that header, an opaque origin is no proof of anything
+        return None if site is not None else "Origin null without Sec-Fetch-Site"
+    if not _same_host(origin, request.headers.get("host") or ""):
         return f"Origin {origin[:200]} is not this console's"
     return None
 
