@@ -91,13 +91,20 @@ _verification_ok(_) if params.require_verified_approvals == false
 
 _verification_ok(a) if a.verified == true
 
-# Distinct approvers (lower-cased) whose approval counts towards APR-001.
-counted_approvers contains lower_str(a.by) if {
+# Approvals for the target stage that are independent, fresh and (when
+# required) verified: what counts unless the directory says otherwise (APR-004).
+eligible_approvals contains a if {
 	some a in target_approvals
 	present(a.by)
 	count(sod_conflicts(a.by)) == 0
 	not staleness(a)
 	_verification_ok(a)
+}
+
+# Distinct approvers (lower-cased) whose approval counts towards APR-001.
+counted_approvers contains lower_str(a.by) if {
+	some a in eligible_approvals
+	not approver_problem(a.by) # APR-004: by the directory, an active person in an approver group
 }
 
 # Approvals the target stage needs for the declared risk tier; fails closed to

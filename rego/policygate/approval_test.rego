@@ -232,6 +232,7 @@ test_apr002_no_run_author_without_run if {
 		{"op": "add", "path": "/lineage/run", "value": null},
 		{"op": "add", "path": "/ownership/owner", "value": "erin@example.com"},
 		{"op": "add", "path": "/approvals/-", "value": approval("alice@example.com", "production", "2026-11-10T15:20:00Z")},
+		{"op": "remove", "path": "/identities"}, # no directory: erin and alice are not looked up (identity_test.rego)
 	])
 	deny_ids(ev) == {"LIN-001"}
 }

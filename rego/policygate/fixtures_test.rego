@@ -92,6 +92,63 @@ compliant := {
 			],
 		},
 	},
+	"identities": {
+		"directory": "file",
+		"owner": {
+			"id": "alice@example.com",
+			"found": true,
+			"active": true,
+			"kind": "person",
+			"groups": [
+				"payments-risk",
+			],
+			"source": "file",
+		},
+		"approvers": [
+			{
+				"id": "bob@example.com",
+				"found": true,
+				"active": true,
+				"kind": "person",
+				"groups": [
+					"model-risk",
+				],
+				"source": "file",
+			},
+			{
+				"id": "dave@example.com",
+				"found": true,
+				"active": true,
+				"kind": "person",
+				"groups": [
+					"model-risk",
+				],
+				"source": "file",
+			},
+		],
+		"deployment": {
+			"id": "3c9e1f52-7a4b-4d8e-9f01-2b6c5d8e7a10",
+			"found": true,
+			"active": true,
+			"kind": "service",
+			"groups": [],
+			"source": "file",
+			"owners": [
+				{
+					"id": "alice@example.com",
+					"found": true,
+					"active": true,
+					"kind": "person",
+				},
+			],
+			"credentials": [
+				{
+					"type": "federated",
+					"expires": null,
+				},
+			],
+		},
+	},
 	"collection": {
 		"collected_at": "2026-11-20T11:59:58Z",
 		"sources": [

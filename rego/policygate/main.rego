@@ -92,15 +92,27 @@ mode(id) := m if {
 	m in {"warn", "dryrun"}
 } else := "enforce"
 
+# A reason its rule marks unchecked (it could not check: no directory, see
+# identity.rego) warns in enforce mode: it never denies on its own.
+_unchecked(r) if r.unchecked == true
+
 deny_reasons contains r if {
 	some r in violation
 	mode(r.id) == "enforce"
 	not waiver_for(r)
+	not _unchecked(r)
+}
+
+warn_reasons contains r if {
+	some r in violation
+	mode(r.id) == "enforce"
+	_unchecked(r)
 }
 
 warn_reasons contains object.union(r, {"waiver": wid, "message": msg}) if {
 	some r in violation
 	mode(r.id) == "enforce"
+	not _unchecked(r)
 	w := waiver_for(r)
 	wid := sprintf("%v", [object.get(w, "id", "unnamed")])
 	msg := sprintf("%s Waived by %s (approved by %s, expires %s): %s.", [

@@ -298,7 +298,7 @@ def evidence_collect(
     """Print the evidence document for a model version (nothing is evaluated or recorded)."""
     from policygate.config import Settings
     from policygate.evidence import Request
-    from policygate.runtime import build_sources
+    from policygate.runtime import build_directory_of, build_sources
     from policygate.sources.base import SourceError
     from policygate.sources.collect import Collector
     from policygate.timeutil import now_iso
@@ -308,7 +308,9 @@ def evidence_collect(
     settings = Settings()
     if mlflow_uri:
         settings.mlflow_uri = mlflow_uri
-    collector = Collector(build_sources(settings, **embedding(ctx)), settings.links)
+    collector = Collector(
+        build_sources(settings, **embedding(ctx)), settings.links, directory=build_directory_of(settings)
+    )
     try:
         evidence = collector.collect(
             model, Request(target=stage, requested_by=requested_by, requested_at=now_iso())

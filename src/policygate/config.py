@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,12 @@ class Settings(BaseSettings):
         "(the managed OPA has a secret of its own).",
     )
     opa_bin: str | None = Field(default=None, description="OPA binary for the managed server.")
+    engine: Literal["auto", "inprocess", "http"] = Field(
+        default="auto",
+        description="Which OPA decides: `inprocess` (OPA linked into policygate, .bin/libpolicygate_opa.so "
+        "built by make setup), `http` (a managed `opa run` server, or POLICYGATE_OPA_URL's). `auto`: in "
+        "process when the library is present, unless POLICYGATE_OPA_URL or a bundle pull is configured.",
+    )
     policy_dir: Path | None = Field(default=None, description="Rego policies and data (default: rego/).")
     examples_dir: Path | None = Field(
         default=None,
@@ -116,6 +123,18 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds a source's registered model, run and experiment for one model version "
         "are reused (0: never); the version itself, its alias and its approvals are always read afresh.",
+    )
+    directory: str | None = Field(
+        default=None,
+        pattern=r"^(file:.+|scim:https?://[^\s]+)$",
+        description="Identity directory: file:PATH (YAML/JSON) or scim:URL; unset: none, and OWN-004, "
+        "APR-004 and ACC-005 warn 'not checked' (docs/identity.md).",
+    )
+    directory_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the scim: directory."
+    )
+    directory_cache_s: float = Field(
+        default=300.0, ge=0, description="Seconds a directory answer is reused (0: never)."
     )
     mlflow_webhook_secret: SecretStr | None = Field(
         default=None, description="Shared secret of the MLflow registry webhook (HMAC signature)."

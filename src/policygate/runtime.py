@@ -22,6 +22,7 @@ from policygate.policy.waiver_sync import WaiverSync
 from policygate.policy.watch import PolicyWatcher
 from policygate.sources.base import EvidenceSource
 from policygate.sources.collect import Collector
+from policygate.sources.directory import Directory, build_directory
 
 if TYPE_CHECKING:
     from policygate.auth.authenticator import Authenticator
@@ -98,7 +99,9 @@ def open_runtime(
         **{k: v for k, v in (("credential", credential), ("transport", transport)) if v},
     }
     collector = Collector(
-        sources if sources is not None else build_sources(settings, **azure), settings.links
+        sources if sources is not None else build_sources(settings, **azure),
+        settings.links,
+        directory=build_directory_of(settings),
     )
     # The active waivers (from the log) go to OPA now, and again every 30 s.
     waivers = WaiverSync(engine, log).start() if engine is not None else None
@@ -250,6 +253,12 @@ def rule_ids(engine: OpaEngine | None) -> list[str]:
         return [str(a["custom"]["id"]) for a in annotated_rules(engine)]
     except EngineError:
         return []
+
+
+def build_directory_of(settings: Settings) -> Directory | None:
+    """The identity directory POLICYGATE_DIRECTORY names (cached), or None (docs/identity.md)."""
+    token = settings.directory_token.get_secret_value() if settings.directory_token else None
+    return build_directory(settings.directory, token, settings.source_timeout_s, settings.directory_cache_s)
 
 
 def build_sources(settings: Settings, **azure_options: Any) -> dict[str, EvidenceSource]:

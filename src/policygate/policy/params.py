@@ -81,6 +81,18 @@ class Params(BaseModel):
         "a policy may call after all: each one costs the gate that the same evidence is always decided "
         "the same.",
     )
+    approver_groups: dict[Name, list[Name]] = Field(
+        default_factory=dict,
+        description="Risk tier -> directory groups an approver must be in (APR-004); a tier not listed: any "
+        "active person.",
+    )
+    max_credential_days: int = Field(
+        default=90, gt=0, description="Longest a deployment identity's credential may stay valid (ACC-005)."
+    )
+    require_directory: bool = Field(
+        default=False,
+        description="Without an identity directory, OWN-004, APR-004 and ACC-005 deny instead of warning.",
+    )
     min_test_coverage: float | None = Field(
         default=None,
         ge=0,

@@ -21,6 +21,8 @@ from policygate.evidence import EvidenceV1, Request, SourceStatus
 from policygate.refs import ModelRef, RefError, parse
 from policygate.sources.base import EvidenceSource, Parts, SourceError
 from policygate.sources.caps import cap_values
+from policygate.sources.directory import Directory, DirectoryError
+from policygate.sources.identities import identities_of
 from policygate.sources.merge import merge
 from policygate.timeutil import now_iso
 
@@ -42,8 +44,14 @@ class CounterpartLinks(BaseModel):
 
 
 class Collector:
-    def __init__(self, sources: Mapping[str, EvidenceSource], links: CounterpartLinks | None = None) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, EvidenceSource],
+        links: CounterpartLinks | None = None,
+        directory: Directory | None = None,
+    ) -> None:
         self.sources = dict(sources)
+        self.directory = directory  # POLICYGATE_DIRECTORY: identities looked up (docs/identity.md)
         self.links = links if links is not None else CounterpartLinks()  # Settings.links: the caller's
         self._last = threading.local()
 
@@ -66,7 +74,14 @@ class Collector:
             if status is not None:
                 failed.append(status)
         self._last.calls = sum(p.calls for p in parts)
-        return cap_values(merge(parts, request, collected_at=now_iso(), failed=failed))
+        evidence = cap_values(merge(parts, request, collected_at=now_iso(), failed=failed))
+        if self.directory is not None:
+            try:  # a configured directory that cannot answer fails the collection: an error decision
+                evidence.identities, gaps = identities_of(evidence, self.directory)
+            except DirectoryError as exc:
+                raise SourceError("directory", "lookup", str(exc)) from None
+            evidence.collection.gaps.extend(g for g in gaps if g not in evidence.collection.gaps)
+        return evidence
 
     @property
     def last_calls(self) -> int:
@@ -129,3 +144,6 @@ class Collector:
         for source in self.sources.values():
             with contextlib.suppress(Exception):
                 source.close()
+        if self.directory is not None:
+            with contextlib.suppress(Exception):
+                self.directory.close()
