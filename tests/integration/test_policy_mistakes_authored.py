@@ -310,6 +310,11 @@ MISTAKES: dict[str, Mistake] = {
         ("test_prv_001_rejected_privacy_approval_does_not_count",),
         reload=False,
     ),
+    "example-no-longer-fires-names-the-condition": Mistake(
+        (replace(PRIVACY, RULE_BODY, '\tinput.subject.name == "nobody"\n' + RULE_BODY),),
+        ("does not fire", "first condition that failed", "privacy.rego:24", "nobody"),
+        reload=False,
+    ),
     "allow-example-that-fires": Mistake(
         (example("PRV-001.allow-no-approval.json", pii_document()),),
         ("PRV-001.allow-no-approval.json", "must not"),

@@ -471,7 +471,12 @@ def example_errors(engine: OpaEngine, rules: list[Rule], examples: Path) -> list
 
 def _first_failed(engine: OpaEngine, rule: Rule, doc: dict[str, Any]) -> str:
     """The first condition of the rule that did not hold on ``doc`` (from OPA's explain trace)."""
-    return ""
+    from policygate.policy.why_not import first_failed
+
+    managed = engine.managed
+    if managed is None:
+        return ""
+    return first_failed(managed.binary, managed.policy_dir, rule.file, rule.row, doc, engine.local)
 
 
 def _example(path: Path) -> tuple[dict[str, Any], str | None]:
