@@ -28,6 +28,7 @@ from policygate.cli_common import DbOption, embedding, fail, group, settings_wit
 from policygate.cli_keys import key_app
 from policygate.cli_log import log_app
 from policygate.cli_policy import emit_explained, policy_app, replay, waiver_app
+from policygate.cli_register import register_cmd
 from policygate.cli_revision import policy_show
 from policygate.cli_witness import witness
 
@@ -429,6 +430,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(key_app, name="key")
 app.add_typer(bundle_app, name="bundle")
 app.command("approve")(approve)
+app.command("register")(register_cmd)
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ RUN = "https://ci.example.com/corp/models/actions/runs/42"
 
 def model(mlflow_uri: str) -> str:
     spec = ModelSpec(f"change-{uuid.uuid4().hex[:8]}")
-    return f"mlflow:models:/{spec.name}/{register(mlflow_uri, spec)}"
+    return f"mlflow:models:/{spec.name}/{register(mlflow_uri, spec, train=True)}"  # with files: no INT-003
 
 
 def check(mlflow_uri: str, db: str, ref: str, *extra: str):  # type: ignore[no-untyped-def]

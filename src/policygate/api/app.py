@@ -33,6 +33,7 @@ from policygate.api.routes import (
     webhooks,
 )
 from policygate.api.routes import log as log_routes
+from policygate.api.routes import register as register_routes
 from policygate.config import Settings
 from policygate.console import routes as console_routes
 from policygate.decisions.log import LogError, db_problem
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(waivers.router)
     app.include_router(audit.router)
     app.include_router(log_routes.router)
+    app.include_router(register_routes.router)
     app.include_router(attestations.router)
     app.include_router(bundles.router)
     app.state.bundles = bundles.BundleCache()

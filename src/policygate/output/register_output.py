@@ -1,0 +1,50 @@
+"""The governed register (audit.register) for people (text) and spreadsheets (csv); json is the model."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from policygate.audit.register import Register, RegisterRow
+from policygate.output.audit_csv import _cell
+
+COLUMNS = tuple(RegisterRow.model_fields)
+
+
+def render_text(reg: Register) -> str:
+    complete = "" if reg.complete else "  (INCOMPLETE: not every model in use could be listed)"
+    lines = [
+        f"register of audit run {reg.run_id} ({reg.audited_at}), "
+        f"policy {reg.policy_revision or '-'}{complete}",
+        f"{len(reg.rows)} model versions in use",
+    ]
+    for r in reg.rows:
+        changed = "  OWNER CHANGED SINCE RELEASE" if r.owner_changed else ""
+        released = (
+            f"{str(r.outcome).upper()} {r.decided_at}  decision {r.decision_id}  requested by "
+            f"{r.requested_by or '-'}  sent by {r.sent_by or '-'}"
+            if r.decision_id
+            else "NONE: no release decision (bypass)"
+        )
+        lines += [
+            "",
+            f"{r.model} -> {r.target} ({r.via})",
+            f"  owner      {r.owner_at_release or '-'} at release; now {r.owner_now or '-'}{changed}",
+            f"  released   {released}",
+            f"  policy     {r.policy_revision or '-'}",
+            f"  lineage    run {r.run or '-'}  commit {(r.commit or '-')[:12]}  datasets "
+            f"{', '.join(r.datasets) or '-'}",
+            f"  change     ticket {r.ticket or '-'}  run {r.run_url or '-'}",
+            f"  now        {r.audit_outcome or 'not audited'}  findings {', '.join(r.findings) or '-'}",
+        ]
+    return "\n".join(lines)
+
+
+def render_csv(reg: Register) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for r in reg.rows:
+        row = r.model_dump()
+        writer.writerow([_cell(" ".join(v) if isinstance(v, list) else v) for v in (row[c] for c in COLUMNS)])
+    return out.getvalue().rstrip("\n")
