@@ -28,6 +28,20 @@ _AZ_REGISTRY = re.compile(
     rf"azureml://registries/(?P<registry>{_SEG})/models/(?P<name>{_NAME})/versions/(?P<version>{_VERSION})"
 )
 
+# Every form above as one pattern, for the OpenAPI document (JSON Schema's regex dialect reads it as
+# Python does): what the API states it accepts is what :func:`parse` accepts, spaces around included.
+# MODEL_VERSION_PATTERN: the forms that name a version.
+_VERSIONED = [_MLFLOW_VERSION, _AZ_SHORT, _AZ_WORKSPACE, _AZ_REGISTRY]
+
+
+def _one_pattern(forms: list[re.Pattern[str]]) -> str:
+    return r"^\s*(?:" + "|".join(re.sub(r"\(\?P<\w+>", "(", f.pattern) for f in forms) + r")\s*$"
+
+
+MODEL_REF_PATTERN = _one_pattern([*_VERSIONED, _MLFLOW_ALIAS])
+MODEL_VERSION_PATTERN = _one_pattern(_VERSIONED)
+MODEL_REF_MAX = 1024
+
 FORMS = (
     "mlflow:models:/NAME/VERSION, mlflow:models:/NAME@ALIAS, azureml:NAME:VERSION, "
     "azureml://subscriptions/S/resourceGroups/G/workspaces/W/models/NAME/versions/V or "
@@ -70,7 +84,7 @@ class ModelRef:
 
 def parse(text: str) -> ModelRef:
     ref = (text or "").strip()
-    if len(ref) > 1024:
+    if len(ref) > MODEL_REF_MAX:
         raise RefError("model reference is longer than 1024 characters")
     if m := _MLFLOW_VERSION.fullmatch(ref):
         return ModelRef("mlflow", m["name"], version=str(int(m["version"])))

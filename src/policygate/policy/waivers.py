@@ -92,12 +92,17 @@ class WaiverView(Waiver):
     revoke_reason: str | None = None
 
 
+# a rule id as people type it, for the OpenAPI document: what policy.params.rule_id() takes (any case,
+# spaces around), so the spec and the server agree
+RULE_ID_INPUT_PATTERN = r"^\s*[A-Za-z]{2,5}-[0-9]{3}\s*$"
+
+
 class WaiverRequest(BaseModel):
     """What a person asks for; ``expires`` is RFC 3339 with a zone, or a duration such as 30d."""
 
     model_config = ConfigDict(extra="forbid")
 
-    rule: str = Field(max_length=64)
+    rule: str = Field(max_length=64, json_schema_extra={"pattern": RULE_ID_INPUT_PATTERN})
     model: str = Field(max_length=1024)
     targets: list[str] = Field(default_factory=list, max_length=3)
     reason: str = Field(max_length=1000)

@@ -18,7 +18,7 @@ from policygate.auth.principal import Principal
 from policygate.config import Settings
 from policygate.decisions.service import DecisionService
 from policygate.evidence import TEXT, Stage
-from policygate.refs import ModelRef, parse
+from policygate.refs import MODEL_REF_MAX, MODEL_VERSION_PATTERN, ModelRef, parse
 from policygate.sources.base import SourceError
 
 router = APIRouter(prefix="/v1", tags=["approvals"])
@@ -26,7 +26,11 @@ router = APIRouter(prefix="/v1", tags=["approvals"])
 
 class ApprovalRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    model: str = Field(description="Model version reference (a version, not an alias).")
+    model: str = Field(
+        description="Model version reference (a version, not an alias).",
+        max_length=MODEL_REF_MAX,
+        json_schema_extra={"pattern": MODEL_VERSION_PATTERN},  # stated; parse() checks it (its own message)
+    )
     stage: Stage
     decision: ApprovalDecision = Field(
         default="approved",

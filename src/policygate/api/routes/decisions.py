@@ -19,7 +19,8 @@ from policygate.decisions.model import Decision
 from policygate.decisions.record import model_spellings
 from policygate.evidence import ONE_LINE, RUN_URL, RUN_URL_MAX, TICKET_MAX, Change, EvidenceV1, Target
 from policygate.policy.params import rule_id
-from policygate.refs import parse
+from policygate.policy.waivers import RULE_ID_INPUT_PATTERN
+from policygate.refs import MODEL_REF_MAX, MODEL_REF_PATTERN, parse
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
@@ -32,7 +33,9 @@ class EvaluateRequest(BaseModel):
 class DecideRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field(
-        description="Model reference, e.g. mlflow:models:/fraud/7 or mlflow:models:/fraud@champion."
+        description="Model reference, e.g. mlflow:models:/fraud/7 or mlflow:models:/fraud@champion.",
+        max_length=MODEL_REF_MAX,
+        json_schema_extra={"pattern": MODEL_REF_PATTERN},  # stated; parse() checks it (its own message)
     )
     target: Target
     requested_by: str | None = Field(default=None, max_length=320, pattern=ONE_LINE)
@@ -110,7 +113,7 @@ def _iso_only(value: object) -> object:
     """Only RFC 3339 / ISO-8601 text: a bare number is not a time (pydantic would read epoch seconds)."""
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             raise ValueError("expected an ISO-8601 time such as 2026-11-27T00:00:00Z") from None
     return value
@@ -127,7 +130,14 @@ def _instant(value: datetime) -> datetime:
 @router.get("/decisions", response_model=DecisionPage)
 def list_decisions(
     service: Service,
-    model: Annotated[str | None, Query(description="Model reference (version, not alias).")] = None,
+    model: Annotated[
+        str | None,
+        Query(
+            description="Model reference (version, not alias).",
+            max_length=MODEL_REF_MAX,
+            json_schema_extra={"pattern": MODEL_REF_PATTERN},
+        ),
+    ] = None,
     outcome: Literal["allow", "deny", "error"] | None = None,
     target: Literal["development", "staging", "production"] | None = None,
     since: IsoDateTime | None = None,
@@ -136,7 +146,10 @@ def list_decisions(
     cursor: str | None = None,
     rule: Annotated[
         str | None,
-        Query(description="Only decisions with a finding of this rule id: deny reason, warning or dry-run."),
+        Query(
+            description="Only decisions with a finding of this rule id: deny reason, warning or dry-run.",
+            json_schema_extra={"pattern": RULE_ID_INPUT_PATTERN},
+        ),
     ] = None,
 ) -> DecisionPage:
     """Recorded decisions, newest first, with keyset pagination on the log's sequence number.

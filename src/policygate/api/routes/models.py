@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from policygate.api.deps import Service
 from policygate.decisions.aliases import for_reading, source_lookup
 from policygate.decisions.record import governed_record
-from policygate.refs import RefError, parse
+from policygate.refs import MODEL_REF_MAX, MODEL_REF_PATTERN, RefError, parse
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
@@ -22,6 +22,8 @@ def model_record(
         Path(
             description="Model reference as recorded, slashes and colons included, "
             "e.g. /v1/models/mlflow:models:/fraud/7/record (URL-encoding also works).",
+            max_length=MODEL_REF_MAX,
+            json_schema_extra={"pattern": MODEL_REF_PATTERN},  # stated; parse() checks it (its own message)
         ),
     ],
     limit: Annotated[int, Query(ge=1, le=500, description="How many recent decisions to include.")] = 50,

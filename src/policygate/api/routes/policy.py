@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import JSONResponse
 
 from policygate.api.deps import Service
@@ -30,7 +30,10 @@ def get_policy(service: Service) -> dict[str, Any]:
 
 
 @router.get("/policy/revisions/{revision}", responses={404: {}, 409: {}, 422: {}})
-def policy_revision(service: Service, revision: str) -> dict[str, Any]:
+def policy_revision(
+    service: Service,
+    revision: Annotated[str, Path(json_schema_extra={"pattern": "^" + REVISION.pattern + "$"})],
+) -> dict[str, Any]:
     """The policy files (modules and data) that decided under ``revision``, exactly as the log keeps
     them; their digest recomputes to it (409 when it does not: altered)."""
     if not REVISION.fullmatch(revision):
