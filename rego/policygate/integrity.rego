@@ -136,7 +136,12 @@ _int003_findings contains msg if {
 	is_object(_unverified)
 	not _unverified_tolerated
 	msg := sprintf(
-		"The files of model version %s were not verified (%s: %s): %s listed in %s file(s), %v bytes read and hashed (%v file(s) in full) within the cap of %s bytes and %s s. Nothing checks that the files deployed are the files decided on. Raise POLICYGATE_ARTIFACTS__MAX_BYTES or __TIMEOUT_S, or give policygate access to the store; a team accepting the risk says so in max_unverified_bytes or unverified_files.",
+		concat("", [
+			"The files of model version %s were not verified (%s: %s): %s listed in %s file(s), %v bytes read and hashed ",
+			"(%v file(s) in full) within the cap of %s bytes and %s s. Nothing checks that the files deployed are the files ",
+			"decided on. Raise POLICYGATE_ARTIFACTS__MAX_BYTES or __TIMEOUT_S, or give policygate access to the store; ",
+			"a team accepting the risk says so in max_unverified_bytes or unverified_files.",
+		]),
 		[
 			subject_label, show(object.get(_unverified, "reason", null)), show(object.get(_unverified, "detail", null)),
 			_bytes_label(object.get(_unverified, "size", null)), show(object.get(_unverified, "files", null)),
@@ -150,7 +155,11 @@ _int003_findings contains msg if {
 	not _unverified
 	"artifacts" in object.get(object.get(input, "collection", {}), "gaps", [])
 	msg := sprintf(
-		"The files of model version %s were not verified: collection.gaps names artifacts and the evidence does not say why (no artifacts_unverified). Nothing checks that the files deployed are the files decided on. Collect the evidence again with a policygate that records why.",
+		concat("", [
+			"The files of model version %s were not verified: collection.gaps names artifacts and the evidence does not say ",
+			"why (no artifacts_unverified). Nothing checks that the files deployed are the files decided on. Collect the ",
+			"evidence again with a policygate that records why.",
+		]),
 		[subject_label],
 	)
 }
