@@ -19,7 +19,8 @@ def test_evidence_doc_matches_the_schema() -> None:
 # `policygate` on the public package index is someone else's project: no document may install it by
 # name (docs/ci-cd.md "Installing policygate in a pipeline"); every recipe installs the one pinned way.
 BARE_INSTALL = re.compile(
-    r"""pip3?\s+install\s+(?:-{1,2}[\w-]+(?:[ =]\S+)?\s+)*['"]?policygate(?![\w./-])(?!\s*@)"""
+    r"""(?:pip3?\s+install|pipx\s+install|uv\s+tool\s+install|uv\s+add|poetry\s+add)\s+"""
+    r"""(?:-{1,2}[\w-]+(?:[ =]\S+)?\s+)*['"]?policygate(?![\w./-])(?!\s*@)"""
 )
 INSTALL_SECTION = "## Installing policygate in a pipeline"
 
@@ -42,6 +43,9 @@ def test_bare_install_pattern_catches_every_spelling() -> None:
         "pip3 install 'policygate[postgres]'",
         'pip install "policygate==0.1.0"',
         "pip install --upgrade policygate",
+        "pipx install policygate",
+        "uv add policygate",
+        "poetry add policygate",
     ):
         assert BARE_INSTALL.search(bad), bad
     for good in (

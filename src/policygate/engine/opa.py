@@ -546,8 +546,8 @@ class OpaEngine:
             return known[1]
         try:
             labels = (self._get("/v1/config").get("result") or {}).get("labels")
-        except EngineError:
-            return None
+        except EngineError:  # e.g. an OPA whose authorization keeps its configuration: asked once
+            labels = None
         found = labels.get("id") if isinstance(labels, dict) else None
         self._instance = (url, found if isinstance(found, str) else None)
         return self._instance[1]
