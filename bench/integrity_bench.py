@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from policygate.config import Settings
 from policygate.demo.mlflow_server import MlflowServer
@@ -41,28 +42,23 @@ MIB = 1024 * 1024
 MLMODEL = "flavors:\n  python_function:\n    loader_module: mlflow.pyfunc.model\n"
 
 
-def version_of(server: MlflowServer, name: str, mb: int) -> tuple[str, list[str]]:
-    """A model version with ``mb`` MiB of weights: (its ref, the proxy URL of each of its files)."""
-    import mlflow
+def version_of(server: MlflowServer, spec: ModelSpec, mb: int) -> tuple[str, list[str]]:
+    """A model version (with a run, its dataset and commit: allowed in staging) whose files are an
+    MLmodel and ``mb`` MiB of weights: (its ref, the proxy URL of each of its files)."""
     from mlflow.tracking import MlflowClient
 
-    mlflow.set_tracking_uri(server.url)
-    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run() as run:
-        (Path(tmp) / "MLmodel").write_text(MLMODEL)
-        mlflow.log_artifacts(tmp, "model")
-    location = MlflowClient(server.url).get_run(run.info.run_id).info.artifact_uri
-    relative = location.removeprefix("mlflow-artifacts:/")
+    client = MlflowClient(server.url)
+    version = register(server.url, spec)
+    run_id = client.get_model_version(spec.name, version).run_id
+    relative = client.get_run(run_id).info.artifact_uri.removeprefix("mlflow-artifacts:/")
     stored = server.data_dir / "artifacts" / relative / "model"
+    stored.mkdir(parents=True, exist_ok=True)
+    (stored / "MLmodel").write_text(MLMODEL)
     with (stored / "weights.bin").open("wb") as fh:  # straight into the store: no upload to wait for
         for _ in range(mb):
             fh.write(os.urandom(MIB))
-    version = (
-        MlflowClient(server.url)
-        .create_model_version(name, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
-        .version
-    )
     base = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{relative}/model"
-    return f"mlflow:models:/{name}/{version}", [f"{base}/MLmodel", f"{base}/weights.bin"]
+    return f"mlflow:models:/{spec.name}/{version}", [f"{base}/MLmodel", f"{base}/weights.bin"]
 
 
 def curl_sha256(urls: list[str]) -> float:
@@ -92,6 +88,27 @@ def check_command(
     return time.perf_counter() - t0, os.waitstatus_to_exitcode(status), usage.ru_maxrss // 1024
 
 
+def replaced_is_caught(service: Any, server: MlflowServer, ref: str, allowed: Any) -> str:
+    """One byte in the middle of the weights replaced in the store after the allow (same size, same
+    modification time): the next decision must deny it with INT-002."""
+    if allowed.outcome != "allow":
+        return f"not checked (the decision was {allowed.outcome}: {[r.id for r in allowed.reasons]})"
+    weights = next((server.data_dir / "artifacts").rglob("weights.bin"))
+    for path in (server.data_dir / "artifacts").rglob("weights.bin"):  # this version's: the newest
+        weights = path if path.stat().st_mtime > weights.stat().st_mtime else weights
+    stat = weights.stat()
+    with weights.open("r+b") as fh:
+        fh.seek(stat.st_size // 2)
+        byte = fh.read(1)
+        fh.seek(stat.st_size // 2)
+        fh.write(bytes([byte[0] ^ 1]))
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    after = service.decide(parse(ref), Target(stage="staging"), "bench")
+    ids = [r.id for r in after.reasons]
+    assert "INT-002" in ids, (after.outcome, ids)
+    return f"INT-002 ({after.outcome})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes-mb", default="100,1024,3072")
@@ -110,7 +127,6 @@ def main() -> None:
     try:
         with MlflowServer(tmp / "mlflow", serve_artifacts=True) as server:
             spec = ModelSpec("bench-files")
-            register(server.url, spec)  # the registered model and its tags
             settings = Settings(
                 db_url=f"sqlite:///{tmp}/decisions.db",
                 mlflow_uri=server.url,
@@ -119,7 +135,7 @@ def main() -> None:
             )
             with open_service(settings) as service:
                 for mb in sizes:
-                    ref, urls = version_of(server, spec.name, mb)
+                    ref, urls = version_of(server, spec, mb)
                     target = Target(stage="staging")
                     curls, decisions = [], []
                     for _ in range(args.n):
@@ -133,11 +149,12 @@ def main() -> None:
                     assert evidence.artifacts.size >= mb * MIB, evidence.artifacts.files  # all of it hashed
                     command, code, rss = check_command(ref, server, f"sqlite:///{tmp}/cli.db", budget)
                     assert code in (0, 1), code
+                    caught = replaced_is_caught(service, server, ref, decision)
                     rows.append((mb, statistics.median(curls), statistics.median(decisions), command, rss))
                     print(
                         f"{mb} MiB: curl|sha256sum {rows[-1][1]:.2f} s, decision {rows[-1][2]:.2f} s "
                         f"({rows[-1][2] / rows[-1][1]:.2f}x), policygate check {command:.2f} s, "
-                        f"peak RSS {rss} MiB",
+                        f"peak RSS {rss} MiB; one byte replaced after the allow: {caught}",
                         file=sys.stderr,
                     )
     finally:

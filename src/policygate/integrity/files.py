@@ -13,7 +13,7 @@ from policygate.evidence import ArtifactFile, Artifacts, ArtifactSignature, Arti
 from policygate.integrity.manifest import BudgetExceeded, Manifest, manifest_of
 from policygate.integrity.settings import ArtifactSettings
 from policygate.integrity.signature import verify_signature
-from policygate.logredact import redact_url
+from policygate.logredact import redact, redact_url
 
 log = logging.getLogger(__name__)
 GAP = "artifacts"  # named in collection.gaps when the files could not be read
@@ -53,7 +53,7 @@ class ArtifactsUnavailable(Exception):
 
 def not_read(source: str, exc: ArtifactsUnavailable) -> None:
     """Say in the service log why the gap is there (the evidence says it too)."""
-    log.warning("the files at %s were not read (%s): %s", redact_url(source), exc.reason, exc)
+    log.warning("the files at %s were not read (%s): %s", redact_url(source), exc.reason, redact(str(exc)))
 
 
 def unverified(source: str, exc: ArtifactsUnavailable, settings: ArtifactSettings) -> ArtifactsUnverified:
@@ -61,7 +61,7 @@ def unverified(source: str, exc: ArtifactsUnavailable, settings: ArtifactSetting
     not_read(source, exc)
     return ArtifactsUnverified(
         reason=exc.reason,
-        detail=" ".join(str(exc).split())[:1024] or exc.reason,
+        detail=redact(" ".join(str(exc).split()))[:1024] or exc.reason,
         source=redact_url(source)[:2048],
         size=exc.size,
         files=exc.files,

@@ -204,6 +204,9 @@ class MlflowSource:
             return read_artifacts(source, self.tracking_uri, self.artifacts, progress)
         except ArtifactsUnavailable as exc:
             return unverified(source, exc, self.artifacts)
+        except Exception as exc:  # noqa: BLE001 - whatever the store did, the files are not verified
+            why = ArtifactsUnavailable(f"reading the files failed: {type(exc).__name__}")
+            return unverified(source, why, self.artifacts)
 
     def _cached(self, name: str, version: str) -> _Read | None:
         if self.cache_ttl_s <= 0:
