@@ -10,10 +10,10 @@ The listing gives each blob's ETag, size and last-modified time; when all of the
 previous read of the same version saw, its result is used again without downloading: Blob Storage
 guarantees a new ETag with every write, so a replaced file is never missed. Each download is
 conditional on the ETag listed (``If-Match``): a blob replaced between listing and download fails the
-read (INT-003, ``store``), never mixes two versions of the files. When the Get Blob answer carries the
-blob's ``Content-MD5`` (set when it was uploaded whole), the bytes read are checked against it, and the
-SDK checks ``x-ms-content-crc64`` of each ranged read it asked one for. Registry models' files are not
-read yet (INT-003, ``store``).
+read (INT-003, ``store``), never mixes two versions of the files. When the Get Blob answer carries
+the blob's ``Content-MD5`` (set when it was uploaded whole), the bytes read are checked against it.
+Per-range ``x-ms-content-crc64`` is not asked for (the SDK checks it only with an optional native
+extension). Registry models' files are not read yet (INT-003, ``store``).
 """
 
 from __future__ import annotations
