@@ -89,7 +89,7 @@ test_prv_001_not_reviewed_still_denies if {
 }
 
 test_prv_001_allows_privacy_approval if {
-	policygate.decision.allow with input as object.union(_pii, {"approvals": array.concat(compliant.approvals, [_privacy("approved")])})
+	not "PRV-001" in _prv(object.union(_pii, {"approvals": array.concat(compliant.approvals, [_privacy("approved")])}))
 }
 
 test_prv_001_not_pii if not "PRV-001" in _prv(compliant)
@@ -313,6 +313,11 @@ MISTAKES: dict[str, Mistake] = {
     "example-no-longer-fires-names-the-condition": Mistake(
         (replace(PRIVACY, RULE_BODY, '\tinput.subject.name == "nobody"\n' + RULE_BODY),),
         ("does not fire", "first condition that failed", "privacy.rego:24", "nobody"),
+        reload=False,
+    ),
+    "below-the-coverage-floor": Mistake(
+        (replace("data.json", '"modes":', '"min_test_coverage": 100,\n    "modes":'),),
+        ("policy_test_coverage", "below min_test_coverage 100%"),
         reload=False,
     ),
     "allow-example-that-fires": Mistake(

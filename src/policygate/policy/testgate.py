@@ -44,17 +44,19 @@ def test_errors(
     )
     if marker.is_file():
         return []
-    args = ["test", str(copy), "--format", "json", *(["--coverage"] if floor is not None else [])]
-    proc = run_opa(binary, args, timeout_s=TIMEOUT_S)
+    proc = run_opa(binary, ["test", str(copy), "--format", "json"], timeout_s=TIMEOUT_S)
     try:
         raw: Any = json.loads(proc.stdout)
     except ValueError:
         return [CheckError(str(policy_dir), 0, 0, "policy_test_failed", f"opa test: {output_text(proc)}")]
-    results = raw if isinstance(raw, list) else []
-    if floor is not None and isinstance(raw, dict):
-        errors = _failures(raw.get("results") or [], copy, policy_dir)  # (--coverage reports both)
-        coverage = float(raw.get("coverage") or 0)
-        if not errors and coverage < floor:
+    errors = _failures(raw if isinstance(raw, list) else [], copy, policy_dir)
+    if not errors and proc.returncode == 0 and floor is not None:  # (--coverage reports no results)
+        proc = run_opa(binary, ["test", str(copy), "--format", "json", "--coverage"], timeout_s=TIMEOUT_S)
+        try:
+            coverage = float(json.loads(proc.stdout).get("coverage") or 0)
+        except (ValueError, AttributeError, TypeError):
+            coverage = 0.0
+        if coverage < floor:
             errors.append(
                 CheckError(
                     str(policy_dir),
@@ -64,8 +66,6 @@ def test_errors(
                     f"the Rego tests cover {coverage:.1f}% of the policy, below min_test_coverage {floor:g}%",
                 )
             )
-    else:
-        errors = _failures(results, copy, policy_dir)
     if not errors and proc.returncode == 0:
         marker.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         marker.write_text("pass\n")
