@@ -485,3 +485,26 @@ def test_waiver_add_checks_the_rule_id_against_a_candidate_directory(tmp_path: P
     assert refused.exit_code != 0 and "PRV-001" in refused.output, refused.output
     granted = runner.invoke(app, [*args, "--policy-dir", str(candidate)])
     assert granted.exit_code == 0, granted.output
+
+
+def test_a_bundle_holds_every_data_file_and_names_the_revision_that_covers_them(tmp_path: Path) -> None:
+    """bundle build: data files of any name and depth are in the bundle (merged as OPA merges them),
+    and its manifest revision is the one that covers them; reserved data is refused there too."""
+    import tarfile
+
+    from policygate.bundles.build import build_bundle
+
+    rego = authored_copy(tmp_path)
+    write("catalogue/data.yaml", "pii_models:\n  - fraud-detector\n")(rego)
+    built = build_bundle(opa_binary(), rego, tmp_path / "bundle.tar.gz")
+    assert built.revision == revision_of_dir(rego), built.report.summary()
+    with tarfile.open(tmp_path / "bundle.tar.gz") as tar:
+        names = {m.name.lstrip("/"): m for m in tar.getmembers()}
+        manifest = json.loads(tar.extractfile(names[".manifest"]).read())  # type: ignore[union-attr]
+        data = json.loads(tar.extractfile(names["data.json"]).read())  # type: ignore[union-attr]
+    assert manifest["revision"] == built.revision
+    assert data["catalogue"] == {"pii_models": ["fraud-detector"]} and "custom" in data["policygate_params"]
+
+    write("policygate_waivers/data.json", "[]")(rego)
+    refused = build_bundle(opa_binary(), rego, tmp_path / "refused.tar.gz")
+    assert refused.revision is None and "data_reserved" in refused.report.summary()
