@@ -9,6 +9,7 @@ OPA := .bin/opa
 
 setup: $(VENV)/.installed  # what `make demo` needs: the locked stack and OPA (helm and Regal: `make test`)
 	@scripts/ensure-opa.sh
+	@scripts/ensure-opa-inproc.sh  # OPA in process (.bin/libpolicygate_opa.so); without Go: a warning, HTTP engine
 
 # Exactly the locked stack (versions and hashes: requirements-dev.lock), then policygate itself.
 $(VENV)/.installed: pyproject.toml requirements-dev.lock

@@ -91,6 +91,7 @@ def open_runtime(
             token=settings.opa_token.get_secret_value() if settings.opa_token else None,
             pull=settings.bundle_pull.opa_config if settings.bundle_pull.url else None,
             pull_token=settings.bundle_pull.token.get_secret_value() if settings.bundle_pull.token else None,
+            engine=settings.engine,
         )
     except EngineError as exc:
         error = exc
@@ -175,14 +176,14 @@ def watch_policies(
             "--watch: OPA did not start, so there is nothing to reload; fix the policies and restart"
         )
         return None
-    if engine.managed is None:
+    if engine.managed is None and engine.kind == "http":
         logger.warning(
             "--watch applies only to the managed OPA: the OPA at %s (POLICYGATE_OPA_URL) loads its own "
             "policies; decisions re-read its revision every 30 s",
             engine.url,
         )
         return None
-    if engine.managed.pulls:
+    if engine.managed is not None and engine.managed.pulls:
         logger.warning(
             "--watch does nothing here: the managed OPA pulls signed bundles (POLICYGATE_BUNDLE_PULL__URL) "
             "and takes each new one itself"

@@ -31,8 +31,9 @@ _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u202
 
 
 def answered(answer: Answer, instance_id: str | None) -> dict[str, Any]:
-    """What OPA said about one query: its result as sent, its metrics, its labels."""
-    block: dict[str, Any] = {"result": answer.result}
+    """What OPA said about one query: its result as sent, its metrics, its labels, and which engine
+    (``http``: an OPA server; ``inprocess``: OPA linked into policygate) answered it."""
+    block: dict[str, Any] = {"result": answer.result, "engine": answer.engine}
     if answer.metrics:
         block["metrics"] = answer.metrics
     labels = {k: v for k, v in (("id", instance_id), ("version", answer.version)) if v}

@@ -57,6 +57,7 @@ class Answer:
     revision: str | None
     metrics: dict[str, Any] | None = None
     version: str | None = None
+    engine: str = "http"  # which engine answered: "http" (an OPA server) or "inprocess" (engine.inproc)
 
 
 class EngineError(Exception):
@@ -300,6 +301,8 @@ class OutputDrain:
 class OpaEngine:
     """Queries ``data.policygate.decision`` over a keep-alive connection pool."""
 
+    kind = "http"  # which engine decides (/readyz, each decision record); engine.inproc: "inprocess"
+
     def __init__(
         self,
         url: str,
@@ -342,9 +345,12 @@ class OpaEngine:
         token: str | None = None,
         pull: Callable[[Path | None], dict[str, Any]] | None = None,
         pull_token: str | None = None,
+        engine: str | None = None,
     ) -> OpaEngine:
         """Use the OPA at ``opa_url``, or start a managed one on ``policy_dir`` once it passed every
         load check (:mod:`policygate.policy.load`; refused: ``EngineError`` naming the problems).
+        ``engine``: ``inprocess`` compiles the policy into this process instead of starting an OPA
+        server (:mod:`policygate.engine.inproc`; None: ``POLICYGATE_ENGINE``, see ``choose``).
         ``watch`` is kept for callers; reloads are :class:`policygate.policy.watch.PolicyWatcher`'s."""
         del watch
         if opa_url:
@@ -354,7 +360,13 @@ class OpaEngine:
             return cls(managed.start(), timeout_s, managed)
         from policygate.policy.load import start_checked  # the checks need the engine
 
-        return start_checked(binary, policy_dir, examples_dir, timeout_s)
+        return start_checked(binary, policy_dir, examples_dir, timeout_s, engine=engine)
+
+    @property
+    def policy_files(self) -> Path | None:
+        """The checked copy of the policy files that decides (None: an OPA policygate did not load)."""
+        managed = self.managed
+        return managed.policy_dir if managed is not None and not managed.pulls else None
 
     def _client(self, url: str) -> OpaClient:
         """The synchronous client for ``url``, sending the bearer token when there is one."""

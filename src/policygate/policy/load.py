@@ -224,46 +224,34 @@ def load_policy(
     examples_dir: Path | None = None,
     *,
     timeout_s: float = 5.0,
+    engine: str | None = None,
 ) -> tuple[LoadReport, OpaEngine | None]:
     """Check ``policy_dir`` and start an OPA on a private copy of it: (report, engine when ok).
 
+    ``engine``: ``inprocess`` compiles the copy into this process instead of starting an OPA server
+    (the checks are the same; None: ``POLICYGATE_ENGINE``, :func:`policygate.engine.inproc.choose`).
     The caller owns the engine (``close()`` stops its OPA and removes the copy).
     """
+    from policygate.engine.inproc import choose
+
     examples = examples_dir or default_examples_dir(policy_dir)
     report = LoadReport(str(policy_dir), str(examples))
-    if not (policy_dir / "policygate").is_dir():
-        report.errors.append(
-            CheckError(
-                str(policy_dir), 0, 0, "policy_dir", f"{policy_dir} has no policygate/ package directory"
-            )
-        )
+    staged = _stage(policy_dir, report)
+    if staged is None:
         return report, None
-    files = snapshot(policy_dir)
-    report.files = len(files)
-    data, data_errors = policy_data(files, policy_dir)
-    if data_errors:
-        report.errors = data_errors
-        return report, None
-    root = Path(tempfile.mkdtemp(prefix="policygate-policy-"))
-    copy = root / (policy_dir.name or "policy")
+    if choose(engine) == "inprocess":
+        return _load_inprocess(binary, policy_dir, examples, timeout_s, staged, report)
+    return _load_managed(binary, policy_dir, examples, timeout_s, staged, report)
+
+
+def _load_managed(
+    binary: str, policy_dir: Path, examples: Path, timeout_s: float, staged: _Staged, report: LoadReport
+) -> tuple[LoadReport, OpaEngine | None]:
+    """:func:`load_policy` with a managed ``opa run`` server on the copy."""
+    files, data, root, copy = staged.files, staged.data, staged.root, staged.copy
+    schema, schema_file, revision = staged.schema, staged.schema_file, staged.revision
+    as_bundle = staged.as_bundle
     locator_names = {str(copy): str(policy_dir)}
-    layout = bundle_layout(files, policy_dir)
-    for relative, content in layout.items():  # what OPA loads, as a bundle
-        target = copy / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-    schema = json_schema()
-    schema_file = root / "evidence.schema.json"
-    schema_file.write_text(json.dumps(schema))
-    # OPA loads the copy as a bundle whose manifest carries the policy revision: each query's
-    # provenance then names the revision that answered it, across hot reloads too
-    revision = revision_of_files(files, data)
-    roots = bundle_roots(layout)
-    # (a directory with OPA's own `system` package would overlap the authorization rule's root: it
-    # is loaded as files, as before, and its revision read beside each query)
-    as_bundle = "system" not in roots
-    if as_bundle:
-        (copy / ".manifest").write_text(json.dumps({"revision": revision, "roots": roots}))
     engine: OpaEngine | None = None
     # OPA starts on the copy while the static checks run (a CLI run waits for both, not one after
     # the other); it serves nothing until every check passed, and is stopped when one did not.
@@ -300,6 +288,104 @@ def load_policy(
         return report, None
     report.revision = revision
     engine.note_revision(report.revision)
+    engine.rule_ids = [r.id for r in report.rules]
+    return report, engine
+
+
+@dataclass
+class _Staged:
+    """A policy directory read and copied, laid out as the bundle OPA loads (``copy``, in ``root``)."""
+
+    files: Files
+    data: PolicyData
+    root: Path
+    copy: Path
+    schema: dict[str, Any]
+    schema_file: Path
+    revision: str
+    as_bundle: bool
+
+
+def _stage(policy_dir: Path, report: LoadReport) -> _Staged | None:
+    """Read ``policy_dir`` and write the copy OPA loads; None (errors in ``report``) when unreadable."""
+    if not (policy_dir / "policygate").is_dir():
+        report.errors.append(
+            CheckError(
+                str(policy_dir), 0, 0, "policy_dir", f"{policy_dir} has no policygate/ package directory"
+            )
+        )
+        return None
+    files = snapshot(policy_dir)
+    report.files = len(files)
+    data, data_errors = policy_data(files, policy_dir)
+    if data_errors:
+        report.errors = data_errors
+        return None
+    root = Path(tempfile.mkdtemp(prefix="policygate-policy-"))
+    copy = root / (policy_dir.name or "policy")
+    layout = bundle_layout(files, policy_dir)
+    for relative, content in layout.items():  # what OPA loads, as a bundle
+        target = copy / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    schema = json_schema()
+    schema_file = root / "evidence.schema.json"
+    schema_file.write_text(json.dumps(schema))
+    # OPA loads the copy as a bundle whose manifest carries the policy revision: each query's
+    # provenance then names the revision that answered it, across hot reloads too
+    revision = revision_of_files(files, data)
+    roots = bundle_roots(layout)
+    # (a directory with OPA's own `system` package would overlap the authorization rule's root: it
+    # is loaded as files, as before, and its revision read beside each query)
+    as_bundle = "system" not in roots
+    if as_bundle:
+        (copy / ".manifest").write_text(json.dumps({"revision": revision, "roots": roots}))
+    return _Staged(files, data, root, copy, schema, schema_file, revision, as_bundle)
+
+
+def _load_inprocess(
+    binary: str, policy_dir: Path, examples: Path, timeout_s: float, staged: _Staged, report: LoadReport
+) -> tuple[LoadReport, OpaEngine | None]:
+    """:func:`load_policy` with the policy compiled into this process: the same checks (``opa check``,
+    ``opa test``, each rule's examples), then the copy compiled as ``opa run`` would load it."""
+    from policygate.engine.inproc import InprocessEngine, compile_policy
+
+    root, copy = staged.root, staged.copy
+    floor = _floor(staged.data.merged.get(PARAMS_PATH))
+    engine: OpaEngine | None = None
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opa-test") as pool:
+            testing = pool.submit(test_errors, binary, copy, staged.files, floor, policy_dir)
+            report.errors, parsed = _static_errors(
+                binary, staged.data, policy_dir, copy, staged.schema_file, staged.schema, report
+            )
+            tested = testing.result()
+        if not report.errors:
+            capabilities = root / "capabilities.json"
+            policy = compile_policy(
+                copy, bundle=staged.as_bundle, capabilities=capabilities if capabilities.is_file() else None
+            )
+            locator = RuleLocator(parsed, {str(copy): str(policy_dir)})
+            # the copy stays while the engine does: it is the revision's record (policy.revisions)
+            engine = InprocessEngine(
+                policy,
+                timeout_s,
+                describe=locator.describe,
+                files=copy,
+                on_close=lambda: shutil.rmtree(root, ignore_errors=True),
+            )
+            engine.local = locator.local
+            report.errors = [_renamed(e, locator) for e in example_errors(engine, report.rules, examples)]
+            report.errors += tested
+    except EngineError as exc:
+        report.errors.append(CheckError(str(policy_dir), 0, 0, exc.code, exc.message))
+    if not report.ok or engine is None:
+        if engine is not None:
+            engine.close()
+        shutil.rmtree(root, ignore_errors=True)
+        return report, None
+    report.revision = staged.revision
+    engine.note_revision(staged.revision)
     engine.rule_ids = [r.id for r in report.rules]
     return report, engine
 
@@ -491,9 +577,12 @@ def _example(path: Path) -> tuple[dict[str, Any], str | None]:
         return {}, f"cannot read the example: {exc}"
 
 
-def start_checked(binary: str, policy_dir: Path, examples_dir: Path | None, timeout_s: float) -> OpaEngine:
-    """A managed OPA serving ``policy_dir`` once it passed every check; refused: ``EngineError``."""
-    report, engine = load_policy(binary, policy_dir, examples_dir, timeout_s=timeout_s)
-    if engine is None:
+def start_checked(
+    binary: str, policy_dir: Path, examples_dir: Path | None, timeout_s: float, *, engine: str | None = None
+) -> OpaEngine:
+    """An OPA serving ``policy_dir`` once it passed every check (managed, or in process: ``engine``);
+    refused: ``EngineError``."""
+    report, checked = load_policy(binary, policy_dir, examples_dir, timeout_s=timeout_s, engine=engine)
+    if checked is None:
         raise EngineError("policy_error", report.summary())
-    return engine
+    return checked

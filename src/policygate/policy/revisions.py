@@ -141,11 +141,11 @@ class Keeper:
         if self._retry_at.get(revision, 0.0) > time.monotonic():
             return False
         engine = self.service.engine
-        managed = engine.managed if engine is not None else None
-        if managed is None or managed.pulls:
+        files = engine.policy_files if engine is not None else None
+        if files is None:
             return True
         try:
-            if keep(self.log, revision, Path(managed.policy_dir)):
+            if keep(self.log, revision, Path(files)):
                 return True
         except (OSError, UnicodeDecodeError, LogError, RevisionError) as exc:
             log.warning("policy revision %s not kept yet: %s", revision, exc)

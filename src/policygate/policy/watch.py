@@ -157,7 +157,11 @@ class PolicyWatcher:
     def _process(self, detected: float) -> None:
         before = self.state.revision
         report, candidate = load_policy(
-            self.binary, self.policy_dir, self.examples_dir, timeout_s=self.engine.timeout_s
+            self.binary,
+            self.policy_dir,
+            self.examples_dir,
+            timeout_s=self.engine.timeout_s,
+            engine=self.engine.kind,  # a reload compiles in process too when that is what serves
         )
         if candidate is None:
             self.state = PolicyState(

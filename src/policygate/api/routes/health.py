@@ -64,6 +64,8 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     failed = {name: problem for name, problem in problems.items() if problem is not None}
     if failed:
         content["problems"] = failed
+    if service.engine is not None:
+        content["engine"] = service.engine.kind  # "inprocess" (OPA linked in) or "http" (an OPA server)
     if service.engine is None and service.engine_error is not None:
         content["error"] = service.engine_error.message  # e.g. the policy refused at start-up
     if watched is not None:
