@@ -351,8 +351,13 @@ def test_a_changed_stored_document_is_never_reused(registry: str, sqlite_url: st
 def test_what_ifs_never_push_the_release_decision_out_of_the_audit(registry: str, sqlite_url: str) -> None:
     """A `decide` token's 60 what-if allows for a released version leave the audit's finding as it was:
     the release decision is found by an indexed seek for the latest collected allow, not in a window."""
-    version = promote(registry, sqlite_url, "released")
+    version = register(registry, ModelSpec("released"), train=True)  # with files (INT-003)
     ref = f"mlflow:models:/released/{version}"
+    gated = runner.invoke(
+        app, ["check", ref, "-t", "production", "--mlflow-uri", registry, "--db", sqlite_url]
+    )
+    assert gated.exit_code == 0, gated.output
+    MlflowClient(registry).set_registered_model_alias("released", "champion", version)
     settings = settings_for(registry, sqlite_url)
     with open_runtime(settings) as runtime:
         evidence = runtime.service.collect(parse(ref), Target(stage="production")).to_input()
