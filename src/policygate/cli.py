@@ -27,6 +27,7 @@ from policygate.cli_bundle import bundle_app
 from policygate.cli_common import DbOption, embedding, fail, group, settings_with
 from policygate.cli_keys import key_app
 from policygate.cli_log import log_app
+from policygate.cli_pack import pack_cmd
 from policygate.cli_policy import emit_explained, policy_app, replay, waiver_app
 from policygate.cli_register import register_cmd
 from policygate.cli_revision import policy_show
@@ -283,6 +284,7 @@ app.command("replay")(replay)
 
 evidence_app = group(help="Evidence documents: collect them for policy authors.")
 app.add_typer(evidence_app, name="evidence")
+log_app.command("pack")(pack_cmd)
 app.add_typer(log_app, name="log")
 app.add_typer(audit_app, name="audit")
 app.add_typer(attest_app, name="attest")

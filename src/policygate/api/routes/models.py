@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from policygate.api.deps import Service
 from policygate.decisions.aliases import for_reading, source_lookup
@@ -48,3 +48,45 @@ def model_record(
     except RefError as exc:  # nothing recorded under that spelling and it is no reference at all
         raise HTTPException(status_code=422, detail=f"ref: {exc}") from None
     raise HTTPException(status_code=404, detail=f"no decision recorded for model {ref!r}")
+
+
+@router.get(
+    "/models/{ref:path}/pack",
+    response_class=Response,
+    responses={200: {"content": {"application/gzip": {}}}, 404: {}, 409: {}},
+)
+def model_pack(
+    request: Request,
+    service: Service,
+    ref: Annotated[
+        str,
+        Path(
+            description="Model version reference, e.g. /v1/models/mlflow:models:/fraud/7/pack.",
+            max_length=MODEL_REF_MAX,
+            json_schema_extra={"pattern": MODEL_REF_PATTERN},
+        ),
+    ],
+) -> Response:
+    """The evidence pack of one model version (tar.gz), as ``policygate log pack`` writes it: every
+    record about it, its evidence, the policy that decided, a signed checkpoint and the chain segment
+    proving each record; ``policygate log pack verify FILE --key PUB`` checks it offline. 409 when the
+    service has no checkpoint to prove the records in (POLICYGATE_CHECKPOINT_KEY or _DIR)."""
+    from policygate.integrity.pack import NothingRecorded, PackError, build_configured
+
+    try:
+        version = str(parse(ref))
+    except RefError as exc:
+        raise HTTPException(status_code=422, detail=f"ref: {exc}") from None
+    settings = request.app.state.settings
+    try:
+        data = build_configured(service.log, version, settings.checkpoint_key, settings.checkpoint_dir)
+    except NothingRecorded as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    except PackError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    name = version.replace("/", "_").replace(":", "_")
+    return Response(
+        data,
+        media_type="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pack.tar.gz"'},
+    )
