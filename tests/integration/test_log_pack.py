@@ -200,3 +200,30 @@ def test_the_api_serves_the_same_pack(world: dict[str, Any], monkeypatch: pytest
         assert verdict.ok and verdict.records == 2, verdict.problems
         assert client.get("/v1/models/mlflow:models:/nobody/1/pack").status_code == 404
         assert client.get("/v1/models/not-a-ref/pack").status_code == 422
+
+
+def test_the_waiver_that_applied_is_in_the_pack(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A waiver names the model or a glob; the pack holds its record because a decision applied it."""
+    from tests.conftest import EXAMPLES
+
+    granted = runner.invoke(
+        app,
+        [
+            "waiver", "add", "--rule", "APR-002", "--model", "mlflow:models:/fraud-*/*",
+            "--reason", "owner approval accepted", "--approved-by", "ciso@example.com", "--expires", "30d",
+            "--db", world["db"],
+        ],
+    )  # fmt: skip
+    assert granted.exit_code == 0, granted.output
+    waived = evaluate(world["db"], EXAMPLES / "APR-002.json")
+    assert waived["outcome"] == "allow" and waived["warnings"][0]["waiver"]
+    out = world["tmp"] / "waived.tar.gz"
+    result = runner.invoke(app, ["log", "pack", MODEL, "--out", str(out), "--db", world["db"]])
+    assert result.exit_code == 0, result.output
+    kinds = [r["kind"] for r in about_model(members(out))]
+    assert kinds == ["decision", "decision", "waiver", "decision"], kinds
+    result = verify(out, world["pub"], monkeypatch)
+    assert result.exit_code == 0 and "3 record(s)" not in result.output, result.output
+    assert f"4 record(s) about {MODEL} proven" in result.output

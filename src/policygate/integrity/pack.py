@@ -41,6 +41,7 @@ from policygate.evidence import canonical_json, digest
 from policygate.integrity import attest
 from policygate.policy.revisions import KIND as POLICY_KIND
 from policygate.policy.revisions import RevisionError, kept, record_id, revision_of_bundle
+from policygate.policy.waivers import KIND as WAIVER_KIND
 
 FORMAT = "policygate-pack/v1"
 MANIFEST = "manifest.json"
@@ -90,8 +91,8 @@ def names_any(value: Any, names: set[str]) -> bool:
 
 
 def about(rows: list[tuple[int, dict[str, Any]]], spellings: list[str]) -> set[int]:
-    """Sequence numbers of the records about a version: those naming it, and those naming one of its
-    decisions (an enforcement, a withdrawal)."""
+    """Sequence numbers of the records about a version: those naming it, those naming one of its
+    decisions (an enforcement), and the records of the waivers that applied to them."""
     names = set(spellings)
     names |= {
         str(body.get("id"))
@@ -99,7 +100,19 @@ def about(rows: list[tuple[int, dict[str, Any]]], spellings: list[str]) -> set[i
         if body.get("kind") == "decision"
         and ((body.get("decision") or {}).get("subject") or {}).get("ref") in spellings
     }
-    return {seq for seq, body in rows if body.get("kind") != POLICY_KIND and names_any(body, names)}
+    waivers = {  # the waivers that applied to its decisions: their records (added, revoked) count too
+        str(w["waiver"])
+        for _, body in rows
+        if str(body.get("id")) in names
+        for w in (body.get("decision") or {}).get("warnings") or []
+        if isinstance(w, dict) and w.get("waiver")
+    }
+    return {
+        seq
+        for seq, body in rows
+        if body.get("kind") != POLICY_KIND
+        and (names_any(body, names) or (body.get("kind") == WAIVER_KIND and names_any(body, waivers)))
+    }
 
 
 def _rows(log_: DecisionLog, first: int, last: int) -> Iterator[Row]:
