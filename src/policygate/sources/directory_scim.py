@@ -37,11 +37,19 @@ class ScimDirectory:
         if self._scim is None:
             from httpx2 import Client  # imported on first use: scim2 and httpx2 cost ~1 s to import
             from scim2_client.engines.httpx2 import SyncSCIMClient
-            from scim2_models import EnterpriseUser, Group, ScimProvider, User
+            from scim2_models import EnterpriseUser, Group, ResourceType, ScimProvider, User
 
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
             http = Client(base_url=self.url, headers=headers, timeout=self.timeout_s)
-            self._scim = SyncSCIMClient(http, provider=ScimProvider(models=[User[EnterpriseUser], Group]))
+            # the schemas are RFC 7643's, known here: no discovery round trip before the first lookup
+            provider = ScimProvider(
+                models=[User, EnterpriseUser, Group],
+                resource_types=[
+                    ResourceType.from_resource(User[EnterpriseUser]),
+                    ResourceType.from_resource(Group),
+                ],
+            )
+            self._scim = SyncSCIMClient(http, provider=provider)
         return self._scim
 
     def lookup(self, ids: Iterable[str]) -> dict[str, Entry]:
