@@ -227,3 +227,17 @@ def test_the_waiver_that_applied_is_in_the_pack(
     result = verify(out, world["pub"], monkeypatch)
     assert result.exit_code == 0 and "3 record(s)" not in result.output, result.output
     assert f"4 record(s) about {MODEL} proven" in result.output
+
+
+@pytest.mark.parametrize("content", [b"not a pack", b""])
+def test_what_is_not_a_pack_never_verifies(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, content: bytes
+) -> None:
+    bogus = world["tmp"] / "bogus.tar.gz"
+    bogus.write_bytes(content)
+    result = verify(bogus, world["pub"], monkeypatch)
+    assert result.exit_code == 1 and "not a readable tar.gz" in result.output, result.output
+    files = members(world["pack"])
+    files["manifest.json"] = b'{"format": "policygate-pack/v1", "files": [], "segment": {"first": "x"}}'
+    result = verify(repack(files, world["tmp"] / "malformed.tar.gz"), world["pub"], monkeypatch)
+    assert result.exit_code == 1 and "PACK DOES NOT VERIFY" in result.output, result.output

@@ -22,7 +22,7 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,29 +90,30 @@ def names_any(value: Any, names: set[str]) -> bool:
     return False
 
 
+def _names(decisions: Iterable[dict[str, Any]], spellings: list[str]) -> tuple[set[str], set[str]]:
+    """What a record about a version names: the version or one of its decisions (an enforcement); and
+    the waivers that applied to those decisions (their records, added or revoked, count too)."""
+    names, waivers = set(spellings), set()
+    for body in decisions:
+        if ((body.get("decision") or {}).get("subject") or {}).get("ref") not in spellings:
+            continue
+        names.add(str(body.get("id")))
+        for w in (body.get("decision") or {}).get("warnings") or []:
+            if isinstance(w, dict) and w.get("waiver"):
+                waivers.add(str(w["waiver"]))
+    return names, waivers
+
+
+def _is_about(body: dict[str, Any], names: set[str], waivers: set[str]) -> bool:
+    if body.get("kind") == POLICY_KIND:
+        return False
+    return names_any(body, names) or (body.get("kind") == WAIVER_KIND and names_any(body, waivers))
+
+
 def about(rows: list[tuple[int, dict[str, Any]]], spellings: list[str]) -> set[int]:
-    """Sequence numbers of the records about a version: those naming it, those naming one of its
-    decisions (an enforcement), and the records of the waivers that applied to them."""
-    names = set(spellings)
-    names |= {
-        str(body.get("id"))
-        for _, body in rows
-        if body.get("kind") == "decision"
-        and ((body.get("decision") or {}).get("subject") or {}).get("ref") in spellings
-    }
-    waivers = {  # the waivers that applied to its decisions: their records (added, revoked) count too
-        str(w["waiver"])
-        for _, body in rows
-        if str(body.get("id")) in names
-        for w in (body.get("decision") or {}).get("warnings") or []
-        if isinstance(w, dict) and w.get("waiver")
-    }
-    return {
-        seq
-        for seq, body in rows
-        if body.get("kind") != POLICY_KIND
-        and (names_any(body, names) or (body.get("kind") == WAIVER_KIND and names_any(body, waivers)))
-    }
+    """Sequence numbers of the records about a version among ``rows`` (see _names)."""
+    names, waivers = _names((b for _, b in rows if b.get("kind") == "decision"), spellings)
+    return {seq for seq, body in rows if _is_about(body, names, waivers)}
 
 
 def _rows(log_: DecisionLog, first: int, last: int) -> Iterator[Row]:
@@ -166,12 +167,15 @@ def build(
     except (OSError, UnicodeDecodeError, checkpoints.CheckpointError) as exc:
         raise PackError(f"the newest checkpoint cannot be read: {exc}") from None
     spellings = model_spellings(ref)
-    parsed = [(r.seq, r.body) for r in log_.records() if r.seq <= cp.size]
-    seqs = about(parsed, spellings)
+    # two streamed passes, only the version's records held: its decisions (by the model column), then
+    # every record that names it, one of them, or a waiver they applied
+    names, waivers = _names(
+        (r.body for r in log_.records(kind="decision", model=spellings) if r.seq <= cp.size), spellings
+    )
+    bodies = {r.seq: r.body for r in log_.records() if r.seq <= cp.size and _is_about(r.body, names, waivers)}
+    seqs = set(bodies)
     if not seqs:
         raise NothingRecorded(f"no record about {ref} in the log up to its checkpoint (size {cp.size})")
-    bodies = dict(parsed)
-    del parsed
     decisions = [bodies[s] for s in sorted(seqs) if bodies[s].get("kind") == "decision"]
     revisions = sorted(
         {
@@ -381,12 +385,15 @@ def verify(data: bytes, key: Ed25519PublicKey) -> Verdict:
         return v
     v.model = str(manifest.get("model"))
     _check_signature(files, key, v)
-    _check_files(files, manifest, v)
-    rows = _check_chain(files, manifest, cp, v)
-    if rows is None:
-        return v
-    _check_listing(rows, manifest, v)
-    _check_documents(files, rows, manifest, key, v)
+    try:
+        _check_files(files, manifest, v)
+        rows = _check_chain(files, manifest, cp, v)
+        if rows is None:
+            return v
+        _check_listing(rows, manifest, v)
+        _check_documents(files, rows, manifest, key, v)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # malformed: never passes
+        v.problems.append(f"the pack is malformed ({type(exc).__name__}: {str(exc)[:200]})")
     return v
 
 
