@@ -241,3 +241,24 @@ def test_what_is_not_a_pack_never_verifies(
     files["manifest.json"] = b'{"format": "policygate-pack/v1", "files": [], "segment": {"first": "x"}}'
     result = verify(repack(files, world["tmp"] / "malformed.tar.gz"), world["pub"], monkeypatch)
     assert result.exit_code == 1 and "PACK DOES NOT VERIFY" in result.output, result.output
+
+
+def test_without_the_key_the_newest_checkpoint_of_the_directory_proves_it(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = world["tmp"] / "checkpoints"
+    directory.mkdir()
+    signed = runner.invoke(app, ["log", "checkpoint", "--key", str(world["key"]), "--db", world["db"]])
+    assert signed.exit_code == 0, signed.output
+    (directory / "latest.txt").write_text(signed.stdout)
+    monkeypatch.delenv("POLICYGATE_CHECKPOINT_KEY")
+    monkeypatch.setenv("POLICYGATE_CHECKPOINT_DIR", str(directory))
+    out = world["tmp"] / "from-dir.tar.gz"
+    result = runner.invoke(app, ["log", "pack", MODEL, "--out", str(out), "--db", world["db"]])
+    assert result.exit_code == 0, result.output
+    files = members(out)
+    assert "manifest.sig" not in files and not any(n.startswith("attestations/") for n in files)
+    assert files["checkpoint.txt"].decode() == signed.stdout
+    result = verify(out, world["pub"], monkeypatch)
+    assert result.exit_code == 0, result.output
+    assert "the manifest is not signed" in result.output
