@@ -55,6 +55,7 @@ def test_json_schema_describes_every_part() -> None:
         "artifacts",
         "artifacts_unverified",
         "collection",
+        "identities",
     }
 
 
