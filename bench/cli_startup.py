@@ -4,7 +4,8 @@ Times, as separate processes, wall clock, N runs each (best and median):
 
 1. ``policygate --help``;
 2. ``policygate evaluate examples/evidence/compliant.json`` on a fresh SQLite log (every load check
-   of rego/ included: that is what a CI job runs);
+   of rego/ included: that is what a CI job runs), on each engine (``POLICYGATE_ENGINE=http``: a
+   managed ``opa run`` server; ``inprocess``: OPA linked in);
 3. ``opa eval -d rego -i examples/evidence/compliant.json data.policygate.decision`` (no checks,
    no record: the floor for "evaluate one document").
 
@@ -15,6 +16,7 @@ Times, as separate processes, wall clock, N runs each (best and median):
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -26,11 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 EVIDENCE = ROOT / "examples" / "evidence" / "compliant.json"
 
 
-def timed(cmd: list[str], runs: int, expect: set[int]) -> list[float]:
+def timed(cmd: list[str], runs: int, expect: set[int], engine: str | None = None) -> list[float]:
     took = []
+    env = {**os.environ, **({"POLICYGATE_ENGINE": engine} if engine else {})}
     for _ in range(runs):
         started = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, cwd=ROOT, check=False)
+        proc = subprocess.run(cmd, capture_output=True, cwd=ROOT, check=False, env=env)
         took.append(time.perf_counter() - started)
         if proc.returncode not in expect:
             sys.exit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr.decode()[-2000:]}")
@@ -48,9 +51,12 @@ def main() -> None:
         db = f"sqlite:///{tmp}/decisions.db"
         rows = [
             ("policygate --help", timed([policygate, "--help"], args.runs, {0})),
-            (
-                "policygate evaluate compliant.json",
-                timed([policygate, "evaluate", str(EVIDENCE), "--db", db], args.runs, {0}),
+            *(
+                (
+                    f"policygate evaluate compliant.json ({engine})",
+                    timed([policygate, "evaluate", str(EVIDENCE), "--db", db], args.runs, {0}, engine),
+                )
+                for engine in ("http", "inprocess")  # POLICYGATE_ENGINE: an opa run server, or OPA linked in
             ),
             (
                 "opa eval (same document)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -290,3 +291,24 @@ def test_readyz_and_the_decision_record_name_the_engine(kind: str, tmp_path: Pat
         assert record is not None and record["opa"]["engine"] == kind
     finally:
         log.close()
+
+
+def _rss_mb() -> float:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_results_are_freed_rss_stays_flat(engines: tuple[OpaEngine, OpaEngine]) -> None:
+    """A short soak (docs/benchmarks.md has the long one): after a warm-up, more evaluations,
+    decisions and errors alike (10,000), leave the resident set where it was (each answer is freed)."""
+    _, inproc = engines
+    doc = inputs()[0][1]
+    broken = mutate(_COMPLIANT, [(("request", "requested_at"), "set", "2026-02-30T00:00:00Z")])
+    for _ in range(1500):
+        outcome(inproc, doc)
+        outcome(inproc, broken)
+    before = _rss_mb()
+    for _ in range(5000):
+        outcome(inproc, doc)
+        outcome(inproc, broken)
+    assert _rss_mb() - before < 16, f"RSS grew from {before:.0f} MB to {_rss_mb():.0f} MB"
