@@ -56,8 +56,9 @@ def opa_binary() -> str:
 
 @pytest.fixture(scope="session")
 def opa() -> Iterator[OpaEngine]:
-    """One real managed OPA for the session, loading rego/."""
-    engine = OpaEngine.start(None, opa_binary(), REGO)
+    """One real managed OPA for the session, loading rego/: an OPA server (its URL, token and process
+    are what many tests use), whatever POLICYGATE_ENGINE says."""
+    engine = OpaEngine.start(None, opa_binary(), REGO, engine="http")
     yield engine
     engine.close()
 

@@ -312,3 +312,38 @@ def test_results_are_freed_rss_stays_flat(engines: tuple[OpaEngine, OpaEngine]) 
         outcome(inproc, doc)
         outcome(inproc, broken)
     assert _rss_mb() - before < 16, f"RSS grew from {before:.0f} MB to {_rss_mb():.0f} MB"
+
+
+def test_without_the_library_everything_runs_on_the_http_engine(tmp_path: Path) -> None:
+    """A machine without Go (no library): ``auto`` is the HTTP engine and a CLI decision is made and
+    recorded by an OPA server; asking for ``inprocess`` there is an error naming ``make setup``."""
+    import subprocess
+    import sys
+
+    missing = str(tmp_path / "absent" / "libpolicygate_opa.so")
+    env = {**os.environ, "POLICYGATE_OPA_LIBRARY": missing, "POLICYGATE_ENGINE": "auto"}
+    db = f"sqlite:///{tmp_path}/decisions.db"
+    policygate = str(Path(sys.executable).with_name("policygate"))
+    proc = subprocess.run(
+        [policygate, "evaluate", str(EXAMPLES / "compliant.json"), "--db", db],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    log = DecisionLog(db)
+    try:
+        records = log.query(kind="decision", limit=5)
+        assert len(records) == 1 and records[0]["opa"]["engine"] == "http"
+    finally:
+        log.close()
+    check = (
+        "from policygate.engine.inproc import Library, choose\n"
+        "from policygate.engine.opa import EngineError\n"
+        "assert choose() == 'http' and choose('inprocess') == 'inprocess'\n"
+        "try:\n    Library.load()\nexcept EngineError as exc:\n    print(exc.message)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, check=True)
+    assert "make setup" in out.stdout and "POLICYGATE_ENGINE=http" in out.stdout
