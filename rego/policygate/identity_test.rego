@@ -157,3 +157,9 @@ test_acc005_no_deployment_identity_nothing_to_check if {
 	not "ACC-005" in deny_ids(ev)
 	not "ACC-005" in _warn_ids_of(json.patch(ev, [{"op": "remove", "path": "/identities"}]))
 }
+
+test_acc005_denies_disabled_identity if {
+	ev := with_value("/identities/deployment/active", false)
+	[r] := denials(ev, "ACC-005")
+	contains(r.message, "is disabled")
+}
