@@ -94,11 +94,9 @@ def test_alias_resolves_and_is_recorded(mlflow_server: str, sqlite_url: str, tmp
         "use_case": "card fraud scoring",
         "risk_tier": "medium",
     }
-    # the seeded version has no files at its source: the one gap, named (tests/integration/test_integrity.py
-    # collects a version with files)
-    assert (
-        evidence["collection"]["gaps"] == ["artifacts"] and evidence["collection"]["sources"][0]["ok"] is True
-    )
+    # the seeded version has files at its source (hashed, so INT-003 is satisfied): no gap at all
+    assert evidence["collection"]["gaps"] == [] and evidence["collection"]["sources"][0]["ok"] is True
+    assert {f["path"] for f in evidence["artifacts"]["files"]} == {"MLmodel", "weights.txt"}
     # the collected evidence replays to the same outcome
     path = tmp_path / "evidence.json"
     path.write_text(collected.stdout)
