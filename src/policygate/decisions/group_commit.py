@@ -34,6 +34,7 @@ def lock_timed_out(exc: BaseException) -> bool:
     orig = getattr(exc, "orig", None) or exc
     return getattr(orig, "sqlstate", None) == LOCK_NOT_AVAILABLE
 
+
 MAX_BATCH = 256  # records per group-commit transaction
 COMMIT_DELAY_S = 0.001  # longest wait for announced records before a commit (DecisionLog.coming)
 
