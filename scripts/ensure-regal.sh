@@ -15,11 +15,13 @@ regal_version() {
 }
 
 build_regal() {  # build_regal BIN_DIR VERSION: go build inside a throwaway module
-  local out="$1" want="$2" work
+  local out="$1" want="$2" work status=0
   work="$(mktemp -d)"
-  trap 'rm -rf "$work"' RETURN
+  # no RETURN trap: it would stay set and fire again, with $work unbound, when the caller returns
   (cd "$work" && go mod init x >/dev/null 2>&1 && GOFLAGS=-mod=mod go get "github.com/styrainc/regal@v$want" \
-    && GOFLAGS=-mod=mod go build -o "$out/regal" github.com/styrainc/regal)
+    && GOFLAGS=-mod=mod go build -o "$out/regal" github.com/styrainc/regal) || status=$?
+  rm -rf "$work"
+  return "$status"
 }
 
 ensure_go_tool regal "${REGAL_VERSION:-0.34.1}" github.com/styrainc/regal regal_version 100 build_regal
