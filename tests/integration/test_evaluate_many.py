@@ -22,7 +22,7 @@ def test_several_files_give_one_line_each_and_the_worst_exit_code(sqlite_url: st
     assert [ln.split()[:2] for ln in lines] == [["ALLOW", COMPLIANT], ["DENY", LIN004], ["DENY", APR002]]
     # evidence a caller wrote is a what-if: every line of `evaluate` says so
     assert lines[1].endswith("-> production  LIN-004  (what-if)") and lines[2].endswith("APR-002  (what-if)")
-    assert records(sqlite_url) == 3
+    assert records(sqlite_url) == 4  # three decisions, and the policy content that decided them (kind policy)
 
     allow_only = runner.invoke(app, ["evaluate", COMPLIANT, COMPLIANT, "--db", sqlite_url])
     assert allow_only.exit_code == 0 and allow_only.stdout.count("ALLOW") == 2

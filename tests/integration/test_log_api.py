@@ -136,6 +136,8 @@ def test_a_what_if_is_in_the_history_but_never_the_release_decision(
     doc = load_example("compliant")
     doc["ownership"]["owner"] = "mallory@example.com"  # and it rewrites who owns the model
     doc["approvals"][0]["by"] = "mallory-friend@example.com"
+    doc["identities"]["owner"]["id"] = "mallory@example.com"  # and what the directory says of them
+    doc["identities"]["approvers"][0]["id"] = "mallory-friend@example.com"
     what_if = client.post("/v1/evaluate", json={"evidence": doc}).json()
     assert what_if["outcome"] == "allow" and what_if["evidence_origin"] == "supplied"
     record = client.get(f"/v1/models/{REF}/record").json()

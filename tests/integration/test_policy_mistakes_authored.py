@@ -315,8 +315,11 @@ MISTAKES: dict[str, Mistake] = {
         ("does not fire", "first condition that failed", "privacy.rego:24", "nobody"),
         reload=False,
     ),
-    "below-the-coverage-floor": Mistake(
-        (replace("data.json", '"modes":', '"min_test_coverage": 100,\n    "modes":'),),
+    "below-the-coverage-floor": Mistake(  # a floor of 100 %, and the author's allow case left untested
+        (
+            replace("data.json", '"modes":', '"min_test_coverage": 100,\n    "modes":'),
+            replace("policygate/privacy_test.rego", "test_prv_001_allows_privacy_approval if", "_allows if"),
+        ),
         ("policy_test_coverage", "below min_test_coverage 100%"),
         reload=False,
     ),

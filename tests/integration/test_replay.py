@@ -116,8 +116,10 @@ def test_dryrun_and_warn_modes_show_as_their_own_changes(
 def test_a_candidate_that_fails_at_runtime_is_a_change_to_error(
     sqlite_url: str, history: dict[str, Any], tmp_path: Path
 ) -> None:
-    """It passes every load check (its examples never reach the conflict); a recorded document does."""
+    """It passes every load check (its examples never reach the conflict, and the author wrote no test
+    for CHG-001 that would: every load runs the policy's tests); a recorded document does."""
     policy_dir = walkthrough(tmp_path)
+    (policy_dir / "policygate" / "change_test.rego").unlink()
     (policy_dir / "policygate" / "conflict.rego").write_text(
         "package policygate\n\n"
         "_conflict := 1 if {\n\tinput.request.ticket == null\n\tcount(input.approvals) > 0\n}\n\n"
