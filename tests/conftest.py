@@ -126,6 +126,18 @@ def _tracking_uri_restored() -> Iterator[None]:
         os.environ["MLFLOW_TRACKING_URI"] = before
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _tracking_uri_restored_per_module() -> Iterator[None]:
+    """The same for a module-scoped MLflow server (test_register.py): its seeding sets the variable
+    before any test's snapshot, and a later module's /readyz would probe the stopped server."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Socket guard: a connection or name lookup beyond loopback is refused and recorded."""
