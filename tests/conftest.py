@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -113,29 +114,31 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(autouse=True)
-def _tracking_uri_restored() -> Iterator[None]:
+@contextlib.contextmanager
+def _tracking_uri_kept() -> Iterator[None]:
     """MLflow's ``set_tracking_uri`` (the demo's seeding calls it) writes MLFLOW_TRACKING_URI into this
-    process's environment; each test gets back what it started with, so a later test never talks to
-    an MLflow server an earlier one stopped."""
+    process's environment; put back what was there, so nothing later talks to a stopped server."""
     before = os.environ.get("MLFLOW_TRACKING_URI")
     yield
     if before is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+@pytest.fixture(autouse=True)
+def _tracking_uri_restored() -> Iterator[None]:
+    """Each test gets back the MLFLOW_TRACKING_URI it started with."""
+    with _tracking_uri_kept():
+        yield
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _tracking_uri_restored_per_module() -> Iterator[None]:
-    """The same for a module-scoped MLflow server (test_register.py): its seeding sets the variable
-    before any test's snapshot, and a later module's /readyz would probe the stopped server."""
-    before = os.environ.get("MLFLOW_TRACKING_URI")
-    yield
-    if before is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = before
+    """Each module too: a module-scoped MLflow server (test_register.py) seeds before any test's
+    snapshot, and a later module's /readyz would probe the stopped server."""
+    with _tracking_uri_kept():
+        yield
 
 
 @pytest.fixture
