@@ -15,7 +15,7 @@ import typer
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-    from policygate.decisions.model import Decision
+    from policygate.decisions.decision import Decision
     from policygate.evidence import Change, EvidenceV1, Target
     from policygate.refs import ModelRef
 

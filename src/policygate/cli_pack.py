@@ -36,8 +36,8 @@ def pack_cmd(
         return
     if out is None or file is not None:
         fail("usage: policygate log pack MODEL_REF --out FILE (or: log pack verify FILE --key PUB)")
+    from policygate.audit.pack import PackError, build_configured
     from policygate.decisions.log import LogError
-    from policygate.integrity.pack import PackError, build_configured
     from policygate.refs import RefError, parse
 
     try:
@@ -60,8 +60,8 @@ def pack_cmd(
 
 
 def _verify(file: Path | None, key: Path | None) -> None:
+    from policygate.audit.pack import PackError, read, verify
     from policygate.decisions.checkpoint import CheckpointError, load_public
-    from policygate.integrity.pack import PackError, read, verify
 
     if file is None or key is None:
         fail("usage: policygate log pack verify FILE --key PUB")

@@ -20,8 +20,8 @@ from policygate.policy.timespec import MAX_WAIVER_DAYS
 
 if TYPE_CHECKING:
     from policygate.config import Settings
+    from policygate.decisions.decision import Decision
     from policygate.decisions.log import DecisionLog
-    from policygate.decisions.model import Decision
     from policygate.policy import waivers
     from policygate.policy.explain import Explanation
     from policygate.policy.load import LoadReport

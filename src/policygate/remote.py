@@ -7,7 +7,7 @@ from urllib.parse import quote
 import requests
 from pydantic import ValidationError
 
-from policygate.decisions.model import Decision
+from policygate.decisions.decision import Decision
 from policygate.evidence import Change, Target
 
 

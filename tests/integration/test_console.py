@@ -18,8 +18,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 
-from policygate.approvals import record_approval
 from policygate.config import Settings
+from policygate.decisions.approvals import record_approval
 from policygate.demo.seed import DEMO_MODELS, register
 from policygate.evidence import Target
 from policygate.policy import waivers

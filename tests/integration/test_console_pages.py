@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from sqlalchemy import text
 
-from policygate.console.model_list import Filters, model_page
+from policygate.api.console.model_list import Filters, model_page
 from policygate.decisions.log import DecisionLog
 from tests.conftest import REGO, load_example, opa_binary, policy_copy, without_shipped_tests
 

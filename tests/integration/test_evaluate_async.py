@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from policygate.decisions.decision import Decision
 from policygate.decisions.log import DecisionLog
-from policygate.decisions.model import Decision
 from policygate.decisions.service import DecisionService
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.evidence import EvidenceV1

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from policygate.audit.pack import chain_file
 from policygate.cli import app
 from policygate.decisions.checkpoint import create_key
-from policygate.integrity.pack import chain_file
 from tests.conftest import opa_binary, policy_copy
 
 runner = CliRunner()
@@ -182,9 +182,9 @@ def test_the_api_serves_the_same_pack(world: dict[str, Any], monkeypatch: pytest
     from fastapi.testclient import TestClient
 
     from policygate.api.app import create_app
+    from policygate.audit.pack import verify as verify_pack
     from policygate.config import Settings
     from policygate.decisions.checkpoint import load_public
-    from policygate.integrity.pack import verify as verify_pack
 
     settings = Settings(
         db_url=world["db"],

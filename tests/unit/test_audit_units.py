@@ -7,10 +7,10 @@ import csv
 import io
 from typing import Any
 
+from policygate.audit.findings import AuditedModel, AuditRun, Finding
 from policygate.audit.governed import changed_fields, governed_digest
-from policygate.audit.model import AuditedModel, AuditRun, Finding
+from policygate.audit.mlflow_inventory import _quoted
 from policygate.output import audit_renderer
-from policygate.sources.mlflow_inventory import _quoted
 from tests.conftest import load_example
 
 

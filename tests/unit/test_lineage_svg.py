@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policygate.console.lineage import Links, graph, svg
+from policygate.api.console.lineage import Links, graph, svg
 
 EVIDENCE = {
     "subject": {"platform": "mlflow", "name": "fraud", "version": "7", "aliases": ["champion"]},

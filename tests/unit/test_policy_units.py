@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from policygate.decisions.model import PolicyResult, Reason
+from policygate.decisions.decision import PolicyResult, Reason
 from policygate.policy import waivers
 from policygate.policy.authoring import line_ranges
 from policygate.policy.explain import field_values

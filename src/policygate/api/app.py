@@ -18,6 +18,7 @@ from starlette.routing import Match
 from policygate import __version__
 from policygate.api.auth import CONSOLE, authenticate
 from policygate.api.client_address import ClientAddress
+from policygate.api.console import routes as console_routes
 from policygate.api.limits import BodySizeLimit, JsonBodyCheck
 from policygate.api.openapi import install_openapi
 from policygate.api.routes import (
@@ -35,7 +36,6 @@ from policygate.api.routes import (
 from policygate.api.routes import log as log_routes
 from policygate.api.routes import register as register_routes
 from policygate.config import Settings
-from policygate.console import routes as console_routes
 from policygate.decisions.log import LogError, db_problem
 from policygate.runtime import Runtime, open_runtime
 from policygate.webhooks.worker import WebhookWorker

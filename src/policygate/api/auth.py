@@ -16,7 +16,7 @@ from policygate.auth.authenticator import Authenticator
 from policygate.auth.principal import ANONYMOUS, Principal
 
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-# the console's sign-in and sign-out (they only set or clear the session cookie; policygate.console)
+# the console's sign-in and sign-out (they only set or clear the session cookie; policygate.api.console)
 CONSOLE_PUBLIC = {"/ui/sign-in", "/ui/sign-out"}
 CONSOLE = "/ui"
 SESSION_COOKIE = "policygate_session"  # the console's: the caller's own token, HttpOnly, SameSite=Strict

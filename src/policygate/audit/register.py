@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from policygate.audit.model import AuditedModel, AuditRun
+from policygate.audit.findings import AuditedModel, AuditRun
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.record import lineage_summary, model_spellings
 

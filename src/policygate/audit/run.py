@@ -22,10 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from policygate.approvals import approval_records, verified_from
-from policygate.audit.governed import changed_fields, governed_digest
-from policygate.audit.inventory import InUse, Listing
-from policygate.audit.model import (
+from policygate.audit.findings import (
     AUDIT_REASONS,
     EVIDENCE_CHANGED,
     NO_DELIVERY,
@@ -35,14 +32,17 @@ from policygate.audit.model import (
     AuditRun,
     Finding,
 )
+from policygate.audit.governed import changed_fields, governed_digest
+from policygate.audit.inventory import InUse, Listing
 from policygate.config import Settings
+from policygate.decisions.approvals import approval_records, verified_from
+from policygate.decisions.decision import Decision
 from policygate.decisions.log import DecisionLog, LogError
-from policygate.decisions.model import Decision
+from policygate.decisions.recorded import recorded_digests
 from policygate.decisions.service import DecisionService, error_reason
 from policygate.engine.opa import EngineError
 from policygate.engine.result import Reason
 from policygate.evidence import Approval, EvidenceV1, RecordedDigest, Request, Target, digest
-from policygate.integrity.recorded import recorded_digests
 from policygate.refs import RefError, parse
 from policygate.sources.base import SourceError
 from policygate.timeutil import iso, parse_iso
@@ -192,13 +192,13 @@ class Auditor:
             error = f"no {platform} source configured (set {hint})" if explicit else None
             return Listing(platform, error=error)
         if platform == "mlflow":
-            from policygate.sources.mlflow_inventory import list_in_use as mlflow_in_use
+            from policygate.audit.mlflow_inventory import list_in_use as mlflow_in_use
 
             return mlflow_in_use(source, self.settings.webhook_alias_stages, target)  # type: ignore[arg-type]
         stage = self.settings.audit_azure_target
         if target is not None and target != stage:
             return Listing(platform)
-        from policygate.sources.azureml_inventory import list_in_use as azure_in_use
+        from policygate.audit.azureml_inventory import list_in_use as azure_in_use
 
         return azure_in_use(source, stage, self.settings.audit_foundry_publishers)  # type: ignore[arg-type]
 

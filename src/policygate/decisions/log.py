@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from policygate.decisions.chain import GENESIS, VerifyResult, walk
+from policygate.decisions.decision import is_release_decision
 from policygate.decisions.group_commit import (
     COMMIT_DELAY_S,
     LOCK_TIMEOUT_S,
@@ -50,7 +51,6 @@ from policygate.decisions.group_commit import (
     pg_lock_key,
     stale_sqlite,
 )
-from policygate.decisions.model import is_release_decision
 from policygate.decisions.schema import Record
 from policygate.timeutil import as_utc
 

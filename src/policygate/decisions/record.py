@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from policygate.decisions.decision import is_release_decision
 from policygate.decisions.log import DecisionLog
-from policygate.decisions.model import is_release_decision
 from policygate.refs import RefError, parse
 
 MAX_EVIDENCE_SEARCH = 2000  # records looked through for the newest full evidence

@@ -12,14 +12,20 @@ from typing import Any
 import anyio.to_thread
 from pydantic import ValidationError
 
-from policygate.approvals import SOURCE, approval_records, verified_approvals, verified_from, with_verified
+from policygate.decisions.approvals import (
+    SOURCE,
+    approval_records,
+    verified_approvals,
+    verified_from,
+    with_verified,
+)
+from policygate.decisions.decision import Decision, EvidenceOrigin, PolicyResult, Reason
 from policygate.decisions.log import DecisionLog, LogError
-from policygate.decisions.model import Decision, EvidenceOrigin, PolicyResult, Reason
 from policygate.decisions.opa_event import answered, recorded_block
+from policygate.decisions.recorded import recorded_digests
 from policygate.engine.http1 import Http1Pool
 from policygate.engine.opa import Answer, EngineError, OpaEngine
 from policygate.evidence import Approval, Change, EvidenceV1, RecordedDigest, Request, Target, digest
-from policygate.integrity.recorded import recorded_digests
 from policygate.metrics import Metrics
 from policygate.refs import ModelRef
 from policygate.sources.base import SourceError

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from policygate.config import Settings
-from policygate.decisions.model import Decision
+from policygate.decisions.decision import Decision
 from policygate.demo.mlflow_server import MlflowServer
 from policygate.demo.seed import DEMO_MODELS, register
 from policygate.evidence import EvidenceV1, Target

@@ -21,9 +21,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from policygate.decisions.standing import why_not_standing
 from policygate.evidence import ArtifactSignature
 from policygate.integrity.manifest import SIGNATURE_FILE, Manifest
-from policygate.integrity.standing import why_not_standing
 from policygate.timeutil import iso, parse_iso
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from policygate.decisions.model import Decision
+from policygate.decisions.decision import Decision
 
 if TYPE_CHECKING:
-    from policygate.audit.model import AuditRun
+    from policygate.audit.findings import AuditRun
 
 FORMATS = ("text", "json", "junit", "github")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from policygate.audit.model import AuditRun
+from policygate.audit.findings import AuditRun
 
 COLUMNS = ("run_id", "kind", "model", "platform", "name", "version", "target", "via", "reasons", "severity",
            "decision_id", "message")  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policygate.audit.model import KINDS, AuditRun
+from policygate.audit.findings import KINDS, AuditRun
 from policygate.output.github_output import _cell, _escape_data, _escape_property
 
 _LEVEL = {"drift": "error", "bypass": "error", "unreachable": "error", "missed-event": "warning"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from policygate.audit.model import AuditRun
+from policygate.audit.findings import AuditRun
 
 
 def render(run: AuditRun) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policygate.audit.model import KINDS, AuditRun
+from policygate.audit.findings import KINDS, AuditRun
 
 WHAT_TO_DO = {
     "drift": "the model in use no longer passes the policy: fix the evidence or withdraw it",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policygate.decisions.model import Decision, Reason
+from policygate.decisions.decision import Decision, Reason
 from policygate.output.text_output import WHAT_IF
 
 _ICON = {"allow": "✅ allowed", "deny": "❌ denied", "error": "⚠️ could not decide (denied)"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from policygate.decisions.model import Decision
+from policygate.decisions.decision import Decision
 
 
 def render(decision: Decision) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from policygate.decisions.model import Decision, Reason
+from policygate.decisions.decision import Decision, Reason
 
 
 def _case(suite: ET.Element, reason: Reason, classname: str) -> ET.Element:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policygate.decisions.model import Decision, Reason
+from policygate.decisions.decision import Decision, Reason
 
 WHAT_IF = "what-if: evidence supplied by the caller, not collected by policygate; not a release decision"
 _VERDICT = {"allow": "ALLOW", "deny": "DENY", "error": "ERROR (could not decide; denied)"}

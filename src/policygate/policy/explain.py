@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from policygate.decisions.model import Decision, Reason
+from policygate.decisions.decision import Decision, Reason
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.policy.authoring import annotated_rules
 from policygate.policy.trace import Condition, Firing, opa_trace

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from policygate.decisions.decision import PolicyResult
 from policygate.decisions.log import DecisionLog
-from policygate.decisions.model import PolicyResult
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.policy.timespec import rfc3339
 from policygate.policy.waivers import DATA_PATH, WaiverState, waiver_records

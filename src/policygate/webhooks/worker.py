@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from policygate.decisions.decision import Decision
 from policygate.decisions.log import LogError
-from policygate.decisions.model import Decision
 from policygate.decisions.service import DecisionService, error_reason
 from policygate.evidence import EvidenceV1, Target
 from policygate.refs import parse

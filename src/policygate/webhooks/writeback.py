@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from policygate.decisions.model import Decision
+from policygate.decisions.decision import Decision
 
 log = logging.getLogger(__name__)
 

@@ -7,15 +7,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from policygate.api.auth import Caller
 from policygate.api.deps import Service
-from policygate.approvals import (
+from policygate.auth.principal import Principal
+from policygate.config import Settings
+from policygate.decisions.approvals import (
     ApprovalDecision,
     ApprovalRecord,
     mirror_to_mlflow,
     record_approval,
     recorded_approval,
 )
-from policygate.auth.principal import Principal
-from policygate.config import Settings
 from policygate.decisions.service import DecisionService
 from policygate.evidence import TEXT, Stage
 from policygate.refs import MODEL_REF_MAX, MODEL_VERSION_PATTERN, ModelRef, parse

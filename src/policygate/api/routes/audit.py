@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path
 
 from policygate.api.deps import Service
-from policygate.audit.model import AuditRun
+from policygate.audit.findings import AuditRun
 from policygate.audit.run import get_run, latest_run
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])

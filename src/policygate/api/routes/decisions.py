@@ -15,7 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from policygate.api.auth import Caller, principal_of, requester
 from policygate.api.deps import Service, service_of
 from policygate.api.routes.policy import explained
-from policygate.decisions.model import Decision
+from policygate.decisions.decision import Decision
 from policygate.decisions.record import model_spellings
 from policygate.evidence import ONE_LINE, RUN_URL, RUN_URL_MAX, TICKET_MAX, Change, EvidenceV1, Target
 from policygate.policy.params import rule_id

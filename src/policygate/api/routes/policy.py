@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import JSONResponse
 
 from policygate.api.deps import Service
-from policygate.decisions.model import Decision
+from policygate.decisions.decision import Decision
 from policygate.engine.catalogue import Catalogue
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.policy.authoring import catalogue

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from policygate.decisions.decision import is_release_decision
 from policygate.decisions.log import DecisionLog
-from policygate.decisions.model import is_release_decision
 from policygate.evidence import RecordedDigest
 
 PER_MODEL = 50  # newest allow decisions (and approvals) looked through
@@ -21,7 +21,7 @@ def recorded_digests(
 ) -> dict[str, list[RecordedDigest]]:
     """Per model reference (subject.ref), the distinct recorded digests, decisions' first, each
     newest first. ``approvals``: the versions' approval records as the caller already read them
-    (:func:`policygate.approvals.approval_records`), of which the newest PER_MODEL count."""
+    (:func:`policygate.decisions.approvals.approval_records`), of which the newest PER_MODEL count."""
     found: dict[str, list[RecordedDigest]] = {ref: [] for ref in refs}
     for start in range(0, len(refs), CHUNK):
         chunk = refs[start : start + CHUNK]

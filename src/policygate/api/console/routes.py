@@ -28,15 +28,15 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from policygate.api.auth import SESSION_COOKIE, principal_of
+from policygate.api.console import lineage
+from policygate.api.console.model_list import Filters, model_page
+from policygate.api.console.origin import cross_site
 from policygate.api.deps import Service
 from policygate.auth.authenticator import Authenticator
-from policygate.console import lineage
-from policygate.console.model_list import Filters, model_page
-from policygate.console.origin import cross_site
 from policygate.decisions.aliases import alias_of, for_reading, source_lookup
 from policygate.decisions.chain import chain_hash
+from policygate.decisions.decision import Decision
 from policygate.decisions.log import DecisionLog
-from policygate.decisions.model import Decision
 from policygate.decisions.record import governed_record
 from policygate.decisions.schema import Record
 from policygate.engine.opa import EngineError

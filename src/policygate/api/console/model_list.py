@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
+from policygate.decisions.decision import is_release_decision
 from policygate.decisions.log import DecisionLog
-from policygate.decisions.model import is_release_decision
 from policygate.decisions.schema import Record
 
 PAGE = 50
