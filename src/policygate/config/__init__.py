@@ -21,7 +21,7 @@ from policygate.sources.tags import TagMapping
 
 # The source checkout (src/policygate/config.py -> repo root); used to find the
 # project-local OPA and rego/ when policygate runs from a clone.
-_CHECKOUT = Path(__file__).resolve().parents[2]
+_CHECKOUT = Path(__file__).resolve().parents[3]
 
 DEFAULT_ALIAS_STAGES: dict[str, Stage] = {
     "champion": "production",
