@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from policygate.decisions.log import DecisionLog
     from policygate.policy import waivers
     from policygate.policy.explain import Explanation
-    from policygate.policy.load import LoadReport
+    from policygate.policy.report import LoadReport
 
 from policygate.cli_common import DbOption, TextOrJson, fail, group, open_log, settings_with
 

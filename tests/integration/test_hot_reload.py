@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from policygate.api.app import create_app
 from policygate.config import Settings
 from policygate.engine.opa import OpaEngine
-from policygate.policy.load import json_errors, load_policy, snapshot
+from policygate.policy.files import json_errors, snapshot
+from policygate.policy.load import load_policy
 from tests.conftest import REGO, load_example, opa_binary, policy_copy, without_shipped_tests
 from tests.served import Served
 

@@ -18,7 +18,8 @@ import pytest
 import requests
 
 from policygate.engine.opa import EngineError
-from policygate.policy.load import load_policy, revision_of_dir
+from policygate.policy.files import revision_of_dir
+from policygate.policy.load import load_policy
 from tests.conftest import load_example, opa_binary, policy_copy
 from tests.served import Served
 

@@ -17,7 +17,7 @@ from policygate.api.app import create_app
 from policygate.cli import app
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
-from policygate.policy.load import revision_of_dir
+from policygate.policy.files import revision_of_dir
 from policygate.policy.revisions import record_id
 from tests.conftest import opa_binary, policy_copy
 

@@ -19,6 +19,8 @@ from policygate import __version__
 from policygate.api.auth import CONSOLE, authenticate
 from policygate.api.client_address import ClientAddress
 from policygate.api.console import routes as console_routes
+from policygate.api.console.chain import ChainProgress
+from policygate.api.console.pages import STATIC, error_page
 from policygate.api.limits import BodySizeLimit, JsonBodyCheck
 from policygate.api.openapi import install_openapi
 from policygate.api.routes import (
@@ -60,7 +62,7 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
     errors = [{"field": _where(e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()]
     first = errors[0] if errors else {"field": "body", "message": "invalid"}
     if _console(request):
-        return console_routes.error_page(request, 422, f"{first['field']}: {first['message']}")
+        return error_page(request, 422, f"{first['field']}: {first['message']}")
     return JSONResponse(
         status_code=422,
         content={
@@ -84,7 +86,7 @@ async def _log_unavailable(_: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if _console(request):
-        return console_routes.error_page(request, exc.status_code, str(exc.detail))
+        return error_page(request, exc.status_code, str(exc.detail))
     slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
     headers = dict(getattr(exc, "headers", None) or {})
     if exc.status_code == 405:  # Starlette names only the first route's methods; list every route's
@@ -177,8 +179,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bundles.router)
     app.state.bundles = bundles.BundleCache()
     app.include_router(console_routes.router)
-    app.mount("/ui/static", StaticFiles(directory=console_routes.STATIC), name="console-static")
-    app.state.console_chain = console_routes.ChainProgress()
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="console-static")
+    app.state.console_chain = ChainProgress()
     install_openapi(app)
     app.add_middleware(ClientAddress)  # the decision log's requested_by, as OPA's (decisions/opa_event.py)
     app.add_middleware(JsonBodyCheck, max_depth=64, timeout_s=settings.body_timeout_s)

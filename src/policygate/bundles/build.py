@@ -19,15 +19,10 @@ from pathlib import Path
 from policygate.engine.opa import EngineError
 from policygate.engine.revision import is_policy_module
 from policygate.engine.runner import output_text, run_opa
-from policygate.policy.load import (
-    LoadReport,
-    bundle_layout,
-    bundle_roots,
-    load_policy,
-    policy_data,
-    revision_of_files,
-    snapshot,
-)
+from policygate.policy.files import policy_data, revision_of_files, snapshot
+from policygate.policy.layout import bundle_layout, bundle_roots
+from policygate.policy.load import load_policy
+from policygate.policy.report import LoadReport
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256")
 

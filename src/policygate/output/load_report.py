@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policygate.policy.load import LoadReport
+from policygate.policy.report import LoadReport
 
 
 def render(report: LoadReport) -> str:

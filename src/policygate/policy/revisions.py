@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.engine.revision import is_policy_module
-from policygate.policy.load import policy_data, revision_of_files
+from policygate.policy.files import policy_data, revision_of_files
 
 if TYPE_CHECKING:
     from policygate.decisions.service import DecisionService

@@ -23,7 +23,8 @@ from typing import Any
 from policygate.engine.opa import OpaEngine
 from policygate.engine.runner import CheckError
 from policygate.engine.supervisor import Restore
-from policygate.policy.load import Files, default_examples_dir, load_policy, snapshot
+from policygate.policy.files import Files, snapshot
+from policygate.policy.load import default_examples_dir, load_policy
 from policygate.timeutil import now_iso
 
 log = logging.getLogger(__name__)

@@ -94,6 +94,6 @@ async def bundle(request: Request) -> Response:
 
 def directory_revision(policy_dir: Path) -> str:
     """The policy revision of the files as they are now (milliseconds: a read and a digest)."""
-    from policygate.policy.load import revision_of_dir
+    from policygate.policy.files import revision_of_dir
 
     return revision_of_dir(policy_dir)
