@@ -21,13 +21,17 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from policygate.decisions.decision import PolicyResult
 from policygate.decisions.log import DecisionLog
 from policygate.engine.opa import EngineError, OpaEngine
-from policygate.policy.timespec import rfc3339
+from policygate.policy.timespec import instant_or_duration, rfc3339
 from policygate.policy.waivers import DATA_PATH, WaiverState, waiver_records
+
+if TYPE_CHECKING:
+    from policygate.policy.report import LoadReport
 
 PAGE = 500
 
@@ -252,3 +256,32 @@ def replay(
     report.waiver_epochs = len(epochs.sets)
     report.elapsed_s = time.perf_counter() - started
     return report
+
+
+def since_of(text: str, now: datetime) -> datetime | None:
+    """A replay's ``since``: a duration back from ``now`` (30d, 12h), an RFC 3339 time, or ``all``
+    (None: every decision); TimeSpecError otherwise."""
+    if text.strip().lower() == "all":
+        return None
+    return instant_or_duration(text, now, future=False)
+
+
+class CandidateRefused(Exception):
+    """The candidate policies fail a check any load runs: nothing can be replayed with them."""
+
+    def __init__(self, policy_dir: Path, report: LoadReport) -> None:
+        super().__init__(f"candidate policies in {policy_dir} are refused")
+        self.report = report
+
+
+def load_candidate(
+    binary: str, policy_dir: Path, examples_dir: Path | None, *, timeout_s: float
+) -> OpaEngine:
+    """The candidate's own OPA, after every load check (CandidateRefused when one fails); the caller
+    closes it."""
+    from policygate.policy.load import load_policy
+
+    loaded, candidate = load_policy(binary, policy_dir, examples_dir, timeout_s=timeout_s)
+    if candidate is None:
+        raise CandidateRefused(policy_dir, loaded)
+    return candidate

@@ -117,4 +117,15 @@ def publish(engine: OpaEngine | None, log_: DecisionLog, sync: WaiverSync | None
     return [w.id for w in active]
 
 
-__all__ = ["WaiverSync", "publish", "push"]
+def publish_to(url: str, log_: DecisionLog, *, timeout_s: float, token: str | None = None) -> list[str]:
+    """After a change: push the active set now to an external OPA (POLICYGATE_OPA_URL), which no
+    running service of this process pushes to (theirs pick the change up within REFRESH_S);
+    EngineError when it cannot be reached."""
+    engine = OpaEngine(url, timeout_s, token=token)
+    try:
+        return publish(engine, log_)
+    finally:
+        engine.close()
+
+
+__all__ = ["WaiverSync", "publish", "publish_to", "push"]

@@ -21,11 +21,13 @@ import re
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from policygate.decisions.log import DecisionLog
+from policygate.engine.catalogue import rules_in
 from policygate.engine.opa import EngineError
 from policygate.evidence import STAGES, Stage
 from policygate.policy.timespec import (
@@ -157,6 +159,17 @@ def _check_targets(targets: Iterable[str]) -> list[Stage]:
             raise WaiverError(f"targets: unknown stage {t!r}: expected one of {', '.join(STAGES)}")
         chosen.add(stage)
     return [s for s in STAGES if s in chosen]
+
+
+def known_rules(binary: str, policy_dir: Path) -> list[str]:
+    """The rule ids of a policy directory, which a new waiver's rule must be one of; empty (any rule
+    id goes) when it holds no policies (e.g. bundles) or its rules cannot be read."""
+    if not (policy_dir / "policygate").is_dir():
+        return []
+    try:
+        return [r.id for r in rules_in(binary, policy_dir)]
+    except EngineError:
+        return []
 
 
 def check_expiry(text: str, now: datetime) -> datetime:
@@ -308,6 +321,7 @@ __all__ = [
     "WaiverState",
     "WaiverView",
     "check_expiry",
+    "known_rules",
     "load_state",
     "new_waiver",
     "record_add",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from policygate.cli_common import fail
+from policygate.cli.common import fail
 
 
 def witness(

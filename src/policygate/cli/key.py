@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from policygate.cli_common import fail, group
+from policygate.cli.common import fail, group
 
 key_app = group(help="Signing keys for the decision log's checkpoints.")
 

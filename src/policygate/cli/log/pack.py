@@ -12,12 +12,13 @@ from typing import Annotated
 
 import typer
 
-from policygate.cli_common import DbOption, fail, open_log, settings_with
+from policygate.cli.common import fail, opened_log, settings_with
+from policygate.cli.options import DbOption
 
 VERIFY = "verify"
 
 
-def pack_cmd(
+def pack(
     ref: Annotated[str, typer.Argument(metavar="MODEL_REF", help="The model version, or `verify`.")],
     file: Annotated[
         Path | None, typer.Argument(metavar="[FILE]", help="With `verify`: the pack to check.")
@@ -37,7 +38,6 @@ def pack_cmd(
     if out is None or file is not None:
         fail("usage: policygate log pack MODEL_REF --out FILE (or: log pack verify FILE --key PUB)")
     from policygate.audit.pack import PackError, build_configured
-    from policygate.decisions.log import LogError
     from policygate.refs import RefError, parse
 
     try:
@@ -45,13 +45,11 @@ def pack_cmd(
     except RefError as exc:
         fail(f"MODEL_REF: {exc}")
     settings = settings_with(db)
-    log = open_log(db, read_only=True)
-    try:
-        data = build_configured(log, version, settings.checkpoint_key, settings.checkpoint_dir)
-    except (PackError, LogError) as exc:
-        fail(str(exc))
-    finally:
-        log.close()
+    with opened_log(db, read_only=True) as log:
+        try:
+            data = build_configured(log, version, settings.checkpoint_key, settings.checkpoint_dir)
+        except PackError as exc:
+            fail(str(exc))
     try:
         out.write_bytes(data)
     except OSError as exc:

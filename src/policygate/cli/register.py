@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from policygate.cli_common import DbOption, fail, open_log
+from policygate.cli.common import fail, opened_log
+from policygate.cli.options import DbOption
 
 
 class RegisterFormat(StrEnum):
@@ -20,7 +21,7 @@ class RegisterFormat(StrEnum):
     csv = "csv"
 
 
-def register_cmd(
+def register(
     target: Annotated[
         str | None, typer.Option("--target", "-t", help="Only this target: development|staging|production.")
     ] = None,
@@ -32,22 +33,16 @@ def register_cmd(
     """The governed register: each model version in use (bypassed ones too) with its owner at release
     and now, its standing release decision, policy revision, lineage, change ticket and open findings,
     from the latest audit run (`policygate audit run` makes one)."""
-    from policygate.audit.register import register
+    from policygate.audit.register import register as register_of
     from policygate.audit.run import latest_run
-    from policygate.decisions.log import LogError
     from policygate.evidence import STAGES
     from policygate.output.register_output import render_csv, render_text
 
     if target is not None and target not in STAGES:
         fail(f"--target: unknown stage {target!r}: expected one of {', '.join(STAGES)}")
-    log = open_log(db, read_only=True)
-    try:
+    with opened_log(db, read_only=True) as log:
         run = latest_run(log)
-        reg = register(log, run, target) if run is not None else None
-    except LogError as exc:
-        fail(str(exc))
-    finally:
-        log.close()
+        reg = register_of(log, run, target) if run is not None else None
     if reg is None:
         typer.echo(f"no audit run recorded in {log.safe_url}: run `policygate audit run` first", err=True)
         raise typer.Exit(1)

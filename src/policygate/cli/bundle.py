@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from policygate.cli_common import fail, group
-from policygate.cli_policy import ExamplesDirOption, PolicyDirOption, _examples_dir, _policy_dir
+from policygate.cli.common import examples_dir_or_default, fail, group, policy_dir_or_default
+from policygate.cli.options import ExamplesDirOption, PolicyDirOption
 
 bundle_app = group(help="OPA bundles of the policies, for OPA sidecars that pull them.")
 
@@ -43,7 +43,7 @@ def bundle_build(
         fail(f"--signing-alg: {signing_alg!r} is not one of {', '.join(ALGORITHMS)}")
     if signing_key is not None and not signing_key.is_file():
         fail(f"--signing-key: {signing_key} is not a readable file")
-    directory = _policy_dir(policy_dir)
+    directory = policy_dir_or_default(policy_dir)
     settings = Settings()
     partial = out.with_name(out.name + ".partial")  # never a half-written bundle under the real name
     try:
@@ -53,7 +53,7 @@ def bundle_build(
             partial,
             signing_key=signing_key,
             signing_alg=signing_alg,
-            examples_dir=_examples_dir(policy_dir, examples_dir),
+            examples_dir=examples_dir_or_default(policy_dir, examples_dir),
             timeout_s=settings.opa_timeout_s,
         )
     except EngineError as exc:

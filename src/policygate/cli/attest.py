@@ -21,7 +21,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from policygate.cli_common import DbOption, fail, open_log
+from policygate.cli.common import fail, opened_log
+from policygate.cli.options import DbOption
 
 
 class _AttestGroup(TyperGroup):
@@ -58,7 +59,6 @@ def attest_create(
     """Attest a recorded release decision: an in-toto statement in a DSSE envelope."""
     from policygate.config import Settings
     from policygate.decisions.checkpoint import CheckpointError, load_private
-    from policygate.decisions.log import LogError
     from policygate.integrity.attest import AttestError, attestation_of, sign, write
 
     settings = Settings()
@@ -70,13 +70,11 @@ def attest_create(
         private = load_private(key)
     except CheckpointError as exc:
         fail(str(exc))
-    log = open_log(db, read_only=True)
-    try:
-        envelope = sign(attestation_of(log, decision_id, ttl_s=settings.attestation_ttl_s), private)
-    except (AttestError, LookupError, LogError) as exc:
-        fail(str(exc))
-    finally:
-        log.close()
+    with opened_log(db, read_only=True) as log:
+        try:
+            envelope = sign(attestation_of(log, decision_id, ttl_s=settings.attestation_ttl_s), private)
+        except (AttestError, LookupError) as exc:
+            fail(str(exc))
     try:
         write(envelope, out)
     except OSError as exc:
@@ -118,11 +116,11 @@ def attest_verify(
 ) -> None:
     """Check offline that the files about to be deployed are the files an allow decision for this target
     attested: exit 0 yes, 1 no (naming why), 2 could not check."""
+    from policygate.cli.remote import RemoteError, not_standing
     from policygate.decisions.checkpoint import CheckpointError, load_public
     from policygate.integrity.attest import AttestError, check, open_envelope
     from policygate.integrity.deployed import DeadlineExceeded, deployed
     from policygate.integrity.manifest import BudgetExceeded
-    from policygate.remote import RemoteError, not_standing
     from policygate.timeutil import parse_iso
 
     if (artifact is None) == (digest is None):

@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from policygate.cli_common import DbOption, embedding, fail, group, open_log, settings_with
+from policygate.cli.common import embedding, fail, group, opened_log, settings_with
+from policygate.cli.options import DbOption, MlflowUriOption
 
 audit_app = group(help="Audit what is deployed: drift, bypass, missed events (docs/audit.md).")
 
@@ -45,9 +46,7 @@ def audit_run(
         str | None, typer.Option("--target", "-t", help="Audit only this target stage.")
     ] = None,
     fmt: FormatOption = ReportFormat.text,
-    mlflow_uri: Annotated[
-        str | None, typer.Option("--mlflow-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI).")
-    ] = None,
+    mlflow_uri: MlflowUriOption = None,
     db: DbOption = None,
 ) -> None:
     """Audit every model in use, record the run, print its report: exit 0 clean, 1 findings, 2 incomplete."""
@@ -87,16 +86,10 @@ def audit_report(
 ) -> None:
     """Print a recorded audit run's report; exit as the run did (0 clean, 1 findings, 2 incomplete)."""
     from policygate.audit.run import get_run, latest_run
-    from policygate.decisions.log import LogError
     from policygate.output import audit_renderer
 
-    log = open_log(db, read_only=True)
-    try:
+    with opened_log(db, read_only=True) as log:
         run = get_run(log, run_id) if run_id else latest_run(log)
-    except LogError as exc:
-        fail(str(exc))
-    finally:
-        log.close()
     if run is None:
         fail(
             f"no audit run {run_id} in the decision log" if run_id else "no audit run in the decision log yet"

@@ -1,7 +1,9 @@
-"""Ask a running policygate for a decision, so CI decisions land in one central log."""
+"""Ask a running policygate: for a decision (so CI decisions land in one central log), whether one
+still stands, or to record an approval in the authenticated caller's name."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -65,3 +67,25 @@ def not_standing(server: str, decision_id: str, token: str | None, timeout_s: fl
             f"policygate server {server} answered HTTP {resp.status_code}, not whether it stands"
         )
     return None if answer["standing"] else str(answer.get("reason") or "the decision no longer stands")
+
+
+def remote_approve(server: str, token: str, body: dict[str, Any], timeout_s: float = 30.0) -> dict[str, Any]:
+    """Ask a running policygate to record an approval (``POST /v1/approvals``) as the identity behind
+    ``token``; its answer (``approval``, ``mirrored``), or RemoteError naming why not."""
+    try:
+        resp = requests.post(
+            f"{server.rstrip('/')}/v1/approvals",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout_s,
+        )
+    except requests.RequestException as exc:
+        raise RemoteError(f"policygate server {server} unreachable ({type(exc).__name__})") from None
+    if resp.status_code != 201:
+        try:
+            message = resp.json().get("message")
+        except ValueError:
+            message = resp.text[:200]
+        raise RemoteError(f"approval refused (HTTP {resp.status_code}): {message}")
+    answer: dict[str, Any] = resp.json()
+    return answer
