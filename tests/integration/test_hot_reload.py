@@ -18,8 +18,8 @@ from policygate.api.app import create_app
 from policygate.config import Settings
 from policygate.engine.opa import OpaEngine
 from policygate.policy.load import json_errors, load_policy, snapshot
-from tests.conftest import REGO, load_example, opa_binary, policy_copy, without_shipped_tests
-from tests.served import Served
+from tests.support.checkout import REGO, load_example, opa_binary, policy_copy, without_shipped_tests
+from tests.support.served import Served
 
 MODEL = "mlflow:models:/fraud-detector/7"
 RELOAD_S = 15.0  # bound for a change to show (measured: well under 1 s)
