@@ -1,11 +1,12 @@
 # Two commands for a new user: `make demo` and `make test`. Both set up first.
+# The fast loop while changing code (DEVELOPMENT.md): `make check` (seconds) and `make unit`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 OPA := .bin/opa
 
-.PHONY: setup demo test lint policy-test serve bench lock clean dist
+.PHONY: setup demo test check unit lint policy-test serve bench lock clean dist
 
 setup: $(VENV)/.installed  # what `make demo` needs: the locked stack and OPA (helm and Regal: `make test`)
 	@scripts/ensure-opa.sh
@@ -30,16 +31,23 @@ policy-test: setup
 	@$(PY) -c "import json; c=json.load(open('.policygate-coverage.json')); print(f\"opa test: all policy tests passed; coverage {c['coverage']:.1f}%\")"
 	@rm -f .policygate-coverage.json
 
-test: setup policy-test
+test: setup policy-test check  # check first: seconds, before the slow parts
 	@scripts/ensure-helm.sh  # the chart's tests run helm lint and helm template (deploy/helm)
 	@scripts/ensure-regal.sh  # OPA's Rego linter, configured in .regal/config.yaml
 	.bin/regal lint rego/
 	@scripts/ensure-postgres.sh  # the decision-log tests run on PostgreSQL too (a failure, never a skip)
 	@scripts/ensure-chromium.sh  # the console's pages are tested in a real browser (a failure, never a skip)
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/pytest --cov --cov-report=term:skip-covered  # the TOTAL line is the README's coverage figure
+
+# Seconds, no services: formatting, lint, types (src and tests) and the import layers (docs/architecture.md).
+check: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest
+	$(VENV)/bin/lint-imports --no-cache
+
+unit: $(VENV)/.installed  # tests/unit only: no OPA, no servers
+	$(VENV)/bin/pytest tests/unit
 
 lint:
 	$(VENV)/bin/ruff format src tests bench

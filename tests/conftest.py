@@ -1,12 +1,11 @@
-"""Shared fixtures: the real OPA binary (never mocked), temporary decision logs."""
+"""Shared fixtures: the real OPA binary (never mocked), temporary decision logs. The plain helpers
+the tests import live in tests/support/."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -16,43 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy.pool import NullPool
 
-from policygate.auth.principal import parse_scopes
-from policygate.auth.tokens import TokenStore
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.engine.opa import OpaEngine
-
-ROOT = Path(__file__).resolve().parents[1]
-REGO = ROOT / "rego"
-EXAMPLES = ROOT / "examples" / "evidence"
-
-
-def policy_copy(tmp: Path, name: str = "rego") -> Path:
-    """A copy of rego/ at ``tmp/name``, with the rule examples beside it (``tmp/examples/evidence``,
-    where policygate looks for them by default)."""
-    target = tmp / name
-    shutil.copytree(REGO, target)
-    shutil.copytree(EXAMPLES, tmp / "examples" / "evidence", dirs_exist_ok=True)
-    return target
-
-
-def without_shipped_tests(rego: Path, keep_helpers: bool = True) -> Path:
-    """Remove rego/'s own Rego tests from a copy whose parameters a test changes: they assume the
-    shipped values (required approvals, modes), and every load runs a policy's tests. With
-    ``keep_helpers``, fixtures_test.rego stays (a guide's own tests use its helpers)."""
-    for test in (rego / "policygate").glob("*_test.rego"):
-        if not (keep_helpers and test.name == "fixtures_test.rego"):
-            test.unlink()
-    return rego
-
-
-def opa_binary() -> str:
-    binary = Settings().opa_binary
-    if not (Path(binary).exists() or shutil.which(binary)):
-        pytest.fail(
-            f"OPA binary {binary!r} not found: run `make setup` (a missing OPA is a failure, not a skip)"
-        )
-    return binary
+from tests.support.checkout import REGO, ROOT, load_example, opa_binary
 
 
 @pytest.fixture(scope="session")
@@ -86,11 +52,6 @@ def decision_log(sqlite_url: str) -> Iterator[DecisionLog]:
     log = DecisionLog(sqlite_url)
     yield log
     log.close()
-
-
-def load_example(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EXAMPLES / f"{name}.json").read_text())
-    return data
 
 
 @pytest.fixture
@@ -266,16 +227,3 @@ def any_log(log_url: str) -> Iterator[DecisionLog]:
     log = DecisionLog(log_url)
     yield log
     log.close()
-
-
-def token(db: str, name: str, scopes: str) -> str:
-    """A new API token with these scopes, recorded in the log at ``db``."""
-    log = DecisionLog(db)
-    try:
-        return TokenStore(log).create(name, parse_scopes(scopes), "test")[1]
-    finally:
-        log.close()
-
-
-def bearer(value: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {value}"}

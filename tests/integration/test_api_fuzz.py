@@ -16,8 +16,8 @@ from policygate.auth.principal import parse_scopes
 from policygate.auth.tokens import TokenStore
 from policygate.decisions.checkpoint import create_key
 from policygate.decisions.log import DecisionLog
-from tests.keys import rsa_pair
-from tests.served import Served
+from tests.support.keys import rsa_pair
+from tests.support.served import Served
 
 
 @pytest.fixture(scope="module")

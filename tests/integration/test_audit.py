@@ -32,8 +32,8 @@ from policygate.evidence import Target
 from policygate.refs import parse
 from policygate.runtime import open_runtime
 from policygate.webhooks.worker import Job, WebhookWorker
-from tests.conftest import REGO, opa_binary, policy_copy, without_shipped_tests
-from tests.tcp_proxy import TcpProxy
+from tests.support.checkout import REGO, opa_binary, policy_copy, without_shipped_tests
+from tests.support.tcp_proxy import TcpProxy
 
 runner = CliRunner()
 

@@ -25,10 +25,10 @@ from policygate.demo.mlflow_server import free_port
 from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
 from policygate.policy.load import load_policy
-from tests.conftest import EXAMPLES, REGO, opa_binary, policy_copy, without_shipped_tests
-from tests.keys import rsa_pair
-from tests.processes import bundle_active, opa_pulling, wait_bundle_active
-from tests.served import Served
+from tests.support.checkout import EXAMPLES, REGO, opa_binary, policy_copy, without_shipped_tests
+from tests.support.keys import rsa_pair
+from tests.support.processes import bundle_active, opa_pulling, wait_bundle_active
+from tests.support.served import Served
 
 runner = CliRunner()
 

@@ -18,9 +18,9 @@ from policygate.cli import app
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.demo.seed import ModelSpec, register
-from tests.conftest import REGO, opa_binary
-from tests.processes import record_of
-from tests.served import Served
+from tests.support.checkout import REGO, opa_binary
+from tests.support.processes import record_of
+from tests.support.served import Served
 
 runner = CliRunner()
 RUN = "https://ci.example.com/corp/models/actions/runs/42"

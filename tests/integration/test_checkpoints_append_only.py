@@ -27,7 +27,7 @@ from policygate.decisions.log import DecisionLog
 from policygate.decisions.witness import bodies_between
 from policygate.demo.mlflow_server import free_port
 from policygate.engine.opa import OpaEngine
-from tests.conftest import load_example
+from tests.support.checkout import load_example
 
 runner = CliRunner()
 

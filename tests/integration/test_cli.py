@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from policygate.cli import app
 from policygate.decisions.log import DecisionLog
-from tests.conftest import EXAMPLES
+from tests.support.checkout import EXAMPLES
 
 runner = CliRunner()
 

@@ -25,8 +25,9 @@ from policygate.evidence import Target
 from policygate.policy import waivers
 from policygate.refs import parse
 from policygate.runtime import open_service
-from tests.conftest import ROOT, token
-from tests.served import Served
+from tests.support.checkout import ROOT
+from tests.support.served import Served
+from tests.support.tokens import token
 
 BROWSER = os.environ.get("POLICYGATE_CHROMIUM", "/usr/bin/chromium")
 SHOTS = ROOT / ".policygate" / "screenshots"

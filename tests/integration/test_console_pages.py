@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from policygate.api.console.model_list import Filters, model_page
 from policygate.decisions.log import DecisionLog
-from tests.conftest import REGO, load_example, opa_binary, policy_copy, without_shipped_tests
+from tests.support.checkout import REGO, load_example, opa_binary, policy_copy, without_shipped_tests
 
 
 def what_if(client: Any, evidence: dict[str, Any], name: str, stage: str = "production") -> dict[str, Any]:

@@ -24,7 +24,7 @@ from policygate.decisions.log import DecisionLog
 from policygate.engine.inproc import InprocessEngine, Library, compile_policy, library_path
 from policygate.engine.opa import DECIDE, EngineError, OpaEngine
 from policygate.evidence import EvidenceV1
-from tests.conftest import EXAMPLES, opa_binary, policy_copy, without_shipped_tests
+from tests.support.checkout import EXAMPLES, opa_binary, policy_copy, without_shipped_tests
 
 
 def _library() -> None:

@@ -14,8 +14,8 @@ from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
 from policygate.engine.opa import EngineError, OpaEngine
 from policygate.evidence import EvidenceV1
-from tests.conftest import EXAMPLES, load_example
 from tests.integration.test_fail_closed import closed_port, engine_for
+from tests.support.checkout import EXAMPLES, load_example
 
 
 def _both(service: DecisionService, evidence: dict[str, Any]) -> tuple[Decision, Decision]:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from policygate.cli import app
-from tests.conftest import EXAMPLES
 from tests.integration.test_replay import records
+from tests.support.checkout import EXAMPLES
 
 runner = CliRunner()
 COMPLIANT, LIN004, APR002 = (str(EXAMPLES / f"{n}.json") for n in ("compliant", "LIN-004", "APR-002"))

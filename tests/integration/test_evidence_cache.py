@@ -20,8 +20,8 @@ from policygate.evidence import Target
 from policygate.refs import parse
 from policygate.sources.collect import Collector
 from policygate.sources.mlflow import MlflowSource
-from tests.conftest import REGO, opa_binary
-from tests.tcp_proxy import TcpProxy
+from tests.support.checkout import REGO, opa_binary
+from tests.support.tcp_proxy import TcpProxy
 
 
 @pytest.fixture

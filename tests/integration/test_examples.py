@@ -10,7 +10,7 @@ from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
 from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
-from tests.conftest import EXAMPLES, load_example
+from tests.support.checkout import EXAMPLES, load_example
 
 RULE_IDS = [
     "LIN-001", "LIN-002", "LIN-003", "LIN-004",

@@ -12,7 +12,7 @@ from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
 from policygate.engine.opa import EngineError, ManagedOpa, OpaEngine
 from policygate.evidence import EvidenceV1
-from tests.conftest import REGO, opa_binary
+from tests.support.checkout import REGO, opa_binary
 
 
 def closed_port() -> int:
@@ -244,7 +244,7 @@ def test_a_killed_managed_opa_is_started_again_with_its_waivers(sqlite_url: str)
 
     from policygate.api.app import create_app
     from policygate.config import Settings
-    from tests.conftest import load_example
+    from tests.support.checkout import load_example
 
     settings = Settings(db_url=sqlite_url, policy_dir=REGO, opa_bin=opa_binary())
     with TestClient(create_app(settings)) as client:

@@ -22,8 +22,8 @@ from policygate.config import Settings
 from policygate.demo.seed import ModelSpec, register
 from policygate.engine.opa import EngineError, ManagedOpa, OpaEngine, OutputDrain
 from policygate.engine.supervisor import OpaSupervisor
-from tests.conftest import REGO, load_example, opa_binary
-from tests.tcp_proxy import TcpProxy
+from tests.support.checkout import REGO, load_example, opa_binary
+from tests.support.tcp_proxy import TcpProxy
 
 
 def client_for(**overrides: Any) -> TestClient:

@@ -17,10 +17,11 @@ import yaml
 
 from policygate.demo.mlflow_server import free_port
 from policygate.engine.opa import OpaEngine
-from tests.conftest import EXAMPLES, ROOT, opa_binary, token
-from tests.keys import rsa_pair
-from tests.processes import bundle_active, wait_bundle_active
-from tests.served import Served
+from tests.support.checkout import EXAMPLES, ROOT, opa_binary
+from tests.support.keys import rsa_pair
+from tests.support.processes import bundle_active, wait_bundle_active
+from tests.support.served import Served
+from tests.support.tokens import token
 
 CHART = ROOT / "deploy" / "helm" / "policygate"
 HELM = ROOT / ".bin" / "helm"

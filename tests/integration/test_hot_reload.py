@@ -19,8 +19,8 @@ from policygate.config import Settings
 from policygate.engine.opa import OpaEngine
 from policygate.policy.files import json_errors, snapshot
 from policygate.policy.load import load_policy
-from tests.conftest import REGO, load_example, opa_binary, policy_copy, without_shipped_tests
-from tests.served import Served
+from tests.support.checkout import REGO, load_example, opa_binary, policy_copy, without_shipped_tests
+from tests.support.served import Served
 
 MODEL = "mlflow:models:/fraud-detector/7"
 RELOAD_S = 15.0  # bound for a change to show (measured: well under 1 s)

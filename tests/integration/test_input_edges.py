@@ -21,7 +21,7 @@ from policygate.api.limits import JsonBodyCheck
 from policygate.demo.seed import ModelSpec, register
 from policygate.evidence import EvidenceV1
 from policygate.sources.caps import MAX_VALUE_CHARS, cap_values
-from tests.served import Served
+from tests.support.served import Served
 
 
 def records(client: TestClient) -> int:

@@ -12,7 +12,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.support.checkout import ROOT
 from tests.unit.test_docs import canonical_install
 
 SKIP = shutil.ignore_patterns(

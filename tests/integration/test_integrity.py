@@ -26,10 +26,11 @@ from policygate.cli import app
 from policygate.config import Settings
 from policygate.demo.seed import ModelSpec, register
 from policygate.integrity.manifest import manifest_of
-from tests.conftest import REGO, bearer, opa_binary, token
-from tests.keys import pem_pair
-from tests.processes import record_of
-from tests.served import Served
+from tests.support.checkout import REGO, opa_binary
+from tests.support.keys import pem_pair
+from tests.support.processes import record_of
+from tests.support.served import Served
+from tests.support.tokens import bearer, token
 
 runner = CliRunner()
 WEIGHTS = "model.skops"  # what mlflow.sklearn.log_model writes the fitted model to
@@ -405,7 +406,7 @@ def test_a_signed_model_is_verified_and_int001_names_a_signer_not_allowed(
 ) -> None:
     import model_signing
 
-    from tests.conftest import policy_copy
+    from tests.support.checkout import policy_copy
 
     name, version, source = trained
     stored = stored_files(mlflow_server, source)

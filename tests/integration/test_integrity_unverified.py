@@ -23,8 +23,8 @@ from policygate.config import Settings
 from policygate.demo.mlflow_server import MlflowServer
 from policygate.demo.seed import ModelSpec, register
 from policygate.integrity.manifest import manifest_of
-from tests.conftest import REGO, opa_binary
-from tests.processes import record_of
+from tests.support.checkout import REGO, opa_binary
+from tests.support.processes import record_of
 
 runner = CliRunner()
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from policygate.api.app import create_app
 from policygate.config import Settings
 from policygate.evidence import EvidenceV1
-from tests.conftest import REGO, load_example, opa_binary
+from tests.support.checkout import REGO, load_example, opa_binary
 
 REF = "mlflow:models:/fraud-detector/7"
 

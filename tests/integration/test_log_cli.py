@@ -17,7 +17,7 @@ from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
 from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
-from tests.conftest import load_example
+from tests.support.checkout import load_example
 
 runner = CliRunner()
 REF = "mlflow:models:/fraud-detector/7"

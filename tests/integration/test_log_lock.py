@@ -15,8 +15,8 @@ from sqlalchemy.pool import NullPool
 
 from policygate.decisions.group_commit import pg_lock_key
 from policygate.decisions.log import DecisionLog, LogError
-from tests.conftest import load_example
-from tests.served import Served
+from tests.support.checkout import load_example
+from tests.support.served import Served
 
 LEGACY_KEY = 0x706F6C6761746531  # the one fixed key every policygate log used before
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from policygate.audit.pack import chain_file
 from policygate.cli import app
 from policygate.decisions.checkpoint import create_key
-from tests.conftest import opa_binary, policy_copy
+from tests.support.checkout import opa_binary, policy_copy
 
 runner = CliRunner()
 MODEL = "mlflow:models:/fraud-detector/7"
@@ -206,7 +206,7 @@ def test_the_waiver_that_applied_is_in_the_pack(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A waiver names the model or a glob; the pack holds its record because a decision applied it."""
-    from tests.conftest import EXAMPLES
+    from tests.support.checkout import EXAMPLES
 
     granted = runner.invoke(
         app,

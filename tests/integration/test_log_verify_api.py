@@ -18,7 +18,7 @@ from policygate.config import Settings
 from policygate.decisions.checkpoint import create_key, current, sign
 from policygate.decisions.checkpoint_dir import write_new
 from policygate.decisions.log import DecisionLog
-from tests.conftest import REGO, opa_binary
+from tests.support.checkout import REGO, opa_binary
 
 
 def served(sqlite_url: str, **more: Any) -> TestClient:

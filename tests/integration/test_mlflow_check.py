@@ -18,7 +18,7 @@ from policygate.cli import app
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.demo.seed import ModelSpec, register
-from tests.conftest import REGO, opa_binary
+from tests.support.checkout import REGO, opa_binary
 
 runner = CliRunner()
 

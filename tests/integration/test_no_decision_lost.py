@@ -26,8 +26,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from policygate.decisions.log import DecisionLog
-from tests.conftest import REGO, load_example, opa_binary
-from tests.processes import assert_all_recorded
+from tests.support.checkout import REGO, load_example, opa_binary
+from tests.support.processes import assert_all_recorded
 
 WORKERS_PER_SERVER = 6
 MAX_REQUESTS_PER_WORKER = 150

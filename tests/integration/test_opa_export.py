@@ -28,8 +28,8 @@ from policygate.bundles.build import build_bundle
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.opa_event import opa_line
 from policygate.demo.mlflow_server import free_port
-from tests.conftest import EXAMPLES, REGO, opa_binary
-from tests.served import Served
+from tests.support.checkout import EXAMPLES, REGO, opa_binary
+from tests.support.served import Served
 
 DECISION_QUERY = "/v1/data/policygate/decision?strict-builtin-errors=true&provenance=true&metrics=true"
 PER_PROCESS = ("decision_id", "timestamp", "time", "req_id")  # two OPA processes, two requests

@@ -16,8 +16,8 @@ from policygate.api.app import create_app
 from policygate.cli import app
 from policygate.config import Settings
 from policygate.engine.opa import OpaEngine
-from tests.conftest import REGO, opa_binary, policy_copy
 from tests.integration.test_policy_rollout import walkthrough
+from tests.support.checkout import REGO, opa_binary, policy_copy
 
 runner = CliRunner()
 

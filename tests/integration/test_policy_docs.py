@@ -6,7 +6,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from policygate.cli import app
-from tests.conftest import REGO, ROOT
+from tests.support.checkout import REGO, ROOT
 
 
 def test_rule_table_matches_the_policies() -> None:

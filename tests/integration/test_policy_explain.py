@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from policygate.api.app import create_app
 from policygate.cli import app
 from policygate.config import Settings
-from tests.conftest import EXAMPLES, REGO, opa_binary
-from tests.processes import record_of
+from tests.support.checkout import EXAMPLES, REGO, opa_binary
+from tests.support.processes import record_of
 
 runner = CliRunner()
 

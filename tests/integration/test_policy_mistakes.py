@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import load_example, opa_binary, policy_copy
-from tests.served import Served
+from tests.support.checkout import load_example, opa_binary, policy_copy
+from tests.support.served import Served
 
 RELOAD_S = 20.0
 RUNTIME_NAME = "a-model-name-that-is-forty-two-characters2"

@@ -20,8 +20,8 @@ import requests
 from policygate.engine.opa import EngineError
 from policygate.policy.files import revision_of_dir
 from policygate.policy.load import load_policy
-from tests.conftest import load_example, opa_binary, policy_copy
-from tests.served import Served
+from tests.support.checkout import load_example, opa_binary, policy_copy
+from tests.support.served import Served
 
 PRIVACY_REGO = """package policygate
 

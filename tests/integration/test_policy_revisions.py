@@ -19,7 +19,7 @@ from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.policy.files import revision_of_dir
 from policygate.policy.revisions import record_id
-from tests.conftest import opa_binary, policy_copy
+from tests.support.checkout import opa_binary, policy_copy
 
 runner = CliRunner()
 

@@ -15,7 +15,7 @@ from policygate.cli import app
 from policygate.config import Settings
 from policygate.evidence import EvidenceV1
 from policygate.runtime import open_service
-from tests.conftest import ROOT, opa_binary, policy_copy, without_shipped_tests
+from tests.support.checkout import ROOT, opa_binary, policy_copy, without_shipped_tests
 
 runner = CliRunner()
 DOC = ROOT / "docs" / "policy-authoring.md"
@@ -93,7 +93,7 @@ def test_a_new_rule_rolls_out_dryrun_warn_enforce(
 
 
 def load_compliant() -> dict[str, Any]:
-    from tests.conftest import load_example
+    from tests.support.checkout import load_example
 
     return load_example("compliant")
 

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.support.checkout import ROOT
 
 REGAL = ROOT / ".bin" / "regal"
 

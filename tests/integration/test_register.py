@@ -20,7 +20,7 @@ from policygate.cli import app
 from policygate.config import Settings
 from policygate.demo.mlflow_server import MlflowServer
 from policygate.demo.seed import ModelSpec, register
-from tests.conftest import REGO, opa_binary
+from tests.support.checkout import REGO, opa_binary
 
 runner = CliRunner()
 RUN = "https://ci.example.com/corp/models/actions/runs/7"

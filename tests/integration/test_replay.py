@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from policygate.cli import app
 from policygate.decisions.log import DecisionLog
-from tests.conftest import EXAMPLES, REGO
 from tests.integration.test_policy_rollout import walkthrough
+from tests.support.checkout import EXAMPLES, REGO
 
 runner = CliRunner()
 

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from policygate.api.app import create_app
 from policygate.cli import app
 from policygate.config import Settings
-from tests.conftest import load_example, opa_binary
 from tests.integration.test_policy_rollout import walkthrough
+from tests.support.checkout import load_example, opa_binary
 
 runner = CliRunner()
 REF = "mlflow:models:/fraud-detector/7"

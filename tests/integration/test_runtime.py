@@ -11,7 +11,7 @@ from policygate.refs import ModelRef, parse
 from policygate.runtime import open_runtime
 from policygate.sources.base import Parts
 from policygate.sources.collect import CounterpartLinks
-from tests.conftest import REGO, opa_binary
+from tests.support.checkout import REGO, opa_binary
 
 
 class Recorded:

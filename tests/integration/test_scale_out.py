@@ -23,10 +23,10 @@ import requests
 
 from policygate.decisions.log import DecisionLog
 from policygate.policy.load import load_policy
-from tests.conftest import load_example, opa_binary, policy_copy, without_shipped_tests
-from tests.keys import rsa_pair
-from tests.processes import assert_all_recorded, opa_pulling, wait_bundle_active
-from tests.served import Served
+from tests.support.checkout import load_example, opa_binary, policy_copy, without_shipped_tests
+from tests.support.keys import rsa_pair
+from tests.support.processes import assert_all_recorded, opa_pulling, wait_bundle_active
+from tests.support.served import Served
 
 REPLICAS = 3
 WORKERS_PER_REPLICA = 3

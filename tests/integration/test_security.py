@@ -27,8 +27,9 @@ from policygate.auth.tokens import TokenStore
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.demo.seed import ModelSpec, register
-from tests.conftest import REGO, bearer, load_example, opa_binary, policy_copy, token, without_shipped_tests
-from tests.served import Served
+from tests.support.checkout import REGO, load_example, opa_binary, policy_copy, without_shipped_tests
+from tests.support.served import Served
+from tests.support.tokens import bearer, token
 
 ISSUER = "https://login.example.test/tenant/v2.0"
 AUDIENCE = "api://policygate"
@@ -558,7 +559,7 @@ def test_serve_off_loopback_requires_tokens_and_approve_uses_them(
     from typer.testing import CliRunner
 
     from policygate.cli import app
-    from tests.served import Served
+    from tests.support.served import Served
 
     runner = CliRunner()
     created = runner.invoke(

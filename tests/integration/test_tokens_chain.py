@@ -16,7 +16,7 @@ from policygate.auth.tokens import TokenStore, api_tokens
 from policygate.cli import app
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
-from tests.conftest import REGO, opa_binary
+from tests.support.checkout import REGO, opa_binary
 
 runner = CliRunner()
 

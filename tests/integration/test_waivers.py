@@ -22,7 +22,7 @@ from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
 from policygate.policy import waiver_sync, waivers
 from policygate.runtime import open_runtime, open_service
-from tests.conftest import EXAMPLES, REGO, load_example, opa_binary
+from tests.support.checkout import EXAMPLES, REGO, load_example, opa_binary
 
 runner = CliRunner()
 MODEL = "mlflow:models:/fraud-detector/7"

@@ -19,8 +19,8 @@ from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.demo.seed import ModelSpec, register
 from policygate.webhooks.signatures import sign
-from tests.conftest import REGO, opa_binary
-from tests.served import Served
+from tests.support.checkout import REGO, opa_binary
+from tests.support.served import Served
 
 SECRET = "webhook-test-secret"
 T = TypeVar("T")

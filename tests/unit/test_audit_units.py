@@ -11,7 +11,7 @@ from policygate.audit.findings import AuditedModel, AuditRun, Finding
 from policygate.audit.governed import changed_fields, governed_digest
 from policygate.audit.mlflow_inventory import _quoted
 from policygate.output import audit_renderer
-from tests.conftest import load_example
+from tests.support.checkout import load_example
 
 
 def doc() -> dict[str, Any]:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from policygate.schema_doc import markdown
-from tests.conftest import ROOT
+from tests.support.checkout import ROOT
 
 
 def test_evidence_doc_matches_the_schema() -> None:

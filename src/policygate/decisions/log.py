@@ -420,7 +420,7 @@ class DecisionLog:
                     batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 try:
                     self._write_batch(writer, batch)
-                except BaseException as exc:  # never leave a caller waiting, whatever happened
+                except BaseException as exc:  # noqa: BLE001 - fail closed: never leave a caller waiting, whatever happened
                     for item in batch:
                         if item.seq is None and item.error is None:
                             item.error = LogError(f"could not write to decision log {self.safe_url}: {exc!r}")

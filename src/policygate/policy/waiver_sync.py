@@ -85,7 +85,7 @@ class WaiverSync:
     def refresh_quietly(self) -> None:
         try:
             self.refresh()
-        except Exception as exc:  # a failed push must not stop the service; it keeps retrying
+        except Exception as exc:  # noqa: BLE001 - a failed push must not stop the service; it keeps retrying
             self.last_error = str(exc)
             log.warning("could not push waivers to OPA at %s: %s", self.engine.url, exc)
 

@@ -541,7 +541,7 @@ class AzureMLSource:
             ) from None
         except SourceError:
             raise
-        except Exception as exc:  # the SDK could not make sense of an answer: fail closed, name it
+        except Exception as exc:  # noqa: BLE001 - the SDK could not make sense of an answer: fail closed, name it
             raise SourceError(
                 PLATFORM, what, f"unexpected answer ({type(exc).__name__}: {_first_line(exc)})"
             ) from None
@@ -648,9 +648,11 @@ def _job_inputs(job: Any) -> list[tuple[str, str | None, AssetRef]]:
 def _input_uri(value: Any) -> str | None:
     if value is None or isinstance(value, (str, int, float, bool)):
         return None
+    from azure.ai.ml.exceptions import ValidationException
+
     try:
-        path = value.path  # NodeInput.path raises for a literal input
-    except Exception:
+        path = value.path  # NodeInput.path raises ValidationException for a literal input
+    except (AttributeError, ValidationException):
         return None
     return path if isinstance(path, str) and path.strip() else None
 

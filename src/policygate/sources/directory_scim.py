@@ -63,7 +63,7 @@ class ScimDirectory:
                 out.update(self._batch(wanted[start : start + BATCH]))
         except (SCIMClientException, SCIMException, OSError) as exc:
             raise DirectoryError(self.provider, f"{self.url}: {type(exc).__name__}: {exc}") from None
-        except Exception as exc:  # a library error of any other kind: still fail closed
+        except Exception as exc:  # noqa: BLE001 - a library error of any other kind: still fail closed
             raise DirectoryError(self.provider, f"{self.url}: {type(exc).__name__}: {exc}") from None
         return out
 

@@ -13,7 +13,7 @@ import requests
 
 from policygate.decisions.log import DecisionLog
 from policygate.demo.mlflow_server import free_port
-from tests.conftest import opa_binary
+from tests.support.checkout import opa_binary
 
 
 def bundle_active(url: str) -> bool:

@@ -13,7 +13,7 @@ from types import TracebackType
 import requests
 
 from policygate.demo.mlflow_server import free_port
-from tests.conftest import REGO, opa_binary
+from tests.support.checkout import REGO, opa_binary
 
 
 class Served:
