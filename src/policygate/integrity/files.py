@@ -9,9 +9,9 @@ import logging
 from pathlib import Path
 from typing import Literal
 
+from policygate.config.integrity import ArtifactSettings
 from policygate.evidence import ArtifactFile, Artifacts, ArtifactSignature, ArtifactsUnverified
 from policygate.integrity.manifest import BudgetExceeded, Manifest, manifest_of
-from policygate.integrity.settings import ArtifactSettings
 from policygate.integrity.signature import verify_signature
 from policygate.logredact import redact, redact_url
 

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from policygate.config.paths import default_examples_dir
 from policygate.engine import runner
 from policygate.engine.catalogue import (
     ParsedRule,
@@ -70,11 +71,6 @@ LOADED = (".rego", ".json", ".yaml", ".yml")
 COMPLIANT = "compliant.json"
 
 Files = dict[str, bytes]
-
-
-def default_examples_dir(policy_dir: Path) -> Path:
-    """Where a policy directory's example documents live unless configured: ``../examples/evidence``."""
-    return policy_dir.resolve().parent / "examples" / "evidence"
 
 
 @dataclass

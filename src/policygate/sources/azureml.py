@@ -32,10 +32,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator
-
+from policygate.config.azure import AzureSettings
+from policygate.config.integrity import ArtifactSettings
+from policygate.config.tags import TagMapping
 from policygate.evidence import (
     Artifacts,
     ArtifactsUnverified,
@@ -53,12 +53,11 @@ from policygate.evidence import (
 )
 from policygate.integrity.files import GAP as ARTIFACTS_GAP
 from policygate.integrity.files import ArtifactsUnavailable, unverified
-from policygate.integrity.settings import ArtifactSettings
 from policygate.refs import ModelRef
 from policygate.sources.azureml_artifacts import AzureArtifactReader
 from policygate.sources.azureml_uris import AssetRef, parse_asset_uri
 from policygate.sources.base import Parts, SourceError, gaps_of
-from policygate.sources.tags import TagMapping, approvals_from, ownership_from
+from policygate.sources.tags import approvals_from, ownership_from
 
 PLATFORM: Literal["azureml"] = "azureml"
 APPROVALS_FROM_TAG = "azureml:model-version-tag"
@@ -76,50 +75,6 @@ _DATA_INPUT_TYPES = {"uri_file", "uri_folder", "mltable"}
 # Where jobs record the source commit: Azure ML's own git properties, then MLflow's tags.
 _COMMIT_KEYS = ("azureml.git.commit", "mlflow.source.git.commit")
 _REPOSITORY_KEYS = ("azureml.git.repository_uri", "mlflow.source.git.repoURL")
-
-
-class AzureSettings(BaseModel):
-    """``POLICYGATE_AZURE__*``: where ``azureml:NAME:VERSION`` refs live and how to reach Azure."""
-
-    subscription_id: str | None = Field(default=None, description="Subscription of the workspace.")
-    resource_group: str | None = Field(default=None, description="Resource group of the workspace.")
-    workspace: str | None = Field(
-        default=None, description="Azure ML workspace (or hub-based Foundry project) name."
-    )
-    registry: str | None = Field(
-        default=None, description="Registry for azureml:NAME:VERSION when no workspace is configured."
-    )
-    endpoints: list[str] = Field(
-        default_factory=list,
-        description="Online endpoints to inspect (JSON list); empty: every endpoint of the workspace.",
-    )
-    cloud: str = Field(default="AzureCloud", description="AzureCloud, AzureChinaCloud or AzureUSGovernment.")
-    retry_total: int = Field(default=2, ge=0, le=5, description="Retries per Azure request (bounded).")
-    foundry_project_endpoint: str | None = Field(
-        default=None,
-        description="Azure AI Foundry project endpoint, "
-        "https://ACCOUNT.services.ai.azure.com/api/projects/PROJECT: its model deployments are read.",
-    )
-
-    @field_validator("foundry_project_endpoint")
-    @classmethod
-    def _project_endpoint(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        value = value.strip().rstrip("/")
-        parts = urlsplit(value)
-        segments = parts.path.strip("/").split("/")
-        if (
-            parts.scheme != "https"
-            or not parts.hostname
-            or parts.query
-            or len(segments) != 3
-            or segments[:2] != ["api", "projects"]
-        ):
-            raise ValueError(
-                "must be a Foundry project endpoint, https://ACCOUNT.services.ai.azure.com/api/projects/PROJECT"
-            )
-        return value
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from policygate.config.integrity import ArtifactSettings
+from policygate.config.tags import TagMapping
 from policygate.evidence import (
     Artifacts,
     ArtifactsUnverified,
@@ -38,14 +40,12 @@ from policygate.evidence import (
 )
 from policygate.integrity.files import GAP as ARTIFACTS_GAP
 from policygate.integrity.files import ArtifactsUnavailable, unverified
-from policygate.integrity.settings import ArtifactSettings
 from policygate.integrity.stream import Progress
 from policygate.logredact import redact_url
 from policygate.refs import ModelRef
 from policygate.sources.base import Parts, SourceError, gaps_of
 from policygate.sources.mlflow_artifacts import read_artifacts
 from policygate.sources.tags import (
-    TagMapping,
     approvals_from,
     iso_from_millis,
     ownership_from,

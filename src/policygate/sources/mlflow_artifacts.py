@@ -25,10 +25,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from policygate.config.integrity import ArtifactSettings
 from policygate.evidence import Artifacts, ArtifactSignature
 from policygate.integrity.files import ArtifactsUnavailable, artifacts_from, artifacts_of
 from policygate.integrity.manifest import CHUNK, NOT_MODEL_FILES, SIGNATURE_FILE
-from policygate.integrity.settings import ArtifactSettings
 from policygate.integrity.stream import Progress, StoredFile, hash_stored
 from policygate.logredact import redact_url
 
