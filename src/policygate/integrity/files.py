@@ -1,7 +1,7 @@
 """A model's files -> the ``artifacts`` evidence (the manifest, and the signature over the files), or,
 when they could not be hashed, the ``artifacts_unverified`` evidence saying why and how much was read
-(INT-003). Each platform's source gets the files its own way (sources/mlflow_artifacts.py,
-sources/azureml_artifacts.py); what is recorded is decided here once."""
+(INT-003). Each platform's source gets the files its own way (sources/mlflow/artifacts.py,
+sources/azureml/artifacts.py); what is recorded is decided here once."""
 
 from __future__ import annotations
 

@@ -132,7 +132,7 @@ class AzureArtifactReader:
         deadline is per thread: set here, in the thread that reads)."""
         from azure.core import MatchConditions
 
-        from policygate.sources.azure_transport import deadline
+        from policygate.sources.azureml.transport import deadline
 
         with deadline(at):
             stream = container.download_blob(
