@@ -20,7 +20,7 @@ from policygate.config.tags import TagMapping
 from policygate.config.units import MIB
 from policygate.evidence import Stage
 
-# The source checkout (src/policygate/config.py -> repo root); used to find the
+# The source checkout (src/policygate/config/__init__.py -> repo root); used to find the
 # project-local OPA and rego/ when policygate runs from a clone.
 _CHECKOUT = Path(__file__).resolve().parents[3]
 
