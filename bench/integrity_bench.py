@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from policygate.config import Settings
+from policygate.config.integrity import ArtifactSettings
 from policygate.demo.mlflow_server import MlflowServer
 from policygate.demo.seed import ModelSpec, register
 from policygate.evidence import Target
-from policygate.integrity.settings import ArtifactSettings
 from policygate.refs import parse
 from policygate.runtime import open_service
 

@@ -16,10 +16,11 @@ from typer.testing import CliRunner
 
 from policygate.cli import app
 from policygate.config import Settings
+from policygate.config.azure import AzureSettings
 from policygate.decisions.log import DecisionLog
 from policygate.evidence import ModelDeployment
 from policygate.refs import parse
-from policygate.sources.azureml import AzureMLSource, AzureSettings
+from policygate.sources.azureml import AzureMLSource
 from policygate.sources.base import SourceError
 from tests.fixtures.azure.world import (
     FOUNDRY_ENDPOINT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policygate.sources.azureml_uris import AssetRef, parse_asset_uri
+from policygate.sources.azureml.uris import AssetRef, parse_asset_uri
 from tests.fixtures.azure.world import RG, SUB, WS, WS_ID
 
 AZ_WS = f"azureml://subscriptions/{SUB}/resourcegroups/{RG}/workspaces/{WS}"

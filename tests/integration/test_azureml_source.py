@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import requests
 
+from policygate.config.azure import AzureSettings
 from policygate.refs import parse
-from policygate.sources.azureml import AzureMLSource, AzureSettings
+from policygate.sources.azureml import AzureMLSource
 from policygate.sources.base import SourceError
 from tests.fixtures.azure.world import (
     AUTHORIZATION_FAILED,

@@ -190,11 +190,11 @@ def test_a_source_answering_nonsense_is_an_error_decision_recorded(
     from typer.testing import CliRunner
 
     from policygate.cli import app
+    from policygate.config.tags import TagMapping
     from policygate.evidence import Target
     from policygate.refs import parse
     from policygate.sources.collect import Collector
     from policygate.sources.mlflow import MlflowSource
-    from policygate.sources.tags import TagMapping
 
     server, url = _serving(b'{"model_version": {"name": ["x"], "version": {"v": 1}, "tags": "no"}}')
     try:

@@ -13,10 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from policygate.cli import app
+from policygate.config.azure import AzureSettings
+from policygate.config.integrity import ArtifactSettings
 from policygate.integrity.manifest import manifest_of
-from policygate.integrity.settings import ArtifactSettings
 from policygate.refs import parse
-from policygate.sources.azureml import AzureMLSource, AzureSettings
+from policygate.sources.azureml import AzureMLSource
 from tests.fixtures.azure.world import BLOB_HOST, REGISTRY, RG, SUB, WS, AzureWorld
 
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")

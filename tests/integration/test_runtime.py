@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from policygate.config import Settings
+from policygate.config.links import CounterpartLinks
 from policygate.evidence import Subject, Target
 from policygate.refs import ModelRef, parse
 from policygate.runtime import open_runtime
 from policygate.sources.base import Parts
-from policygate.sources.collect import CounterpartLinks
 from tests.support.checkout import REGO, opa_binary
 
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
-from policygate.integrity.settings import ArtifactSettings
+from policygate.config.integrity import ArtifactSettings
 from policygate.integrity.signature import verify_signature
 
 NOW = dt.datetime.now(dt.UTC)

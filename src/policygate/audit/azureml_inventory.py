@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from policygate.audit.inventory import InUse, Listing
-from policygate.sources.azureml import PLATFORM, AzureMLSource, _listed, _text
-from policygate.sources.azureml_uris import parse_asset_uri
+from policygate.sources.azureml.guard import PLATFORM
+from policygate.sources.azureml.mapping import listed as _listed
+from policygate.sources.azureml.mapping import text as _text
+from policygate.sources.azureml.source import AzureMLSource
+from policygate.sources.azureml.uris import parse_asset_uri
 from policygate.sources.base import SourceError
 
 

@@ -15,7 +15,8 @@ from policygate.audit.inventory import InUse, Listing
 from policygate.decisions.record import model_spellings
 from policygate.evidence import digest
 from policygate.sources.base import SourceError
-from policygate.sources.mlflow import PLATFORM, MlflowSource
+from policygate.sources.mlflow.mapping import PLATFORM
+from policygate.sources.mlflow.source import MlflowSource
 
 MODELS_PAGE = 1000  # MLflow's maximum for search_registered_models
 VERSIONS_PAGE = 10_000

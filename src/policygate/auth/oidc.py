@@ -7,8 +7,8 @@ from typing import Any
 import jwt
 
 from policygate.auth.jwks import KeySet
-from policygate.auth.oidc_settings import OidcSettings
 from policygate.auth.principal import SCOPES, Principal
+from policygate.config.oidc import OidcSettings
 
 
 class OidcError(Exception):

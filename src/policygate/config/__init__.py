@@ -10,16 +10,17 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from policygate.auth.oidc_settings import OidcSettings
-from policygate.bundles.pull import BundlePull
-from policygate.config_units import MIB
+from policygate.config.azure import AzureSettings
+from policygate.config.bundles import BundlePull
+from policygate.config.integrity import ArtifactSettings
+from policygate.config.links import CounterpartLinks
+from policygate.config.oidc import OidcSettings
+from policygate.config.paths import default_examples_dir
+from policygate.config.tags import TagMapping
+from policygate.config.units import MIB
 from policygate.evidence import Stage
-from policygate.integrity.settings import ArtifactSettings
-from policygate.sources.azureml import AzureSettings
-from policygate.sources.collect import CounterpartLinks
-from policygate.sources.tags import TagMapping
 
-# The source checkout (src/policygate/config.py -> repo root); used to find the
+# The source checkout (src/policygate/config/__init__.py -> repo root); used to find the
 # project-local OPA and rego/ when policygate runs from a clone.
 _CHECKOUT = Path(__file__).resolve().parents[3]
 
@@ -240,8 +241,6 @@ class Settings(BaseSettings):
 
     @cached_property
     def examples_path(self) -> Path:
-        from policygate.policy.load import default_examples_dir
-
         return self.examples_dir or default_examples_dir(self.policy_path)
 
     @cached_property

@@ -114,7 +114,7 @@ def for_reading(log: DecisionLog, text: str, lookup: Lookup | None) -> tuple[str
 def source_lookup(source: object) -> Lookup | None:
     """The alias lookup of a configured MLflow source (the service's own), or None."""
     from policygate.sources.mlflow import MlflowSource
-    from policygate.sources.mlflow_aliases import version_of_alias
+    from policygate.sources.mlflow.aliases import version_of_alias
 
     if not isinstance(source, MlflowSource):
         return None
@@ -128,7 +128,7 @@ def uri_lookup(uri: str | None, timeout_s: float = 5.0) -> Lookup | None:
 
     def lookup(name: str, alias: str) -> str | None:
         from policygate.sources.mlflow import MlflowSource
-        from policygate.sources.mlflow_aliases import version_of_alias
+        from policygate.sources.mlflow.aliases import version_of_alias
 
         return version_of_alias(MlflowSource(uri, timeout_s=timeout_s, cache_ttl_s=0), name, alias)
 

@@ -29,6 +29,7 @@ import orjson
 import requests
 from opa_client import OpaClient
 
+from policygate.config.bundles import BUNDLE
 from policygate.engine.http1 import Http1Pool
 from policygate.engine.revision import revision_of
 
@@ -45,7 +46,6 @@ STRICT = {"strict-builtin-errors": "true"}
 # the decision query also asks for OPA's provenance (the revision of the bundle that answered it) and
 # its metrics: what OPA's own decision log would say about the query (decisions/opa_event.py)
 DECIDE = {**STRICT, "provenance": "true", "metrics": "true"}
-BUNDLE = "policygate"  # the bundle's name in an OPA's configuration (docs/deploy.md)
 
 
 @dataclass(frozen=True)

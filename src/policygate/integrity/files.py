@@ -1,7 +1,7 @@
 """A model's files -> the ``artifacts`` evidence (the manifest, and the signature over the files), or,
 when they could not be hashed, the ``artifacts_unverified`` evidence saying why and how much was read
-(INT-003). Each platform's source gets the files its own way (sources/mlflow_artifacts.py,
-sources/azureml_artifacts.py); what is recorded is decided here once."""
+(INT-003). Each platform's source gets the files its own way (sources/mlflow/artifacts.py,
+sources/azureml/artifacts.py); what is recorded is decided here once."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import logging
 from pathlib import Path
 from typing import Literal
 
+from policygate.config.integrity import ArtifactSettings
 from policygate.evidence import ArtifactFile, Artifacts, ArtifactSignature, ArtifactsUnverified
 from policygate.integrity.manifest import BudgetExceeded, Manifest, manifest_of
-from policygate.integrity.settings import ArtifactSettings
 from policygate.integrity.signature import verify_signature
 from policygate.logredact import redact, redact_url
 

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from policygate.config.paths import default_examples_dir
 from policygate.engine.catalogue import RuleLocator
 from policygate.engine.opa import PARAMS_PATH, EngineError, ManagedOpa, OpaEngine
 from policygate.engine.runner import CheckError
@@ -32,11 +33,6 @@ from policygate.policy.pipeline import renamed, static_errors
 from policygate.policy.report import LoadReport
 from policygate.policy.stage import Staged, stage
 from policygate.policy.testgate import test_errors
-
-
-def default_examples_dir(policy_dir: Path) -> Path:
-    """Where a policy directory's example documents live unless configured: ``../examples/evidence``."""
-    return policy_dir.resolve().parent / "examples" / "evidence"
 
 
 def load_policy(

@@ -20,11 +20,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from policygate.config.paths import default_examples_dir
 from policygate.engine.opa import OpaEngine
 from policygate.engine.runner import CheckError
 from policygate.engine.supervisor import Restore
 from policygate.policy.files import Files, snapshot
-from policygate.policy.load import default_examples_dir, load_policy
+from policygate.policy.load import load_policy
 from policygate.timeutil import now_iso
 
 log = logging.getLogger(__name__)

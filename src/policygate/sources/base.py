@@ -36,6 +36,12 @@ def gaps_of(subject: Subject, ownership: Ownership, approvals_ok: bool, lineage:
     return gaps
 
 
+def first_line(value: object) -> str:
+    """The first line of a message, at most 300 characters (what an error names of an answer)."""
+    text = str(value or "").strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
 class SourceError(Exception):
     """A source could not answer; ``call`` names what failed (for the reason shown to the caller)."""
 

@@ -15,8 +15,7 @@ import contextlib
 import threading
 from collections.abc import Mapping
 
-from pydantic import BaseModel, Field
-
+from policygate.config.links import CounterpartLinks
 from policygate.evidence import EvidenceV1, Request, SourceStatus
 from policygate.refs import ModelRef, RefError, parse
 from policygate.sources.base import EvidenceSource, Parts, SourceError
@@ -25,22 +24,6 @@ from policygate.sources.directory import Directory, DirectoryError
 from policygate.sources.identities import identities_of
 from policygate.sources.merge import merge
 from policygate.timeutil import now_iso
-
-
-class CounterpartLinks(BaseModel):
-    """Tag on the primary version naming its counterpart on another platform; empty disables the link."""
-
-    azureml: str = Field(
-        default="azureml.model",
-        description="Tag on an MLflow version holding its Azure ML model reference (azureml:NAME:VERSION).",
-    )
-    mlflow: str = Field(
-        default="mlflow.model",
-        description="Tag on an Azure ML model version holding its MLflow reference (mlflow:models:/NAME/V).",
-    )
-
-    def tag_for(self, platform: str) -> str:
-        return str(getattr(self, platform, "") or "")
 
 
 class Collector:

@@ -1,8 +1,5 @@
-"""Shared by every source: the documented tag mapping, and reading ownership/approvals from tags.
-
-Tag names are configuration (``POLICYGATE_TAGS__OWNER=...``) because every
-organisation names its tags differently; the defaults are documented in docs/sources.md.
-"""
+"""Shared by every source: reading ownership and approvals from the tags the tag mapping names
+(policygate.config.tags, ``POLICYGATE_TAGS__*``)."""
 
 from __future__ import annotations
 
@@ -12,15 +9,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ValidationError
 
+from policygate.config.tags import TagMapping
 from policygate.evidence import Approval, Ownership
-
-
-class TagMapping(BaseModel):
-    owner: str = "owner"
-    team: str = "team"
-    use_case: str = "use_case"
-    risk_tier: str = "risk_tier"
-    approvals: str = "approvals"
 
 
 def ownership_from(mapping: TagMapping, *tag_sets: Mapping[str, str]) -> Ownership:

@@ -20,18 +20,22 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from policygate.evidence import Artifacts, ArtifactSignature
-from policygate.integrity.files import ArtifactsUnavailable, artifacts_from, artifacts_of
+from policygate.config.integrity import ArtifactSettings
+from policygate.evidence import Artifacts, ArtifactSignature, ArtifactsUnverified
+from policygate.integrity.files import ArtifactsUnavailable, artifacts_from, artifacts_of, unverified
 from policygate.integrity.manifest import CHUNK, NOT_MODEL_FILES, SIGNATURE_FILE
-from policygate.integrity.settings import ArtifactSettings
 from policygate.integrity.stream import Progress, StoredFile, hash_stored
 from policygate.logredact import redact_url
 
+GRACE_S = 2.0  # past the files' budget, for a read the store stalls (its read timeout ends it)
 MAX_LISTED = 10_000  # files in one model: more is refused rather than listed for ever
 
 
@@ -171,3 +175,33 @@ def _downloaded(
             raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Files:
+    """The files being read and hashed for one collection (in the source's pool)."""
+
+    future: Future[Artifacts | ArtifactsUnverified]
+    progress: Progress
+    source: str
+    settings: ArtifactSettings
+
+    def result(self) -> tuple[Artifacts | None, ArtifactsUnverified | None]:
+        """The files' evidence: hashed, or why not. The reading keeps its own budget
+        (POLICYGATE_ARTIFACTS__TIMEOUT_S); past it (and a little more, for a read the store stalls),
+        it is stopped and the evidence says how much was read."""
+        try:
+            got = self.future.result(timeout=self.settings.timeout_s + GRACE_S)
+        except FutureTimeout:
+            self.progress.stop()
+            got = unverified(
+                self.source,
+                ArtifactsUnavailable(
+                    f"reading and hashing the model's files took longer than {self.settings.timeout_s:g} s",
+                    "time_budget",
+                    bytes_read=self.progress.bytes_read,
+                    files_read=self.progress.files_read,
+                ),
+                self.settings,
+            )
+        return (got, None) if isinstance(got, Artifacts) else (None, got)

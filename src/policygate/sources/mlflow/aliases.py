@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from policygate.sources.base import SourceError
-from policygate.sources.mlflow import PLATFORM, MlflowSource
+from policygate.sources.mlflow.mapping import PLATFORM
+from policygate.sources.mlflow.source import MlflowSource
 
 
 def version_of_alias(source: MlflowSource, name: str, alias: str) -> str | None:

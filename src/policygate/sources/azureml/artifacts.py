@@ -33,10 +33,10 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from policygate.config.integrity import ArtifactSettings
 from policygate.evidence import Artifacts, ArtifactSignature
 from policygate.integrity.files import ArtifactsUnavailable, artifacts_from, artifacts_of
 from policygate.integrity.manifest import NOT_MODEL_FILES, SIGNATURE_FILE, BudgetExceeded
-from policygate.integrity.settings import ArtifactSettings
 from policygate.integrity.stream import StoredFile, hash_stored
 from policygate.logredact import redact_url
 
@@ -132,7 +132,7 @@ class AzureArtifactReader:
         deadline is per thread: set here, in the thread that reads)."""
         from azure.core import MatchConditions
 
-        from policygate.sources.azure_transport import deadline
+        from policygate.sources.azureml.transport import deadline
 
         with deadline(at):
             stream = container.download_blob(

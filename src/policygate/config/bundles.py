@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
 
-from policygate.engine.opa import BUNDLE
+BUNDLE = "policygate"  # the bundle's name in an OPA's configuration (docs/deploy.md)
 
 
 class BundlePull(BaseModel):

@@ -1,5 +1,5 @@
-"""OIDC settings (POLICYGATE_OIDC__*): a module of their own, so reading the configuration does not
-load the JWT libraries (policygate.auth.oidc verifies tokens)."""
+"""OIDC settings (POLICYGATE_OIDC__*): here, not in policygate.auth, so reading the configuration does
+not load the JWT libraries (policygate.auth.oidc verifies tokens)."""
 
 from __future__ import annotations
 
