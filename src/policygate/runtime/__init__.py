@@ -21,6 +21,7 @@ from policygate.policy.revisions import Keeper
 from policygate.policy.waiver_sync import WaiverSync
 from policygate.policy.watch import PolicyWatcher
 from policygate.runtime.lifecycle import Lifecycle, PartStatus
+from policygate.runtime.null_engine import NullEngine
 from policygate.runtime.parts import checkpoint_part, rule_ids, supervisor_part, waiver_part, watcher_part
 from policygate.sources.base import EvidenceSource
 from policygate.sources.collect import Collector
@@ -45,7 +46,7 @@ class Runtime:
 
     settings: Settings
     log: DecisionLog
-    engine: OpaEngine | None
+    engine: OpaEngine  # a NullEngine when OPA did not start
     service: DecisionService
     metrics: Metrics
     waivers: WaiverSync | None = None
@@ -90,7 +91,8 @@ def open_runtime(
     **client_options: Any,
 ) -> Iterator[Runtime]:
     """The composition root. Opens the log first (a decision that cannot be recorded is never
-    answered), then OPA; an OPA that will not start still yields a service that records errors.
+    answered), then OPA; an OPA that will not start is a :class:`NullEngine`, and the service
+    records an ``error`` decision for every request.
     Then the background parts start, in order (:mod:`policygate.runtime.parts`); they stop in
     reverse, the log last.
 
@@ -99,7 +101,7 @@ def open_runtime(
     drives the OPA supervisor's backoff.
     """
     log = DecisionLog(settings.db_url, lock_timeout_s=settings.db_lock_timeout_s)
-    engine: OpaEngine | None = None
+    engine: OpaEngine
     error: EngineError | None = None
     try:
         engine = OpaEngine.start(
@@ -114,7 +116,7 @@ def open_runtime(
             engine=settings.engine,
         )
     except EngineError as exc:
-        error = exc
+        engine, error = NullEngine(exc, settings.opa_timeout_s), exc
     azure = {
         **client_options,
         **{k: v for k, v in (("credential", credential), ("transport", transport)) if v},
@@ -128,7 +130,7 @@ def open_runtime(
     runtime: Runtime | None = None
     try:
         waivers = supervisor = None
-        if engine is not None:
+        if error is None:  # an OPA to keep the waivers in (and to bring back when managed)
             waivers = lifecycle.started(waiver_part(engine, log))
             if engine.managed is not None:
                 supervisor = lifecycle.started(supervisor_part(engine, waivers, clock))
@@ -155,7 +157,7 @@ def open_runtime(
             lifecycle=lifecycle,
         )
         if settings.watch:
-            watcher = watcher_part(settings, service, engine, waivers)
+            watcher = watcher_part(settings, service, error is None, waivers)
             runtime.watcher = lifecycle.started(watcher) if watcher is not None else None
         yield runtime
     finally:
@@ -163,8 +165,7 @@ def open_runtime(
         if runtime is not None and "authenticator" in runtime.__dict__:  # made only if used
             runtime.authenticator.close()
         collector.close()
-        if engine is not None:
-            engine.close()
+        engine.close()
         log.close()
 
 

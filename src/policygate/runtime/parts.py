@@ -78,10 +78,11 @@ def checkpoint_part(
 
 
 def watcher_part(
-    settings: Settings, service: DecisionService, engine: OpaEngine | None, waivers: WaiverSync | None
+    settings: Settings, service: DecisionService, started: bool, waivers: WaiverSync | None
 ) -> Adapted[PolicyWatcher] | None:
     """``serve --watch``: follow the managed OPA's reloads. An external OPA loads its own policies."""
-    if engine is None:
+    engine = service.engine
+    if not started or engine is None:
         logger.warning(
             "--watch: OPA did not start, so there is nothing to reload; fix the policies and restart"
         )
@@ -132,11 +133,9 @@ def restorer(waivers: WaiverSync | None) -> Restore:
     return restore
 
 
-def rule_ids(engine: OpaEngine | None) -> list[str]:
+def rule_ids(engine: OpaEngine) -> list[str]:
     """The rule ids of the policy the engine serves: as loaded, or (an OPA policygate did not load)
-    from the annotations OPA holds."""
-    if engine is None:
-        return []
+    from the annotations OPA holds (none: OPA did not start)."""
     if engine.rule_ids:
         return list(engine.rule_ids)
     from policygate.policy.authoring import annotated_rules

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from policygate.api.deps import RuntimeDep, Service
 from policygate.bundles.status import bundle_states
 from policygate.runtime import Runtime
+from policygate.runtime.null_engine import NullEngine
 from policygate.runtime.parts import down_problem
 
 router = APIRouter(tags=["health"])
@@ -47,7 +48,7 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     parts = {status.check: status for status in runtime.statuses() if status.check is not None}
     for check, status in parts.items():
         problems[check] = status.problem
-    bundles = bundle_states(runtime.service.engine)
+    bundles = bundle_states(runtime.engine)
     if bundles is not None:
         inactive = [name for name, b in bundles.items() if not b["active_revision"]]
         if inactive:
@@ -63,10 +64,10 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     failed = {name: problem for name, problem in problems.items() if problem is not None}
     if failed:
         content["problems"] = failed
-    if service.engine is not None:
-        content["engine"] = service.engine.kind  # "inprocess" (OPA linked in) or "http" (an OPA server)
-    if service.engine is None and service.engine_error is not None:
-        content["error"] = service.engine_error.message  # e.g. the policy refused at start-up
+    if isinstance(runtime.engine, NullEngine):
+        content["error"] = runtime.engine.error.message  # e.g. the policy refused at start-up
+    else:
+        content["engine"] = runtime.engine.kind  # "inprocess" (OPA linked in) or "http" (an OPA server)
     for check, status in parts.items():
         if status.detail is not None:
             content[check] = status.detail
@@ -84,10 +85,10 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
 
 
 def _opa_problem(runtime: Runtime) -> str | None:
-    service = runtime.service
-    if service.engine is None:
-        return "OPA did not start" + (f": {service.engine_error.message}" if service.engine_error else "")
+    engine = runtime.engine
+    if isinstance(engine, NullEngine):
+        return f"OPA did not start: {engine.error.message}"
     down = down_problem(runtime.supervisor) if runtime.supervisor is not None else None
     if down is not None:
         return down
-    return None if service.engine.healthy() else f"OPA at {service.engine.url} does not answer"
+    return None if engine.healthy() else f"OPA at {engine.url} does not answer"
