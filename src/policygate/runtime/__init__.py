@@ -30,9 +30,8 @@ from policygate.sources.directory import Directory, build_directory
 if TYPE_CHECKING:
     from policygate.audit.schedule import AuditSchedule
     from policygate.auth.authenticator import Authenticator
-    from policygate.bundles.cache import BundleCache
     from policygate.decisions.checkpoint_writer import CheckpointWriter
-    from policygate.runtime.serve import ChainProgress
+    from policygate.runtime.serve import BundleCache, ChainProgress
     from policygate.webhooks.worker import WebhookWorker
     from policygate.webhooks.writeback import MlflowWriteBack
 
@@ -129,7 +128,8 @@ def open_runtime(
     lifecycle = Lifecycle()
     runtime: Runtime | None = None
     try:
-        waivers = supervisor = None
+        waivers: WaiverSync | None = None
+        supervisor: OpaSupervisor | None = None
         if error is None:  # an OPA to keep the waivers in (and to bring back when managed)
             waivers = lifecycle.started(waiver_part(engine, log))
             if engine.managed is not None:
