@@ -1,11 +1,12 @@
-"""FastAPI factory: the service starts OPA and the log on startup and stops them on shutdown."""
+"""FastAPI factory: the lifespan starts the runtime (the log, OPA and every background part) and
+stops it on shutdown."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +20,6 @@ from policygate import __version__
 from policygate.api.auth import CONSOLE, authenticate
 from policygate.api.client_address import ClientAddress
 from policygate.api.console import routes as console_routes
-from policygate.api.console.chain import ChainProgress
 from policygate.api.console.pages import STATIC, error_page
 from policygate.api.limits import BodySizeLimit, JsonBodyCheck
 from policygate.api.openapi import install_openapi
@@ -39,12 +39,7 @@ from policygate.api.routes import log as log_routes
 from policygate.api.routes import register as register_routes
 from policygate.config import Settings
 from policygate.decisions.log import LogError, db_problem
-from policygate.runtime import Runtime, open_runtime
-from policygate.webhooks.worker import WebhookWorker
-from policygate.webhooks.writeback import MlflowWriteBack
-
-if TYPE_CHECKING:
-    from policygate.audit.schedule import AuditSchedule
+from policygate.runtime.serve import open_server
 
 RETRY = {"Retry-After": "5"}
 
@@ -105,57 +100,20 @@ def _allowed_methods(request: Request) -> set[str]:
     return methods
 
 
-def _audits(runtime: Runtime, writeback: MlflowWriteBack | None) -> AuditSchedule | None:
-    """POLICYGATE_AUDIT_INTERVAL_S: audits on a schedule; the metrics show the latest recorded run
-    from the start (a CLI run's too)."""
-    from policygate.audit.run import Auditor, latest_run
-
-    try:
-        last = latest_run(runtime.log)
-    except (LogError, SQLAlchemyError, ValueError):
-        last = None
-    if last is not None:
-        runtime.metrics.audit_observed(last, count=False)
-    if runtime.settings.audit_interval_s is None:
-        return None
-    from policygate.audit.schedule import AuditSchedule
-
-    auditor = Auditor(runtime.service, runtime.settings, writeback=writeback)
-    return AuditSchedule(auditor, runtime.settings.audit_interval_s).start()
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with open_runtime(settings) as runtime:
+        """The runtime (every background part, serve's own included) starts and stops here."""
+        with open_server(settings) as runtime:
             app.state.runtime = runtime
             app.state.service = runtime.service
             app.state.auth = runtime.authenticator
-            writeback = MlflowWriteBack(settings.mlflow_uri) if settings.mlflow_uri else None
-            worker = WebhookWorker(
-                runtime.service,
-                writeback,
-                enforce=settings.webhook_enforce,
-                maxsize=settings.webhook_queue_size,
-                run_wait_s=settings.webhook_run_wait_s,
-            )
-            runtime.metrics.gauge(
-                "policygate_webhook_queue_depth",
-                "Webhook deliveries waiting for a decision (queued, or waiting for their training run).",
-                lambda: worker.queue.qsize() + worker.waiting,
-            )
-            app.state.webhooks = worker
-            worker.start()
-            audits = _audits(runtime, writeback)
-            try:
-                yield
-            finally:
-                if audits is not None:
-                    audits.stop()
-                worker.stop()
-                app.state.bundles.close()
+            app.state.webhooks = runtime.webhooks
+            app.state.bundles = runtime.bundles
+            app.state.console_chain = runtime.chain
+            yield
 
     app = FastAPI(
         title="policygate", version=__version__, lifespan=lifespan, dependencies=[Depends(authenticate)]
@@ -177,10 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(register_routes.router)
     app.include_router(attestations.router)
     app.include_router(bundles.router)
-    app.state.bundles = bundles.BundleCache()
     app.include_router(console_routes.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="console-static")
-    app.state.console_chain = ChainProgress()
     install_openapi(app)
     app.add_middleware(ClientAddress)  # the decision log's requested_by, as OPA's (decisions/opa_event.py)
     app.add_middleware(JsonBodyCheck, max_depth=64, timeout_s=settings.body_timeout_s)

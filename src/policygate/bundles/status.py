@@ -4,14 +4,14 @@ and by the ``policygate_opa_bundles_refused`` metric."""
 
 from __future__ import annotations
 
-from typing import Any
+from policygate.engine.opa import OpaEngine
 
 BundleState = dict[str, str | None]
 
 
-def bundle_states(engine: Any) -> dict[str, BundleState] | None:
-    """None for an OPA on a policy directory, or one whose status plugin is off."""
-    if engine is None or (engine.managed is not None and not engine.managed.pulls):
+def bundle_states(engine: OpaEngine) -> dict[str, BundleState] | None:
+    """None for an OPA on a policy directory, or one whose status plugin is off (or no OPA)."""
+    if engine.managed is not None and not engine.managed.pulls:
         return None
     status = engine.bundle_status()
     if status is None:
@@ -27,6 +27,6 @@ def bundle_states(engine: Any) -> dict[str, BundleState] | None:
     return out
 
 
-def refused_count(engine: Any) -> float:
+def refused_count(engine: OpaEngine) -> float:
     states = bundle_states(engine) or {}
     return float(sum(1 for s in states.values() if s["refused"]))

@@ -105,11 +105,9 @@ class WaiverSync:
             log.warning("could not push waivers to OPA at %s: %s", self.engine.url, exc)
 
 
-def publish(engine: OpaEngine | None, log_: DecisionLog, sync: WaiverSync | None = None) -> list[str]:
+def publish(engine: OpaEngine, log_: DecisionLog, sync: WaiverSync | None = None) -> list[str]:
     """After a change: push the active set to ``engine`` now (through ``sync``, the running
     service's WaiverSync, when there is one: all pushes to one OPA go through it)."""
-    if engine is None:
-        return []
     if sync is not None:
         return [w.id for w in sync.refresh()]
     active = load_state(log_).active(datetime.now(UTC))

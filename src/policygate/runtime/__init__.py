@@ -6,27 +6,34 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from policygate.bundles.status import refused_count
 from policygate.config import Settings
-from policygate.decisions.log import DecisionLog, LogError
+from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
 from policygate.engine.opa import EngineError, OpaEngine
-from policygate.engine.supervisor import OpaSupervisor, Restore
+from policygate.engine.supervisor import OpaSupervisor
 from policygate.metrics import Metrics
 from policygate.policy.revisions import Keeper
 from policygate.policy.waiver_sync import WaiverSync
 from policygate.policy.watch import PolicyWatcher
+from policygate.runtime.lifecycle import Lifecycle, PartStatus
+from policygate.runtime.null_engine import NullEngine
+from policygate.runtime.parts import checkpoint_part, rule_ids, supervisor_part, waiver_part, watcher_part
 from policygate.sources.base import EvidenceSource
 from policygate.sources.collect import Collector
 from policygate.sources.directory import Directory, build_directory
 
 if TYPE_CHECKING:
+    from policygate.audit.schedule import AuditSchedule
     from policygate.auth.authenticator import Authenticator
     from policygate.decisions.checkpoint_writer import CheckpointWriter
+    from policygate.runtime.serve import BundleCache, ChainProgress
+    from policygate.webhooks.worker import WebhookWorker
+    from policygate.webhooks.writeback import MlflowWriteBack
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +45,24 @@ class Runtime:
 
     settings: Settings
     log: DecisionLog
-    engine: OpaEngine | None
+    engine: OpaEngine  # a NullEngine when OPA did not start
     service: DecisionService
     metrics: Metrics
     waivers: WaiverSync | None = None
     watcher: PolicyWatcher | None = None
     supervisor: OpaSupervisor | None = None
     checkpoints: CheckpointWriter | None = None
+    # serve's own parts (runtime.serve)
+    webhooks: WebhookWorker | None = None
+    writeback: MlflowWriteBack | None = None
+    audits: AuditSchedule | None = None
+    bundles: BundleCache | None = None
+    chain: ChainProgress | None = None
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+
+    def statuses(self) -> list[PartStatus]:
+        """Each running background part's status, in the order they started."""
+        return self.lifecycle.statuses()
 
     @cached_property
     def authenticator(self) -> Authenticator:
@@ -72,14 +90,17 @@ def open_runtime(
     **client_options: Any,
 ) -> Iterator[Runtime]:
     """The composition root. Opens the log first (a decision that cannot be recorded is never
-    answered), then OPA; an OPA that will not start still yields a service that records errors.
+    answered), then OPA; an OPA that will not start is a :class:`NullEngine`, and the service
+    records an ``error`` decision for every request.
+    Then the background parts start, in order (:mod:`policygate.runtime.parts`); they stop in
+    reverse, the log last.
 
     ``sources`` replaces the configured evidence sources; ``credential``, ``transport`` and any
     other azure-core ``client_options`` go to the Azure clients of the configured ones; ``clock``
     drives the OPA supervisor's backoff.
     """
     log = DecisionLog(settings.db_url, lock_timeout_s=settings.db_lock_timeout_s)
-    engine: OpaEngine | None = None
+    engine: OpaEngine
     error: EngineError | None = None
     try:
         engine = OpaEngine.start(
@@ -94,7 +115,7 @@ def open_runtime(
             engine=settings.engine,
         )
     except EngineError as exc:
-        error = exc
+        engine, error = NullEngine(exc, settings.opa_timeout_s), exc
     azure = {
         **client_options,
         **{k: v for k, v in (("credential", credential), ("transport", transport)) if v},
@@ -104,30 +125,48 @@ def open_runtime(
         settings.links,
         directory=build_directory_of(settings),
     )
-    # The active waivers (from the log) go to OPA now, and again every 30 s.
-    waivers = WaiverSync(engine, log).start() if engine is not None else None
-    supervisor = None
-    if engine is not None and engine.managed is not None:  # a managed OPA that dies is started again
-        supervisor = OpaSupervisor(engine, restore=restorer(waivers), clock=clock).start()
-    metrics = service_metrics(log, supervisor)
-    checkpoints = start_checkpoints(settings, log, metrics)
-    metrics.gauge(
-        "policygate_opa_bundles_refused",
-        "Bundles whose newest download the OPA refused (bad signature, does not compile): the last good "
-        "one keeps deciding. Always 0 for an OPA on a policy directory.",
-        lambda: refused_count(engine),
-    )
-    service = DecisionService(engine, log, error, collector, rule_ids(engine), metrics)
-    service.keep_revision = Keeper(log, service)  # each revision that decides, kept in the chain
-    runtime = Runtime(
-        settings, log, engine, service, metrics, waivers, supervisor=supervisor, checkpoints=checkpoints
-    )
+    lifecycle = Lifecycle()
+    runtime: Runtime | None = None
     try:
+        waivers: WaiverSync | None = None
+        supervisor: OpaSupervisor | None = None
+        if error is None:  # an OPA to keep the waivers in (and to bring back when managed)
+            waivers = lifecycle.started(waiver_part(engine, log))
+            if engine.managed is not None:
+                supervisor = lifecycle.started(supervisor_part(engine, waivers, clock))
+        metrics = service_metrics(log, supervisor)
+        checkpoints = checkpoint_part(settings, log, metrics)
+        writer = lifecycle.started(checkpoints) if checkpoints is not None else None
+        metrics.gauge(
+            "policygate_opa_bundles_refused",
+            "Bundles whose newest download the OPA refused (bad signature, does not compile): the last "
+            "good one keeps deciding. Always 0 for an OPA on a policy directory.",
+            lambda: refused_count(engine),
+        )
+        service = DecisionService(engine, log, error, collector, rule_ids(engine), metrics)
+        service.keep_revision = Keeper(log, service)  # each revision that decides, kept in the chain
+        runtime = Runtime(
+            settings,
+            log,
+            engine,
+            service,
+            metrics,
+            waivers,
+            supervisor=supervisor,
+            checkpoints=writer,
+            lifecycle=lifecycle,
+        )
         if settings.watch:
-            runtime.watcher = watch_policies(settings, service, waivers)
+            watcher = watcher_part(settings, service, error is None, waivers)
+            runtime.watcher = lifecycle.started(watcher) if watcher is not None else None
         yield runtime
     finally:
-        close(runtime)
+        lifecycle.stop()
+        if runtime is not None and "authenticator" in runtime.__dict__:  # made only if used
+            runtime.authenticator.close()
+        collector.close()
+        engine.close()
+        log.close()
 
 
 @contextmanager
@@ -135,19 +174,6 @@ def open_service(settings: Settings) -> Iterator[DecisionService]:
     """:func:`open_runtime`'s decision service (docs/python-api.md)."""
     with open_runtime(settings) as runtime:
         yield runtime.service
-
-
-def close(runtime: Runtime) -> None:
-    """Stop what runs, in the reverse order of starting; the log last."""
-    for part in (runtime.supervisor, runtime.checkpoints, runtime.watcher, runtime.waivers):
-        if part is not None:
-            part.stop()
-    if "authenticator" in runtime.__dict__:  # made only if used
-        runtime.authenticator.close()
-    runtime.service.collector.close()
-    if runtime.engine is not None:
-        runtime.engine.close()
-    runtime.log.close()
 
 
 def service_metrics(log: DecisionLog, supervisor: OpaSupervisor | None) -> Metrics:
@@ -164,96 +190,6 @@ def service_metrics(log: DecisionLog, supervisor: OpaSupervisor | None) -> Metri
         lambda: supervisor.down_for() if supervisor is not None else 0.0,
     )
     return metrics
-
-
-def watch_policies(
-    settings: Settings, service: DecisionService, waivers: WaiverSync | None
-) -> PolicyWatcher | None:
-    """``serve --watch``: follow the managed OPA's reloads. An external OPA loads its own policies."""
-    engine = service.engine
-    if engine is None:
-        logger.warning(
-            "--watch: OPA did not start, so there is nothing to reload; fix the policies and restart"
-        )
-        return None
-    if engine.managed is None and engine.kind == "http":
-        logger.warning(
-            "--watch applies only to the managed OPA: the OPA at %s (POLICYGATE_OPA_URL) loads its own "
-            "policies; decisions re-read its revision every 30 s",
-            engine.url,
-        )
-        return None
-    if engine.managed is not None and engine.managed.pulls:
-        logger.warning(
-            "--watch does nothing here: the managed OPA pulls signed bundles (POLICYGATE_BUNDLE_PULL__URL) "
-            "and takes each new one itself"
-        )
-        return None
-
-    def reloaded() -> None:
-        service.rule_ids = rule_ids(engine)
-
-    return PolicyWatcher(
-        engine,
-        settings.opa_binary,
-        settings.policy_path,
-        examples_dir=settings.examples_path,
-        on_reload=reloaded,
-        restore=restorer(waivers),
-    ).start()
-
-
-def restorer(waivers: WaiverSync | None) -> Restore:
-    """A new OPA (reloaded or restarted) gets the waivers before it serves, then ``then`` swaps it in."""
-
-    def restore(candidate: OpaEngine, then: Callable[[], None]) -> None:
-        if waivers is not None:
-            waivers.repush(candidate, then)
-        else:
-            then()
-
-    return restore
-
-
-def start_checkpoints(settings: Settings, log: DecisionLog, metrics: Metrics) -> CheckpointWriter | None:
-    """Signed checkpoints to POLICYGATE_CHECKPOINT_DIR when a key and a directory are configured
-    (countersigned by POLICYGATE_CHECKPOINT_WITNESS_URL's witness when set)."""
-    if settings.checkpoint_key is None or settings.checkpoint_dir is None:
-        return None
-    from policygate.decisions.checkpoint import CheckpointError, load_private
-    from policygate.decisions.checkpoint_writer import CheckpointWriter
-    from policygate.decisions.witness import WitnessClient
-
-    try:
-        key = load_private(settings.checkpoint_key)
-    except CheckpointError as exc:  # configured but unreadable: refuse to start without them
-        raise LogError(f"POLICYGATE_CHECKPOINT_KEY: {exc}") from None
-    url = settings.checkpoint_witness_url
-    writer = CheckpointWriter(
-        log,
-        key,
-        settings.checkpoint_dir,
-        settings.checkpoint_every,
-        settings.checkpoint_interval_s,
-        witness=WitnessClient(url, log) if url else None,
-        refused=lambda reason: metrics.checkpoint_refusals.labels(reason).inc(),
-    )
-    return writer.start()
-
-
-def rule_ids(engine: OpaEngine | None) -> list[str]:
-    """The rule ids of the policy the engine serves: as loaded, or (an OPA policygate did not load)
-    from the annotations OPA holds."""
-    if engine is None:
-        return []
-    if engine.rule_ids:
-        return list(engine.rule_ids)
-    from policygate.policy.authoring import annotated_rules
-
-    try:
-        return [str(a["custom"]["id"]) for a in annotated_rules(engine)]
-    except EngineError:
-        return []
 
 
 def build_directory_of(settings: Settings) -> Directory | None:

@@ -46,6 +46,13 @@ class MlflowWriteBack:
         self.attempts = attempts
         self.first_backoff_s = first_backoff_s
 
+    def start(self) -> MlflowWriteBack:
+        """Nothing runs on its own: each write is the webhook worker's (or an audit's)."""
+        return self
+
+    def stop(self) -> None:
+        """Nothing to stop (a part of the runtime all the same: serve builds it)."""
+
     def _retry(self, what: str, fn: Any, *args: Any) -> bool:
         delay = self.first_backoff_s
         for attempt in range(1, self.attempts + 1):

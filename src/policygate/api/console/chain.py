@@ -3,15 +3,13 @@ was verified (one walk at a time, remembered for a while so a page asks only for
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from policygate.decisions.chain import chain_hash
 from policygate.decisions.log import DecisionLog
-
-CHAIN_FRESH_S = 300.0
+from policygate.runtime.serve import CHAIN_FRESH_S, ChainProgress
 
 
 @dataclass
@@ -25,37 +23,6 @@ class ChainCheck:
     verified_at: str | None
     problem: str | None
     busy: str | None = None  # not checked now, and why
-
-
-class ChainProgress:
-    """How far the whole chain was verified, and when: a decision page asks only for the rest."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.seq, self.hash, self.at = 0, "", 0.0
-
-    def verify_upto(self, log: DecisionLog, seq: int) -> tuple[bool | None, str | None]:
-        """(True, None) verified; (False, problem) broken; (None, why) not checked now: one walk at a
-        time, and a page never waits for another's (a million records take a while)."""
-        if not self.lock.acquire(blocking=False):
-            return None, "another verification of the chain is running: try again in a moment"
-        try:
-            return self._verify_upto(log, seq)
-        finally:
-            self.lock.release()
-
-    def _verify_upto(self, log: DecisionLog, seq: int) -> tuple[bool, str | None]:
-        fresh = time.monotonic() - self.at < CHAIN_FRESH_S
-        if fresh and self.seq >= seq:
-            return True, None
-        after = (self.seq, self.hash) if fresh and self.seq else None
-        result = log.verify(upto=seq, after=after)
-        if not result.ok:
-            self.seq, self.hash, self.at = 0, "", 0.0
-            return False, result.problem
-        self.seq, self.hash = seq, log.hash_at(seq) or ""
-        self.at = self.at if after else time.monotonic()  # freshness counts from a full walk
-        return True, None
 
 
 def chain_check(log: DecisionLog, row: Any, progress: ChainProgress, verify: bool) -> ChainCheck:

@@ -8,9 +8,6 @@ OPA polling with ``If-None-Match`` gets 304 until the policy changes.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import threading
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
@@ -19,50 +16,10 @@ from fastapi.responses import FileResponse, Response
 
 from policygate.config import Settings
 from policygate.engine.opa import EngineError
+from policygate.runtime.serve import BundleCache
 
 router = APIRouter(prefix="/v1", tags=["bundles"])
 NAME = "policygate.tar.gz"
-
-
-class BundleCache:
-    """The newest bundle built, by revision (one build at a time)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.revision: str | None = None
-        self.path: Path | None = None
-        self.dir = Path(tempfile.mkdtemp(prefix="policygate-bundles-"))
-
-    def get(self, settings: Settings, revision: str) -> Path:
-        from policygate.bundles.build import build_bundle
-        from policygate.output import load_report
-
-        with self.lock:
-            if self.revision == revision and self.path is not None and self.path.exists():
-                return self.path
-            assert settings.bundle_signing_key is not None
-            out = self.dir / f"{revision.removeprefix('sha256:')[:16]}.tar.gz"
-            built = build_bundle(
-                settings.opa_binary,
-                settings.policy_path,
-                out,
-                signing_key=settings.bundle_signing_key,
-                signing_alg=settings.bundle_signing_alg,
-                timeout_s=settings.opa_timeout_s,
-            )
-            if built.revision is None:
-                raise EngineError(
-                    "policy_error", f"the policies are refused: {load_report.render(built.report)}"
-                )
-            if built.revision != revision:  # the files changed between the two reads
-                raise EngineError("policy_error", "the policy directory changed while it was bundled: retry")
-            if self.path is not None:
-                self.path.unlink(missing_ok=True)
-            self.revision, self.path = revision, out
-            return out
-
-    def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @router.get(f"/bundles/{NAME}", responses={200: {"content": {"application/gzip": {}}}, 304: {}, 503: {}})

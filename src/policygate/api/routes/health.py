@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from policygate.api.deps import RuntimeDep, Service
 from policygate.bundles.status import bundle_states
 from policygate.runtime import Runtime
+from policygate.runtime.null_engine import NullEngine
+from policygate.runtime.parts import down_problem
 
 router = APIRouter(tags=["health"])
 
@@ -42,13 +44,11 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     ``problems`` names what is wrong with each check that failed."""
     service = runtime.service
     problems: dict[str, str | None] = {"opa": _opa_problem(runtime), "decision_log": service.log.writable()}
-    if runtime.checkpoints is not None:
-        tampered = runtime.checkpoints.tampered
-        problems["checkpoints"] = f"decision_log_tampered: {tampered}" if tampered else None
-    watched = runtime.watcher.state if runtime.watcher is not None else None
-    if watched is not None:
-        problems["policy"] = None if watched.ready else "the policy files on disk were refused (see policy)"
-    bundles = bundle_states(runtime.service.engine)
+    # the checks the running parts answer: the checkpoint writer's, the policy watcher's (--watch)
+    parts = {status.check: status for status in runtime.statuses() if status.check is not None}
+    for check, status in parts.items():
+        problems[check] = status.problem
+    bundles = bundle_states(runtime.engine)
     if bundles is not None:
         inactive = [name for name, b in bundles.items() if not b["active_revision"]]
         if inactive:
@@ -64,12 +64,13 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     failed = {name: problem for name, problem in problems.items() if problem is not None}
     if failed:
         content["problems"] = failed
-    if service.engine is not None:
-        content["engine"] = service.engine.kind  # "inprocess" (OPA linked in) or "http" (an OPA server)
-    if service.engine is None and service.engine_error is not None:
-        content["error"] = service.engine_error.message  # e.g. the policy refused at start-up
-    if watched is not None:
-        content["policy"] = watched.to_dict()
+    if isinstance(runtime.engine, NullEngine):
+        content["error"] = runtime.engine.error.message  # e.g. the policy refused at start-up
+    else:
+        content["engine"] = runtime.engine.kind  # "inprocess" (OPA linked in) or "http" (an OPA server)
+    for check, status in parts.items():
+        if status.detail is not None:
+            content[check] = status.detail
     if bundles is not None:
         content["bundles"] = bundles
         refused = [
@@ -84,10 +85,10 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
 
 
 def _opa_problem(runtime: Runtime) -> str | None:
-    service = runtime.service
-    if service.engine is None:
-        return "OPA did not start" + (f": {service.engine_error.message}" if service.engine_error else "")
-    down = runtime.supervisor.down_for() if runtime.supervisor is not None else 0.0
-    if down > 0:
-        return f"the managed OPA is down ({down:.0f} s), restarting"
-    return None if service.engine.healthy() else f"OPA at {service.engine.url} does not answer"
+    engine = runtime.engine
+    if isinstance(engine, NullEngine):
+        return f"OPA did not start: {engine.error.message}"
+    down = down_problem(runtime.supervisor) if runtime.supervisor is not None else None
+    if down is not None:
+        return down
+    return None if engine.healthy() else f"OPA at {engine.url} does not answer"

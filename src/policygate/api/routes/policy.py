@@ -14,6 +14,7 @@ from policygate.engine.opa import EngineError, OpaEngine
 from policygate.policy.authoring import catalogue
 from policygate.policy.explain import explain
 from policygate.policy.revisions import REVISION, NotKept, RevisionError, kept
+from policygate.runtime.null_engine import NullEngine
 
 router = APIRouter(prefix="/v1", tags=["policy"])
 
@@ -21,10 +22,11 @@ router = APIRouter(prefix="/v1", tags=["policy"])
 @router.get("/policy", response_model=Catalogue)
 def get_policy(service: Service) -> dict[str, Any]:
     """The policy revision OPA holds and every annotated rule: id, title, severity, mode, controls."""
-    if service.engine is None:
+    engine = service.engine
+    if engine is None or isinstance(engine, NullEngine):  # said as before: not the start-up error
         raise HTTPException(status_code=503, detail="OPA is not available")
     try:
-        return catalogue(service.engine).to_dict()
+        return catalogue(engine).to_dict()
     except EngineError as exc:
         raise HTTPException(status_code=503, detail=f"OPA: {exc.message}") from None
 
