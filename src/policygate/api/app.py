@@ -16,7 +16,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from policygate import __version__
 from policygate.api.auth import CONSOLE, authenticate
 from policygate.api.client_address import ClientAddress
 from policygate.api.console import routes as console_routes
@@ -40,6 +39,7 @@ from policygate.api.routes import register as register_routes
 from policygate.config import Settings
 from policygate.decisions.log import LogError, db_problem
 from policygate.runtime.serve import open_server
+from policygate.version import __version__
 
 RETRY = {"Retry-After": "5"}
 

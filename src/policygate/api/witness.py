@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from policygate import __version__
 from policygate.decisions.witness import Witness
+from policygate.version import __version__
 
 MAX_REQUEST_BYTES = 256 * 1024 * 1024  # the records since the last checkpoint (every 1000 by default)
 

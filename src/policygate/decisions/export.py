@@ -15,9 +15,9 @@ import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from policygate import __version__
 from policygate.decisions import opa_event as opa_events
 from policygate.decisions.log import StoredRecord
+from policygate.version import __version__
 
 OPA_PATH = opa_events.OPA_PATH
 
