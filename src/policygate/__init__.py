@@ -47,7 +47,26 @@ _HOMES = {
     "app": "policygate.cli",
 }
 
-__all__ = ["__version__", *_HOMES]
+__all__ = [
+    "__version__",
+    "Settings",
+    "ArtifactSettings",
+    "Target",
+    "Change",
+    "Request",
+    "parse",
+    "open_runtime",
+    "open_service",
+    "build_sources",
+    "Collector",
+    "EvidenceSource",
+    "DecisionLog",
+    "DecisionService",
+    "OpaEngine",
+    "Auditor",
+    "app",
+]
+assert set(__all__) == {"__version__", *_HOMES}
 
 
 def __getattr__(name: str) -> Any:
