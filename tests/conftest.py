@@ -21,6 +21,7 @@ from policygate.auth.tokens import TokenStore
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.engine.opa import OpaEngine
+from policygate.runtime.engines import start_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 REGO = ROOT / "rego"
@@ -59,7 +60,7 @@ def opa_binary() -> str:
 def opa() -> Iterator[OpaEngine]:
     """One real managed OPA for the session, loading rego/: an OPA server (its URL, token and process
     are what many tests use), whatever POLICYGATE_ENGINE says."""
-    engine = OpaEngine.start(None, opa_binary(), REGO, engine="http")
+    engine = start_engine(None, opa_binary(), REGO, engine="http")
     yield engine
     engine.close()
 

@@ -155,15 +155,16 @@ def policy_list(
 ) -> None:
     """The policy revision and every rule: id, title, severity, mode (enforce|warn|dryrun), controls."""
     from policygate.config import Settings
-    from policygate.engine.opa import EngineError, OpaEngine
+    from policygate.engine.errors import EngineError
     from policygate.output import catalogue
     from policygate.policy import authoring
+    from policygate.runtime.engines import start_engine
 
     settings = Settings()
     opa_url = None if policy_dir else settings.opa_url
     path = _policy_dir(policy_dir) if policy_dir or not opa_url else settings.policy_path
     try:
-        with OpaEngine.start(
+        with start_engine(
             opa_url,
             settings.opa_binary,
             path,
@@ -209,7 +210,8 @@ def emit_explained(decision: Decision, explanation: Explanation, fmt: str) -> No
 
 def _push_external(settings: Settings, log: DecisionLog) -> str:
     """Running servers pick changes up within 30 s; an external OPA (POLICYGATE_OPA_URL) gets them now."""
-    from policygate.engine.opa import EngineError, OpaEngine
+    from policygate.engine.errors import EngineError
+    from policygate.engine.opa import OpaEngine
     from policygate.policy import waiver_sync, waivers
 
     note = f"servers using this log apply it within {waivers.REFRESH_S:.0f} s"
@@ -231,7 +233,7 @@ def _known_rules(settings: Settings, policy_dir: Path | None = None) -> list[str
     """Rule ids of the policy directory (``--policy-dir``, a candidate, else the configured one;
     empty when there is none, e.g. bundles)."""
     from policygate.engine.catalogue import rules_in
-    from policygate.engine.opa import EngineError
+    from policygate.engine.errors import EngineError
 
     path = policy_dir or settings.policy_path
     if not (path / "policygate").is_dir():
@@ -398,7 +400,7 @@ def replay(
     Exit 0: nothing would change; 1: an outcome would flip (allow/deny/error) or deny reasons change;
     3: only warnings or dry-run findings would change; 2: bad input or the candidate is refused."""
     from policygate.decisions.log import LogError
-    from policygate.engine.opa import EngineError
+    from policygate.engine.errors import EngineError
     from policygate.output import load_report
     from policygate.output.replay_report import render
     from policygate.policy.load import load_policy

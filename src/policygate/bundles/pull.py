@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
 
-from policygate.engine.opa import BUNDLE
+from policygate.engine.errors import BUNDLE
 
 
 class BundlePull(BaseModel):

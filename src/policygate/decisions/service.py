@@ -328,7 +328,7 @@ class DecisionService:
             and (engine.managed is None or engine.managed.pulls)
             and (revision != self._rules_at or not self.rule_ids)
         ):
-            from policygate.policy.authoring import annotated_rules
+            from policygate.engine.catalogue import annotated_rules
 
             # on failure the rules stay as they were; the decision itself stands
             with contextlib.suppress(EngineError, KeyError, TypeError):

@@ -41,7 +41,9 @@ from policygate.engine.catalogue import (
     rules_of,
     violation_rules,
 )
-from policygate.engine.opa import PARAMS_PATH, EngineError, ManagedOpa, OpaEngine
+from policygate.engine.errors import PARAMS_PATH, EngineError
+from policygate.engine.managed import ManagedOpa
+from policygate.engine.opa import OpaEngine
 from policygate.engine.result import PolicyResult
 from policygate.engine.revision import revision_of
 from policygate.engine.runner import CheckError

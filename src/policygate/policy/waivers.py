@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from policygate.decisions.log import DecisionLog
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 from policygate.evidence import STAGES, Stage
 from policygate.policy.timespec import (
     MAX_WAIVER_DAYS,

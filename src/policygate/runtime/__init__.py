@@ -14,12 +14,14 @@ from policygate.bundles.status import refused_count
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.service import DecisionService
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.errors import EngineError
+from policygate.engine.opa import OpaEngine
 from policygate.engine.supervisor import OpaSupervisor, Restore
 from policygate.metrics import Metrics
 from policygate.policy.revisions import Keeper
 from policygate.policy.waiver_sync import WaiverSync
 from policygate.policy.watch import PolicyWatcher
+from policygate.runtime.engines import start_engine
 from policygate.sources.base import EvidenceSource
 from policygate.sources.collect import Collector
 from policygate.sources.directory import Directory, build_directory
@@ -82,7 +84,7 @@ def open_runtime(
     engine: OpaEngine | None = None
     error: EngineError | None = None
     try:
-        engine = OpaEngine.start(
+        engine = start_engine(
             settings.opa_url,
             settings.opa_binary,
             settings.policy_path,
@@ -248,7 +250,7 @@ def rule_ids(engine: OpaEngine | None) -> list[str]:
         return []
     if engine.rule_ids:
         return list(engine.rule_ids)
-    from policygate.policy.authoring import annotated_rules
+    from policygate.engine.catalogue import annotated_rules
 
     try:
         return [str(a["custom"]["id"]) for a in annotated_rules(engine)]

@@ -39,7 +39,7 @@ from policygate.decisions.decision import Decision
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.record import governed_record
 from policygate.decisions.schema import Record
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"

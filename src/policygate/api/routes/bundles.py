@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
 from policygate.config import Settings
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 
 router = APIRouter(prefix="/v1", tags=["bundles"])
 NAME = "policygate.tar.gz"
