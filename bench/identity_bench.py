@@ -26,6 +26,7 @@ from policygate.config import Settings
 from policygate.demo.mlflow_server import free_port
 from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
+from policygate.runtime.engines import start_engine
 from policygate.sources.directory import build_directory
 from policygate.sources.identities import identities_of
 
@@ -80,7 +81,7 @@ def main() -> None:
             }
         )
     )
-    engine = OpaEngine.start(None, Settings().opa_binary, ROOT / "rego")
+    engine = start_engine(None, Settings().opa_binary, ROOT / "rego")
     url, proc = scim_server()
     try:
 

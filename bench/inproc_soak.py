@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from policygate.config import Settings
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.errors import EngineError
 from policygate.evidence import EvidenceV1
+from policygate.runtime.engines import start_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +33,7 @@ def main() -> None:
     doc = EvidenceV1.model_validate_json((ROOT / "examples/evidence/compliant.json").read_text()).to_input()
     broken = json.loads(json.dumps(doc))
     broken["request"]["requested_at"] = "2026-02-30T00:00:00Z"  # a strict builtin error each time
-    engine = OpaEngine.start(None, Settings().opa_binary, ROOT / "rego", engine="inprocess")
+    engine = start_engine(None, Settings().opa_binary, ROOT / "rego", engine="inprocess")
     samples = [round(rss_mb(), 1)]
     step = max(1, args.evaluations // 10)
     started = time.perf_counter()

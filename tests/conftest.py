@@ -18,6 +18,7 @@ from sqlalchemy.pool import NullPool
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.engine.opa import OpaEngine
+from policygate.runtime.engines import start_engine
 from tests.support.checkout import REGO, ROOT, load_example, opa_binary
 
 
@@ -25,7 +26,7 @@ from tests.support.checkout import REGO, ROOT, load_example, opa_binary
 def opa() -> Iterator[OpaEngine]:
     """One real managed OPA for the session, loading rego/: an OPA server (its URL, token and process
     are what many tests use), whatever POLICYGATE_ENGINE says."""
-    engine = OpaEngine.start(None, opa_binary(), REGO, engine="http")
+    engine = start_engine(None, opa_binary(), REGO, engine="http")
     yield engine
     engine.close()
 

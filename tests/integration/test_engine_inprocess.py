@@ -21,9 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policygate.decisions.log import DecisionLog
+from policygate.engine.errors import DECIDE, EngineError
 from policygate.engine.inproc import InprocessEngine, Library, compile_policy, library_path
-from policygate.engine.opa import DECIDE, EngineError, OpaEngine
+from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
+from policygate.runtime.engines import start_engine
 from tests.support.checkout import EXAMPLES, opa_binary, policy_copy, without_shipped_tests
 
 
@@ -37,8 +39,8 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[OpaEngin
     """(the managed OPA server, the in-process OPA), both on one copy of rego/ after every load check."""
     _library()
     rego = policy_copy(tmp_path_factory.mktemp("engines"))
-    http = OpaEngine.start(None, opa_binary(), rego, engine="http")
-    inproc = OpaEngine.start(None, opa_binary(), rego, engine="inprocess")
+    http = start_engine(None, opa_binary(), rego, engine="http")
+    inproc = start_engine(None, opa_binary(), rego, engine="inprocess")
     assert http.kind == "http" and inproc.kind == "inprocess"
     yield http, inproc
     http.close()
@@ -172,8 +174,8 @@ def test_waivers_and_params_decide_the_same(tmp_path: Path) -> None:
 
     def both() -> tuple[OpaEngine, OpaEngine]:
         return (
-            OpaEngine.start(None, opa_binary(), rego, engine="http"),
-            OpaEngine.start(None, opa_binary(), rego, engine="inprocess"),
+            start_engine(None, opa_binary(), rego, engine="http"),
+            start_engine(None, opa_binary(), rego, engine="inprocess"),
         )
 
     http, inproc = both()

@@ -12,7 +12,8 @@ import pytest
 from policygate.decisions.decision import Decision
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.errors import EngineError
+from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
 from tests.integration.test_fail_closed import closed_port, engine_for
 from tests.support.checkout import EXAMPLES, load_example

@@ -15,9 +15,9 @@ from mlflow.tracking import MlflowClient
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
 from policygate.demo.seed import ModelSpec, register
-from policygate.engine.opa import OpaEngine
 from policygate.evidence import Target
 from policygate.refs import parse
+from policygate.runtime.engines import start_engine
 from policygate.sources.collect import Collector
 from policygate.sources.mlflow import MlflowSource
 from tests.support.checkout import REGO, opa_binary
@@ -139,7 +139,7 @@ def test_the_decision_records_the_evidence_it_was_made_on(
     name, version = model
     log = DecisionLog(sqlite_url)
     collector = Collector({"mlflow": MlflowSource(mlflow_server, cache_ttl_s=60)})
-    with OpaEngine.start(None, opa_binary(), REGO) as engine:
+    with start_engine(None, opa_binary(), REGO) as engine:
         service = DecisionService(engine, log, collector=collector)
         ref, target = parse(f"mlflow:models:/{name}/{version}"), Target(stage="production")
         first = service.decide(ref, target, "ci@corp")

@@ -10,7 +10,9 @@ import pytest
 
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
-from policygate.engine.opa import EngineError, ManagedOpa, OpaEngine
+from policygate.engine.errors import EngineError
+from policygate.engine.managed import ManagedOpa
+from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
 from tests.support.checkout import REGO, opa_binary
 
@@ -111,6 +113,7 @@ def test_engine_that_never_started_records_errors(
 
 def test_revision_is_a_digest_of_what_opa_holds(opa: OpaEngine, tmp_path: Path) -> None:
     assert opa.policy_revision.startswith("sha256:")
+    # OpaEngine.start: the documented entry point (docs/python-api.md), a shim over runtime.engines
     with OpaEngine.start(None, opa_binary(), REGO) as same:
         assert same.policy_revision == opa.policy_revision
     with engine_for(tmp_path, 'package policygate\n\ndecision := {"allow": false, "deny": []}\n') as other:

@@ -20,7 +20,9 @@ from sqlalchemy.engine import make_url
 from policygate.api.app import create_app
 from policygate.config import Settings
 from policygate.demo.seed import ModelSpec, register
-from policygate.engine.opa import EngineError, ManagedOpa, OpaEngine, OutputDrain
+from policygate.engine.errors import EngineError
+from policygate.engine.managed import ManagedOpa, OutputDrain
+from policygate.engine.opa import OpaEngine
 from policygate.engine.supervisor import OpaSupervisor
 from tests.support.checkout import REGO, load_example, opa_binary
 from tests.support.tcp_proxy import TcpProxy

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 from policygate.policy.files import revision_of_dir
 from policygate.policy.load import load_policy
 from tests.support.checkout import load_example, opa_binary, policy_copy

@@ -18,10 +18,10 @@ from policygate.api.app import create_app
 from policygate.cli import app
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
-from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
 from policygate.policy import waiver_sync, waivers
 from policygate.runtime import open_runtime, open_service
+from policygate.runtime.engines import start_engine
 from tests.support.checkout import EXAMPLES, REGO, load_example, opa_binary
 
 runner = CliRunner()
@@ -159,7 +159,7 @@ def test_unknown_waiver_and_missing_log_are_exit_2(sqlite_url: str, tmp_path: Pa
 
 
 def test_an_external_opa_gets_the_waivers_from_the_cli_and_at_service_start(sqlite_url: str) -> None:
-    with OpaEngine.start(None, opa_binary(), REGO) as external:
+    with start_engine(None, opa_binary(), REGO) as external:
         revision = external._fetch_revision()
         assert external.token  # the managed OPA answers only its token holder
         first = grant(sqlite_url, POLICYGATE_OPA_URL=external.url, POLICYGATE_OPA_TOKEN=external.token)
@@ -184,7 +184,7 @@ def test_an_external_opa_gets_the_waivers_from_the_cli_and_at_service_start(sqli
 
 def test_replicas_refresh_from_the_log(sqlite_url: str) -> None:
     log = DecisionLog(sqlite_url)
-    with OpaEngine.start(None, opa_binary(), REGO) as engine:
+    with start_engine(None, opa_binary(), REGO) as engine:
         sync = waiver_sync.WaiverSync(engine, log, interval_s=0.2).start()
         try:
             assert engine.get_data(waivers.DATA_PATH) == []

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 from policygate.runtime.lifecycle import Adapted, Lifecycle, PartStatus
 from policygate.runtime.null_engine import NullEngine
 

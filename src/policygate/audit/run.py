@@ -40,7 +40,7 @@ from policygate.decisions.decision import Decision
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.recorded import recorded_digests
 from policygate.decisions.service import DecisionService, error_reason
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 from policygate.engine.result import Reason
 from policygate.evidence import Approval, EvidenceV1, RecordedDigest, Request, Target, digest
 from policygate.refs import RefError, parse

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 from policygate.engine.revision import is_policy_module
 from policygate.engine.runner import output_text, run_opa
 from policygate.policy.files import policy_data, revision_of_files, snapshot

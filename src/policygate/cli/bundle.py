@@ -36,7 +36,7 @@ def bundle_build(
     Exit 0: written; 2: refused (a policy that would not load, an unreadable key), nothing written."""
     from policygate.bundles.build import ALGORITHMS, build_bundle
     from policygate.config import Settings
-    from policygate.engine.opa import EngineError
+    from policygate.engine.errors import EngineError
     from policygate.output import load_report
 
     if signing_alg not in ALGORITHMS:

@@ -114,15 +114,16 @@ def policy_list(
 ) -> None:
     """The policy revision and every rule: id, title, severity, mode (enforce|warn|dryrun), controls."""
     from policygate.config import Settings
-    from policygate.engine.opa import EngineError, OpaEngine
+    from policygate.engine.errors import EngineError
     from policygate.output import catalogue
     from policygate.policy import authoring
+    from policygate.runtime.engines import start_engine
 
     settings = Settings()
     opa_url = None if policy_dir else settings.opa_url
     path = policy_dir_or_default(policy_dir) if policy_dir or not opa_url else settings.policy_path
     try:
-        with OpaEngine.start(
+        with start_engine(
             opa_url,
             settings.opa_binary,
             path,

@@ -35,7 +35,7 @@ def replay(
 
     Exit 0: nothing would change; 1: an outcome would flip (allow/deny/error) or deny reasons change;
     3: only warnings or dry-run findings would change; 2: bad input or the candidate is refused."""
-    from policygate.engine.opa import EngineError
+    from policygate.engine.errors import EngineError
     from policygate.output import load_report
     from policygate.output.replay_report import render
     from policygate.policy.replay import CandidateRefused, load_candidate, since_of

@@ -28,7 +28,7 @@ WaiverFormatOption = Annotated[TextOrJson, typer.Option("--format", "-f")]
 
 def _pushed(settings: Settings, log: DecisionLog) -> str:
     """Running servers pick changes up within 30 s; an external OPA (POLICYGATE_OPA_URL) gets them now."""
-    from policygate.engine.opa import EngineError
+    from policygate.engine.errors import EngineError
     from policygate.policy import waiver_sync, waivers
 
     note = f"servers using this log apply it within {waivers.REFRESH_S:.0f} s"

@@ -20,7 +20,8 @@ from typing import Any
 import orjson
 
 from policygate.decisions.log import StoredRecord
-from policygate.engine.opa import BUNDLE, DECISION_PACKAGE, DECISION_RULE, Answer
+from policygate.engine.errors import BUNDLE, DECISION_PACKAGE, DECISION_RULE
+from policygate.engine.result import Answer
 
 OPA_PATH = f"{DECISION_PACKAGE}/{DECISION_RULE}"  # the query OPA answers: data.policygate.decision
 # the client address ("host:port") of the HTTP request being answered, set by the API

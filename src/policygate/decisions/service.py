@@ -23,8 +23,10 @@ from policygate.decisions.decision import Decision, EvidenceOrigin, PolicyResult
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.opa_event import answered, recorded_block
 from policygate.decisions.recorded import recorded_digests
+from policygate.engine.errors import EngineError
 from policygate.engine.http1 import Http1Pool
-from policygate.engine.opa import Answer, EngineError, OpaEngine
+from policygate.engine.opa import OpaEngine
+from policygate.engine.result import Answer
 from policygate.evidence import Approval, Change, EvidenceV1, RecordedDigest, Request, Target, digest
 from policygate.metrics import Metrics
 from policygate.refs import ModelRef
@@ -328,7 +330,7 @@ class DecisionService:
             and (engine.managed is None or engine.managed.pulls)
             and (revision != self._rules_at or not self.rule_ids)
         ):
-            from policygate.policy.authoring import annotated_rules
+            from policygate.engine.catalogue import annotated_rules
 
             # on failure the rules stay as they were; the decision itself stands
             with contextlib.suppress(EngineError, KeyError, TypeError):

@@ -8,13 +8,16 @@ import base64
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 from policygate.engine.runner import output_text, run_opa
+
+if TYPE_CHECKING:
+    from policygate.engine.opa import OpaEngine
 
 DECISION_PACKAGE = ["policygate"]
 
@@ -203,4 +206,27 @@ def violation_rules(rules: list[ParsedRule]) -> list[Rule]:
     return sorted(found, key=lambda r: (r.id, r.file, r.row))
 
 
-__all__ = ["Catalogue", "EngineError", "ParsedRule", "Rule", "RuleLocator", "parse_modules", "rules_of"]
+def annotated_rules(engine: OpaEngine) -> list[dict[str, Any]]:
+    """``# METADATA`` of every rule with a ``custom.id``, from the modules OPA holds (tests excluded)."""
+    found: dict[str, dict[str, Any]] = {}
+    for module in engine.policies():
+        if str(module.get("id", "")).endswith("_test.rego"):
+            continue
+        ast = module.get("ast") or {}
+        for ann in ast.get("annotations") or []:
+            custom = ann.get("custom") or {}
+            rule_id = custom.get("id")
+            if isinstance(rule_id, str) and rule_id and rule_id not in found:
+                found[rule_id] = ann
+    return [found[k] for k in sorted(found)]
+
+
+__all__ = [
+    "Catalogue",
+    "ParsedRule",
+    "Rule",
+    "RuleLocator",
+    "annotated_rules",
+    "parse_modules",
+    "rules_of",
+]

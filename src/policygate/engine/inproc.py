@@ -24,24 +24,14 @@ import json
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
-from policygate.engine.opa import (
-    DECISION_PACKAGE,
-    DECISION_RULE,
-    PARAMS_PATH,
-    STRICT,
-    Answer,
-    EngineError,
-    OpaEngine,
-    _answer_of,
-    _decision_of,
-    _wire,
-)
+from policygate.engine.client import wire
+from policygate.engine.errors import DECISION_PACKAGE, DECISION_RULE, PARAMS_PATH, STRICT, EngineError
+from policygate.engine.opa import OpaEngine
 from policygate.engine.revision import revision_of
 
 LIBRARY_NAME = "libpolicygate_opa.so"
@@ -192,6 +182,7 @@ class InprocessEngine(OpaEngine):
     """:class:`OpaEngine` with OPA linked in: the same methods, no server, no HTTP."""
 
     kind: Kind = "inprocess"
+    TIMEOUT_HINT = "; the in-process OPA stopped it"
 
     def __init__(
         self,
@@ -206,17 +197,12 @@ class InprocessEngine(OpaEngine):
         self.url = "inprocess://opa"
         self.managed = None
         self.describe = describe
-        self.rule_ids = []
-        self.local = lambda name: name
         self.token = None
         self.timeout_s = timeout_s
         self._policy = policy
         self._files = files  # the checked copy it was compiled from, removed by on_close
         self._on_close = on_close
-        self._revision = None
-        self._lock = threading.Lock()
-        self._async = None
-        self._instance = None
+        self._init_state()
 
     @property
     def policy_files(self) -> Path | None:
@@ -225,13 +211,6 @@ class InprocessEngine(OpaEngine):
     @property
     def library(self) -> Library:
         return self._policy.lib
-
-    def _timed_out(self) -> EngineError:
-        return EngineError(
-            "policy_timeout",
-            f"policy evaluation exceeded {self.timeout_s:g} s (POLICYGATE_OPA_TIMEOUT_S): a rule loops over "
-            "too much (e.g. a comprehension over a large range); the in-process OPA stopped it",
-        )
 
     def _ms(self) -> int:
         return max(1, int(self.timeout_s * 1000))
@@ -248,19 +227,13 @@ class InprocessEngine(OpaEngine):
     def _query(self, evidence: dict[str, Any], params: dict[str, str] = STRICT) -> dict[str, Any]:
         del params  # always strict builtin errors, provenance and metrics
         policy = self._policy  # one read: the whole decision is made under one revision
-        body = _wire(evidence)
+        body = wire(evidence)
         return self._checked(policy.lib.call("pg_eval", policy.handle, body, len(body), self._ms()))
 
-    def answer(self, evidence: dict[str, Any]) -> Answer:
-        return replace(_answer_of(self._query(evidence)), engine=self.kind)
-
-    async def answer_async(self, evidence: dict[str, Any], pool: Any = None) -> Answer:
-        """:meth:`answer` on a worker thread: the event loop keeps serving while OPA evaluates."""
+    async def _query_async(self, evidence: dict[str, Any], pool: Any = None) -> dict[str, Any]:
+        """:meth:`_query` on a worker thread: the event loop keeps serving while OPA evaluates."""
         del pool
-        return await asyncio.to_thread(self.answer, evidence)
-
-    def evaluate(self, evidence: dict[str, Any]) -> dict[str, Any]:
-        return _decision_of(self._query(evidence))
+        return await asyncio.to_thread(self._query, evidence)
 
     def new_pool(self) -> Any:
         raise EngineError("policy_error", "the in-process OPA has no connections")
@@ -270,7 +243,7 @@ class InprocessEngine(OpaEngine):
 
     def put_data(self, path: str, value: Any) -> None:
         policy = self._policy
-        body = _wire(value)
+        body = wire(value)
         answer = policy.lib.call("pg_write_data", policy.handle, path.strip("/").encode(), body, len(body))
         failed = _failure(answer)
         if failed is not None:
@@ -285,7 +258,7 @@ class InprocessEngine(OpaEngine):
 
     def query(self, query: str, input_: Any = None) -> list[dict[str, Any]]:
         policy = self._policy
-        body = _wire(input_) if input_ is not None else b""
+        body = wire(input_) if input_ is not None else b""
         size = len(body) if input_ is not None else -1
         answer = policy.lib.call("pg_query", policy.handle, query.encode(), body, size, self._ms())
         failed = _failure(answer)
@@ -330,10 +303,7 @@ class InprocessEngine(OpaEngine):
             raise EngineError("policy_error", "an in-process engine can only adopt another in-process policy")
         with self._lock:
             old, old_close = self._policy, self._on_close
-            self.describe = other.describe
-            self.rule_ids = other.rule_ids
-            self.local = other.local
-            self._revision = other._revision
+            self._take_policy(other)
             self._on_close = other._on_close
             self._files = other._files
             self._policy = other._policy

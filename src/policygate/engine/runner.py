@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 
 
 @dataclass

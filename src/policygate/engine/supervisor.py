@@ -14,7 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.errors import EngineError
+from policygate.engine.opa import OpaEngine
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class OpaSupervisor:
             self.restore(fresh, serve_it)  # the waivers first: a new process has none
         if not switched:  # no restore, or the push failed: serve anyway (no waiver is stricter)
             serve_it()
-        fresh.client.close_connection()
+        fresh.close()
         self.restarts += 1
         self.down_since = None
         log.warning("the managed OPA is back at %s (restart %d)", url, self.restarts)

@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from policygate.engine.catalogue import Catalogue, rule_of_annotation
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.catalogue import Catalogue, annotated_rules, rule_of_annotation
+from policygate.engine.errors import EngineError
+from policygate.engine.opa import OpaEngine
 from policygate.engine.runner import output_text, run_opa
 
 TestStatus = Literal["pass", "fail", "error", "skip"]
@@ -184,21 +185,6 @@ def _failures_section(text: str) -> str:
 # ---------------------------------------------------------------------------
 # Rule catalogue (of the OPA that serves)
 # ---------------------------------------------------------------------------
-
-
-def annotated_rules(engine: OpaEngine) -> list[dict[str, Any]]:
-    """``# METADATA`` of every rule with a ``custom.id``, from the modules OPA holds (tests excluded)."""
-    found: dict[str, dict[str, Any]] = {}
-    for module in engine.policies():
-        if str(module.get("id", "")).endswith("_test.rego"):
-            continue
-        ast = module.get("ast") or {}
-        for ann in ast.get("annotations") or []:
-            custom = ann.get("custom") or {}
-            rule_id = custom.get("id")
-            if isinstance(rule_id, str) and rule_id and rule_id not in found:
-                found[rule_id] = ann
-    return [found[k] for k in sorted(found)]
 
 
 def rule_modes(engine: OpaEngine, ids: list[str]) -> dict[str, str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from policygate.engine.catalogue import DECISION_PACKAGE, ParsedRule
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 from policygate.engine.runner import CheckError, output_text, run_opa
 from policygate.policy.checks import calls
 

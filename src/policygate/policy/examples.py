@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from policygate.engine.catalogue import Rule
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.errors import EngineError
+from policygate.engine.opa import OpaEngine
 from policygate.engine.result import PolicyResult
 from policygate.engine.runner import CheckError
 from policygate.evidence import EvidenceV1

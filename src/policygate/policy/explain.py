@@ -19,8 +19,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from policygate.decisions.decision import Decision, Reason
-from policygate.engine.opa import EngineError, OpaEngine
-from policygate.policy.authoring import annotated_rules
+from policygate.engine.catalogue import annotated_rules
+from policygate.engine.errors import EngineError
+from policygate.engine.opa import OpaEngine
 from policygate.policy.trace import Condition, Firing, opa_trace
 
 

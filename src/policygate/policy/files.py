@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from policygate.engine.opa import PARAMS_PATH
+from policygate.engine.errors import PARAMS_PATH
 from policygate.engine.revision import revision_of
 from policygate.engine.runner import CheckError
 from policygate.policy.data import PolicyData, merge_data, parse_data, reserved_errors

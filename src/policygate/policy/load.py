@@ -26,7 +26,9 @@ from typing import Any
 
 from policygate.config.paths import default_examples_dir
 from policygate.engine.catalogue import RuleLocator
-from policygate.engine.opa import PARAMS_PATH, EngineError, ManagedOpa, OpaEngine
+from policygate.engine.errors import PARAMS_PATH, EngineError
+from policygate.engine.managed import ManagedOpa
+from policygate.engine.opa import OpaEngine
 from policygate.engine.runner import CheckError
 from policygate.policy.examples import example_errors
 from policygate.policy.pipeline import renamed, static_errors

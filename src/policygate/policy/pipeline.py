@@ -10,7 +10,7 @@ from typing import Any
 
 from policygate.engine import runner
 from policygate.engine.catalogue import ParsedRule, RuleLocator, parse_modules, rules_of, violation_rules
-from policygate.engine.opa import PARAMS_PATH
+from policygate.engine.errors import PARAMS_PATH
 from policygate.engine.runner import CheckError
 from policygate.policy.capabilities import allowed_of, explained, now_errors, write_capabilities
 from policygate.policy.checks import (

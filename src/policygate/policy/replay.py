@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from policygate.decisions.decision import PolicyResult
 from policygate.decisions.log import DecisionLog
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.errors import EngineError
+from policygate.engine.opa import OpaEngine
 from policygate.policy.timespec import instant_or_duration, rfc3339
 from policygate.policy.waivers import DATA_PATH, WaiverState, waiver_records
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.errors import EngineError
+from policygate.engine.opa import OpaEngine
 from policygate.engine.revision import is_policy_module
 from policygate.engine.runner import output_text, run_opa
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from policygate.decisions.log import DecisionLog
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.errors import EngineError
+from policygate.engine.opa import OpaEngine
 from policygate.policy.waivers import (
     DATA_PATH,
     REFRESH_OVERLAP,

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from policygate.decisions.log import DecisionLog
 from policygate.engine.catalogue import rules_in
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 from policygate.evidence import STAGES, Stage
 from policygate.policy.timespec import (
     MAX_WAIVER_DAYS,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 from policygate.engine.runner import run_opa
 
 TIMEOUT_S = 30.0

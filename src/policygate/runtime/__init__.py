@@ -14,12 +14,14 @@ from policygate.bundles.status import refused_count
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.service import DecisionService
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.errors import EngineError
+from policygate.engine.opa import OpaEngine
 from policygate.engine.supervisor import OpaSupervisor
 from policygate.metrics import Metrics
 from policygate.policy.revisions import Keeper
 from policygate.policy.waiver_sync import WaiverSync
 from policygate.policy.watch import PolicyWatcher
+from policygate.runtime.engines import start_engine
 from policygate.runtime.lifecycle import Lifecycle, PartStatus
 from policygate.runtime.null_engine import NullEngine
 from policygate.runtime.parts import checkpoint_part, rule_ids, supervisor_part, waiver_part, watcher_part
@@ -103,7 +105,7 @@ def open_runtime(
     engine: OpaEngine
     error: EngineError | None = None
     try:
-        engine = OpaEngine.start(
+        engine = start_engine(
             settings.opa_url,
             settings.opa_binary,
             settings.policy_path,

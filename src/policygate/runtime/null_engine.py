@@ -5,30 +5,26 @@ and no caller has to ask whether there is an engine."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
+from policygate.engine.errors import EngineError
 from policygate.engine.http1 import Http1Pool
-from policygate.engine.opa import Answer, EngineError, OpaEngine
+from policygate.engine.opa import OpaEngine
+from policygate.engine.result import Answer
 
 
 class NullEngine(OpaEngine):
     kind = "none"  # /readyz names no engine for it
 
     def __init__(self, error: EngineError, timeout_s: float = 5.0) -> None:
-        # no OpaEngine.__init__: there is no address to talk to
+        # no OpaEngine.__init__: there is no address to talk to (it would refuse an empty URL)
         self.error = error
         self.url = ""
         self.managed = None
         self.describe = None
-        self.rule_ids = []
-        self.local = lambda name: name
         self.token = None
         self.timeout_s = timeout_s
-        self._revision = None
-        self._lock = threading.Lock()
-        self._async = None
-        self._instance = None
+        self._init_state()
 
     def _fail(self) -> EngineError:
         """A fresh copy for each caller: one exception object is never raised on two threads."""
@@ -44,6 +40,9 @@ class NullEngine(OpaEngine):
         raise self._fail()
 
     def _query(self, evidence: dict[str, Any], params: dict[str, str] | None = None) -> dict[str, Any]:
+        raise self._fail()
+
+    async def _query_async(self, evidence: dict[str, Any], pool: Http1Pool | None = None) -> dict[str, Any]:
         raise self._fail()
 
     def _get(self, path: str) -> dict[str, Any]:

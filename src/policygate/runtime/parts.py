@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.service import DecisionService
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.errors import EngineError
+from policygate.engine.opa import OpaEngine
 from policygate.engine.supervisor import OpaSupervisor, Restore
 from policygate.metrics import Metrics
 from policygate.policy.waiver_sync import WaiverSync

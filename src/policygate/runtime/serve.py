@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog, LogError
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 from policygate.runtime import Runtime, open_runtime
 from policygate.runtime.lifecycle import Adapted, PartStatus
 from policygate.webhooks.worker import WebhookWorker

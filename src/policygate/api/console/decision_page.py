@@ -18,7 +18,7 @@ from policygate.api.deps import Service
 from policygate.decisions.decision import Decision
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.schema import Record
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 

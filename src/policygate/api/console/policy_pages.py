@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from policygate.api.console.pages import error_page, page
 from policygate.api.deps import Service
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
 from policygate.config import Settings
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 from policygate.runtime.serve import BundleCache
 
 router = APIRouter(prefix="/v1", tags=["bundles"])

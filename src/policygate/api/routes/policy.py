@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from policygate.api.deps import Service
 from policygate.decisions.decision import Decision
 from policygate.engine.catalogue import Catalogue
-from policygate.engine.opa import EngineError, OpaEngine
+from policygate.engine.errors import EngineError
+from policygate.engine.opa import OpaEngine
 from policygate.policy.authoring import catalogue
 from policygate.policy.explain import explain
 from policygate.policy.revisions import REVISION, NotKept, RevisionError, kept

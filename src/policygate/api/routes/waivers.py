@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from policygate.api.deps import RuntimeDep, Service
-from policygate.engine.opa import EngineError
+from policygate.engine.errors import EngineError
 from policygate.policy import waiver_sync, waivers
 from policygate.runtime import Runtime
 
