@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from policygate import __version__
 from policygate.decisions import opa_event as opa_events
-from policygate.decisions.log import StoredRecord
+from policygate.decisions.queries import StoredRecord
 
 OPA_PATH = opa_events.OPA_PATH
 

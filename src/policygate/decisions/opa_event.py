@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from policygate.decisions.log import StoredRecord
+from policygate.decisions.queries import StoredRecord
 from policygate.engine.opa import BUNDLE, DECISION_PACKAGE, DECISION_RULE, Answer
 
 OPA_PATH = f"{DECISION_PACKAGE}/{DECISION_RULE}"  # the query OPA answers: data.policygate.decision
