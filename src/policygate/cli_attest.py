@@ -59,7 +59,8 @@ def attest_create(
     from policygate.config import Settings
     from policygate.decisions.checkpoint import CheckpointError, load_private
     from policygate.decisions.log import LogError
-    from policygate.integrity.attest import AttestError, attestation_of, sign, write
+    from policygate.decisions.standing import attestation_of
+    from policygate.integrity.attest import AttestError, sign, write
 
     settings = Settings()
 

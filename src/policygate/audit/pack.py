@@ -37,6 +37,7 @@ from policygate.decisions.chain import GENESIS, chain_hash
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.record import model_spellings
 from policygate.decisions.schema import Record
+from policygate.decisions.standing import standing_record
 from policygate.evidence import canonical_json, digest
 from policygate.integrity import attest
 from policygate.policy.revisions import KIND as POLICY_KIND
@@ -217,7 +218,7 @@ def build(
         for d in decisions:
             try:
                 stmt = attest.statement(
-                    attest.standing_record(log_, str(d["id"])),
+                    standing_record(log_, str(d["id"])),
                     bodies_hash(files, int(d["seq"])),
                     issued,
                     issued + _ttl(),
