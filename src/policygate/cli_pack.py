@@ -36,7 +36,8 @@ def pack_cmd(
         return
     if out is None or file is not None:
         fail("usage: policygate log pack MODEL_REF --out FILE (or: log pack verify FILE --key PUB)")
-    from policygate.audit.pack import PackError, build_configured
+    from policygate.audit.pack import PackError
+    from policygate.audit.pack_build import build_configured
     from policygate.decisions.log import LogError
     from policygate.refs import RefError, parse
 
@@ -60,7 +61,8 @@ def pack_cmd(
 
 
 def _verify(file: Path | None, key: Path | None) -> None:
-    from policygate.audit.pack import PackError, read, verify
+    from policygate.audit.pack import PackError, read
+    from policygate.audit.pack_verify import verify
     from policygate.decisions.checkpoint import CheckpointError, load_public
 
     if file is None or key is None:
