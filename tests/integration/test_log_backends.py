@@ -19,8 +19,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from policygate.decisions.database import HEAD_REVISION, head_revision
 from policygate.decisions.export import opa_event
-from policygate.decisions.log import HEAD_REVISION, DecisionLog, LogError, head_revision
+from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.record import governed_record
 from policygate.decisions.schema import Base
 
@@ -117,7 +118,7 @@ def test_a_log_before_0005_gets_its_evidence_origin_column_from_the_bodies(log_u
     decision is found by the index, what-ifs are not, and the chain still verifies."""
     from alembic import command
 
-    from policygate.decisions.log import _alembic_config
+    from policygate.decisions.database import _alembic_config
 
     log = DecisionLog(log_url)
     for i in range(1, 4):

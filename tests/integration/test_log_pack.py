@@ -182,7 +182,7 @@ def test_the_api_serves_the_same_pack(world: dict[str, Any], monkeypatch: pytest
     from fastapi.testclient import TestClient
 
     from policygate.api.app import create_app
-    from policygate.audit.pack import verify as verify_pack
+    from policygate.audit.pack_verify import verify as verify_pack
     from policygate.config import Settings
     from policygate.decisions.checkpoint import load_public
 

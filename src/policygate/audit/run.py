@@ -16,24 +16,18 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from policygate.audit.enforce import enforce
 from policygate.audit.findings import (
-    AUDIT_REASONS,
-    EVIDENCE_CHANGED,
-    NO_DELIVERY,
-    NO_RELEASE_DECISION,
-    NOT_REGISTERED,
     AuditedModel,
     AuditRun,
-    Finding,
 )
-from policygate.audit.governed import changed_fields, governed_digest
 from policygate.audit.inventory import InUse, Listing
+from policygate.audit.judge import Judge, Judged
 from policygate.config import Settings
 from policygate.decisions.approvals import approval_records, verified_from
 from policygate.decisions.decision import Decision
@@ -41,7 +35,6 @@ from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.recorded import recorded_digests
 from policygate.decisions.service import DecisionService, error_reason
 from policygate.engine.errors import EngineError
-from policygate.engine.result import Reason
 from policygate.evidence import Approval, EvidenceV1, RecordedDigest, Request, Target, digest
 from policygate.refs import RefError, parse
 from policygate.sources.base import SourceError
@@ -52,7 +45,6 @@ log = logging.getLogger(__name__)
 KIND = "audit"
 REQUESTER = "policygate-audit"
 PLATFORMS = ("mlflow", "azureml")
-_SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 JUDGE_CONCURRENCY = 16  # OPA queries in flight at once
 
 
@@ -68,20 +60,6 @@ def latest_run(log_: DecisionLog) -> AuditRun | None:
 def get_run(log_: DecisionLog, run_id: str) -> AuditRun | None:
     body = log_.get(run_id if run_id.startswith("audit:") else record_id(run_id))
     return AuditRun.model_validate(body["audit"]) if body and "audit" in body else None
-
-
-@dataclass
-class _Judged:
-    """One version's evidence (collected or reused), or why it has none."""
-
-    raw: dict[str, Any] | None = None
-    collected: bool = False
-    collected_at: str | None = None
-    evidence_in: str | None = None
-    calls: int = 0
-    failure: Reason | None = None
-    not_registered: bool = False
-    prior: dict[str, AuditedModel] = field(default_factory=dict)  # reused: what the last run saw, by target
 
 
 class Auditor:
@@ -145,17 +123,20 @@ class Auditor:
         ]
         docs = [self._input(e, item, verified, digests) for item, e, _ in pairs]
         decisions = asyncio.run(self._decide_all(docs))  # OPA: concurrent queries on a loop of its own
+        judge = Judge(self.log, self.settings)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(
-                pool.map(lambda n: self._judge(run, *pairs[n], docs[n], decisions[n]), range(len(pairs)))
+                pool.map(lambda n: judge.judge(*pairs[n], docs[n], decisions[n]), range(len(pairs)))
             )
-        for audited, findings in results:
+        for (_, e, _), (audited, findings) in zip(pairs, results, strict=True):
+            if e.collected and e.raw is not None and audited.document is not None:
+                run.documents[audited.document] = e.raw  # the collected documents, kept in the run by digest
             run.models.append(audited)
             run.findings += findings
         run.calls += sum(m.calls for m in run.models)
         run.unreached = sorted({f.model for f in run.findings if f.kind == "unreachable"})
         run.complete = not run.errors and not run.unreached
-        self._enforce(run)
+        enforce(run, self.settings, self.writeback, record_id(run.run_id), self.clock)
         finished = self.clock()
         run.finished_at = iso(finished)
         run.duration_s = round(time.perf_counter() - t0, 3)
@@ -244,14 +225,14 @@ class Auditor:
 
     def _evidence_or_failure(
         self, run: AuditRun, items: list[InUse], previous: dict[tuple[str, str], AuditedModel]
-    ) -> _Judged:
+    ) -> Judged:
         try:
             return self._evidence(run, items, previous)
         except LogError:
             raise
         except Exception as exc:  # noqa: BLE001 - an audit must go on: this model is unreachable
             log.warning("audit of %s failed unexpectedly: %s", items[0].ref, type(exc).__name__)
-            return _Judged(failure=error_reason("audit", f"could not audit ({type(exc).__name__})"))
+            return Judged(failure=error_reason("audit", f"could not audit ({type(exc).__name__})"))
 
     async def _decide_all(self, docs: list[dict[str, Any] | None]) -> list[Decision | None]:
         engine = self.service.engine
@@ -272,7 +253,7 @@ class Auditor:
 
     def _evidence(
         self, run: AuditRun, items: list[InUse], previous: dict[tuple[str, str], AuditedModel]
-    ) -> _Judged:
+    ) -> Judged:
         first = items[0]
         priors = [previous.get((i.ref, i.target)) for i in items]
         prior = priors[0]
@@ -287,121 +268,32 @@ class Auditor:
             raw = self._document(prior.evidence_in, prior.document)
             if raw is not None and digest(raw) == prior.document:  # a changed record is never reused
                 seen = {i.target: p for i, p in zip(items, priors, strict=True) if p is not None}
-                return _Judged(raw, False, prior.collected_at, prior.evidence_in, prior=seen)
+                return Judged(raw, False, prior.collected_at, prior.evidence_in, prior=seen)
         try:
             ref = parse(first.ref)
         except RefError as exc:
             # a deployment of something no registry version can be (e.g. a publisher's model version)
             failure = error_reason("source", f"{first.ref} is no registered model version: {exc}")
-            return _Judged(failure=failure, not_registered=True)
+            return Judged(failure=failure, not_registered=True)
         request = self._request(first.target)
         collected_at = iso(self.clock())
         try:
             evidence = self.service.collector.collect(ref, request)
         except SourceError as exc:
             self.service.metrics.source_errors.labels(exc.platform).inc()
-            return _Judged(failure=error_reason("source", str(exc)), not_registered=exc.not_found)
+            return Judged(failure=error_reason("source", str(exc)), not_registered=exc.not_found)
         except ValidationError as exc:
             where = ".".join(str(p) for p in exc.errors()[0]["loc"])
-            return _Judged(
+            return Judged(
                 failure=error_reason("evidence", f"{first.platform} produced invalid evidence at {where}")
             )
         raw = evidence.to_input()
         calls = self.service.collector.last_calls
-        return _Judged(raw, True, collected_at, record_id(run.run_id), calls)
-
-    def _judge(
-        self,
-        run: AuditRun,
-        item: InUse,
-        evidence: _Judged,
-        first: bool,
-        doc: dict[str, Any] | None,
-        decision: Decision | None,
-    ) -> tuple[AuditedModel, list[Finding]]:
-        """One model in use for one target: its audited entry and its findings."""
-        model = AuditedModel(
-            **item.about(),
-            alias=item.alias,
-            fingerprint=item.fingerprint,
-            collected=evidence.collected,
-            collected_at=evidence.collected_at,
-            evidence_in=evidence.evidence_in,
-            calls=evidence.calls if first else 0,  # one collection serves every target
-        )
-        findings: list[Finding] = []
-        if self._expects_webhooks() and item.alias and not self._delivered(item):
-            findings.append(
-                self._finding("missed-event", item, [NO_DELIVERY], "medium", AUDIT_REASONS[NO_DELIVERY])
-            )
-        if evidence.raw is None or doc is None or decision is None:
-            assert evidence.failure is not None
-            if evidence.not_registered:
-                message = f"{AUDIT_REASONS[NOT_REGISTERED]}: {evidence.failure.message}"
-                findings.append(self._finding("bypass", item, [NOT_REGISTERED], "high", message))
-            else:
-                reason = evidence.failure
-                findings.append(self._finding("unreachable", item, [reason.id], "high", reason.message))
-            return model, findings
-        model.document = digest(evidence.raw)
-        if evidence.collected:
-            with self._lock:
-                run.documents[model.document] = evidence.raw
-        model.outcome = decision.outcome
-        model.reasons = [r.id for r in decision.reasons]
-        model.warnings = [r.id for r in decision.warnings]
-        model.evidence_digest = governed_digest(doc)
-        where = {"document": model.document, "evidence_in": model.evidence_in}
-        if decision.outcome == "error":
-            message = "; ".join(r.message for r in decision.reasons) or "the policy could not decide"
-            findings.append(self._finding("unreachable", item, model.reasons, "high", message, **where))
-            return model, findings
-        if decision.outcome == "deny":
-            findings.append(
-                self._finding(
-                    "drift",
-                    item,
-                    model.reasons,
-                    _worst(decision.reasons),
-                    "; ".join(f"{r.id}: {r.message}" for r in decision.reasons),
-                    **where,
-                )
-            )
-        prior = evidence.prior.get(item.target)
-        if prior is not None and prior.release_digest == model.evidence_digest and prior.release_decision:
-            # the same evidence as the decision the previous run matched (still there: append-only)
-            model.release_decision, model.release_digest = prior.release_decision, prior.release_digest
-            return model, findings
-        release = self._release_decision(item)
-        if release is None:
-            findings.append(
-                self._finding(
-                    "bypass", item, [NO_RELEASE_DECISION], "high", AUDIT_REASONS[NO_RELEASE_DECISION], **where
-                )
-            )
-            return model, findings
-        decided = release.get("evidence") or {}
-        model.release_decision = (release.get("decision") or {}).get("decision_id")
-        model.release_digest = governed_digest(decided)
-        if model.release_digest != model.evidence_digest:
-            changed = changed_fields(decided, doc)
-            findings.append(
-                self._finding(
-                    "bypass",
-                    item,
-                    [EVIDENCE_CHANGED],
-                    "high",
-                    f"{AUDIT_REASONS[EVIDENCE_CHANGED]} {model.release_decision}: {', '.join(changed)}",
-                    decision_id=model.release_decision,
-                    changed=changed,
-                    **where,
-                )
-            )
-        return model, findings
+        return Judged(raw, True, collected_at, record_id(run.run_id), calls)
 
     def _input(
         self,
-        evidence: _Judged,
+        evidence: Judged,
         item: InUse,
         verified: dict[str, list[Approval]],
         digests: dict[str, list[RecordedDigest]],
@@ -425,83 +317,3 @@ class Auditor:
     def _request(self, stage: str) -> Request:
         """The audit asks for this target at the audit's time (the policy's "now")."""
         return Request(target=Target(stage=stage), requested_by=REQUESTER, requested_at=iso(self.clock()))  # type: ignore[arg-type]
-
-    def _release_decision(self, item: InUse) -> dict[str, Any] | None:
-        """The newest allow decision policygate collected for this version and target: one indexed
-        seek (what-ifs on supplied evidence count for nothing here, however many there are)."""
-        record = self.log.latest_release(
-            model=list(item.spellings or (item.ref,)), target=item.target, outcome="allow"
-        )
-        return record if record is not None and isinstance(record.get("evidence"), dict) else None
-
-    def _expects_webhooks(self) -> bool:
-        s = self.settings
-        return (
-            s.audit_expect_webhooks
-            if s.audit_expect_webhooks is not None
-            else s.mlflow_webhook_secret is not None
-        )
-
-    def _delivered(self, item: InUse) -> bool:
-        for record in self.log.query(kind="delivery", model=list(item.spellings or (item.ref,)), limit=200):
-            alias = str((record.get("delivery") or {}).get("alias") or "")
-            if alias.lower() == (item.alias or "").lower():
-                return True
-        return False
-
-    @staticmethod
-    def _finding(
-        kind: Any, item: InUse, reasons: list[str], severity: str, message: str, **extra: Any
-    ) -> Finding:
-        return Finding(
-            kind=kind, **item.about(), reasons=reasons, severity=severity, message=message, **extra
-        )
-
-    # -- enforcement --
-
-    def _enforce(self, run: AuditRun) -> None:
-        """POLICYGATE_AUDIT_ENFORCE: tag MLflow versions with a bypass or drift finding as denied
-        (the webhook's tags) and, with POLICYGATE_AUDIT_REMOVE_ALIAS, remove the alias."""
-        if not self.settings.audit_enforce or self.writeback is None:
-            return
-        done: set[tuple[str, str | None]] = set()
-        for f in run.findings:
-            model = next((m for m in run.models if m.model == f.model and m.via == f.via), None)
-            if f.kind not in ("bypass", "drift") or f.platform != "mlflow" or model is None:
-                continue
-            if (f.model, model.alias) in done:
-                continue
-            done.add((f.model, model.alias))
-            reasons = [
-                x
-                for g in run.findings
-                if g.model == f.model and g.kind in ("bypass", "drift")
-                for x in g.reasons
-            ]
-            verdict = Decision(
-                decision_id=record_id(run.run_id),
-                outcome="deny",
-                allow=False,
-                reasons=[Reason(id=r, message=f.message) for r in dict.fromkeys(reasons)],
-                target={"stage": f.target},  # the write-back's policygate.<stage>.* tags
-                evaluated_at=iso(self.clock()),
-            )
-            tagged = self.writeback.tag(f.name, f.version, verdict)
-            action: dict[str, Any] = {"model": f.model, "action": "tagged", "ok": tagged, "finding": f.kind}
-            run.enforcement.append(action)
-            if self.settings.audit_remove_alias and model.alias:
-                removed = self.writeback.remove_alias_if_current(f.name, alias=model.alias, version=f.version)
-                run.enforcement.append(
-                    {
-                        "model": f.model,
-                        "action": "alias_removed",
-                        "alias": model.alias,
-                        "ok": removed,
-                        "finding": f.kind,
-                    }
-                )
-
-
-def _worst(reasons: list[Reason]) -> str:
-    ranks = [(_SEVERITY_ORDER.index(r.severity) if r.severity in _SEVERITY_ORDER else 1) for r in reasons]
-    return _SEVERITY_ORDER[min(ranks)] if ranks else "high"

@@ -59,7 +59,8 @@ def attest_create(
     """Attest a recorded release decision: an in-toto statement in a DSSE envelope."""
     from policygate.config import Settings
     from policygate.decisions.checkpoint import CheckpointError, load_private
-    from policygate.integrity.attest import AttestError, attestation_of, sign, write
+    from policygate.decisions.standing import attestation_of
+    from policygate.integrity.attest import AttestError, sign, write
 
     settings = Settings()
 

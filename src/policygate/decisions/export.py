@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from policygate.decisions import opa_event as opa_events
-from policygate.decisions.log import StoredRecord
+from policygate.decisions.queries import StoredRecord
 from policygate.version import __version__
 
 OPA_PATH = opa_events.OPA_PATH

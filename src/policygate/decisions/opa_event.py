@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from policygate.decisions.log import StoredRecord
+from policygate.decisions.queries import StoredRecord
 from policygate.engine.errors import BUNDLE, DECISION_PACKAGE, DECISION_RULE
 from policygate.engine.result import Answer
 

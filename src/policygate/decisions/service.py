@@ -12,8 +12,8 @@ from typing import Any
 import anyio.to_thread
 from pydantic import ValidationError
 
+from policygate.decisions import asking
 from policygate.decisions.approvals import (
-    SOURCE,
     approval_records,
     verified_approvals,
     verified_from,
@@ -21,7 +21,8 @@ from policygate.decisions.approvals import (
 )
 from policygate.decisions.decision import Decision, EvidenceOrigin, PolicyResult, Reason
 from policygate.decisions.log import DecisionLog, LogError
-from policygate.decisions.opa_event import answered, recorded_block
+from policygate.decisions.making import about, as_supplied, log_decision, record_of
+from policygate.decisions.opa_event import answered
 from policygate.decisions.recorded import recorded_digests
 from policygate.engine.errors import EngineError
 from policygate.engine.http1 import Http1Pool
@@ -37,9 +38,6 @@ from policygate.timeutil import now_iso
 log = logging.getLogger(__name__)
 # A what-if sees approvals recorded up to this many seconds ago (a release decision sees all).
 WHAT_IF_APPROVALS_TTL_S = 5.0
-# A decision evaluated while a reload swapped the OPA is asked again (at most this many times in
-# all), so that its recorded policy revision is the one that answered.
-SWAP_RETRIES = 3
 
 
 def error_reason(code: str, message: str) -> Reason:
@@ -197,10 +195,10 @@ class DecisionService:
         """Evaluate a validated evidence document and record the decision.
 
         ``origin="supplied"`` (the default: a document someone wrote) is a what-if: the claims only
-        policygate may make are rebuilt first (:meth:`as_supplied`) and the decision never counts as
+        policygate may make are rebuilt first (:func:`making.as_supplied`) and the decision never counts as
         the model's release decision. :meth:`decide` evaluates what it collected itself."""
         if origin == "supplied":
-            evidence = self.as_supplied(evidence, caller, self._verified_for_what_if(evidence.subject.ref))
+            evidence = as_supplied(evidence, caller, self._verified_for_what_if(evidence.subject.ref))
         doc = evidence.to_input()
         try:
             answer, revision = self._evaluate(doc)
@@ -218,7 +216,7 @@ class DecisionService:
         verified = self._cached_verified(ref)
         if verified is None:  # not seen in the last few seconds: one read, off the event loop
             verified = await anyio.to_thread.run_sync(self._verified_for_what_if, ref)
-        doc = self.as_supplied(evidence, caller, verified).to_input()
+        doc = as_supplied(evidence, caller, verified).to_input()
         with self.log.coming():  # the group commit waits a moment for this record
             decision = await self._decide_async(doc, "supplied")
         return await self.record_async(decision, doc, decision_id)
@@ -249,31 +247,9 @@ class DecisionService:
         self._verified_cache[ref] = (time.monotonic() + WHAT_IF_APPROVALS_TTL_S, found)
         return found
 
-    @staticmethod
-    def as_supplied(evidence: EvidenceV1, caller: str | None, verified: list[Approval]) -> EvidenceV1:
-        """Supplied evidence with the claims only policygate may make rebuilt from what it knows:
-        ``request.caller`` is the authenticated caller (or none), no approval is ``verified`` or from
-        ``source: policygate`` because the document says so; the approvals policygate recorded for
-        the model (``verified``) are added from the log. The document given is not changed."""
-        claimed = [
-            a if not a.verified else a.model_copy(update={"verified": False})
-            for a in evidence.approvals
-            if a.source != SOURCE
-        ]
-        return evidence.model_copy(
-            update={
-                "request": evidence.request.model_copy(update={"caller": caller}),
-                "approvals": with_verified(claimed, verified) if verified else claimed,
-            }
-        )
-
     async def _revision_async(self) -> str:
         """The policy revision; asks OPA (in a thread) only when the cached one is stale."""
-        engine = self._engine()
-        cached = engine.cached_revision()
-        if cached is not None:
-            return cached
-        return await anyio.to_thread.run_sync(lambda: engine.policy_revision)
+        return await asking.revision_async(self._engine())
 
     async def _revision_or_none_async(self) -> str | None:
         try:
@@ -287,38 +263,12 @@ class DecisionService:
         return self.engine
 
     def _evaluate(self, doc: dict[str, Any]) -> tuple[Answer, str]:
-        """(OPA's answer, the revision of the policy that produced it). A reload that swaps the OPA
-        while a query runs would pair an old answer with the new revision: compare the revision
-        known before (a reload notes the new one as it swaps) with the one after, and ask again
-        when it moved."""
-        engine = self._engine()
-        for _ in range(SWAP_RETRIES):
-            before = engine.cached_revision()  # no query: the answer's own error comes first
-            with self.metrics.timed(self.metrics.evaluate_seconds):
-                answer = engine.answer(doc)
-            engine.instance_id()  # asked once per OPA: the label its decision log would carry
-            if answer.revision is not None:  # OPA said which bundle revision answered: nothing to pair up
-                return answer, answer.revision
-            revision = engine.policy_revision
-            if before in (None, revision):
-                break
-        return answer, revision
+        """(OPA's answer, the revision of the policy that produced it): :func:`asking.answer`."""
+        return asking.answer(self._engine(), doc, self.metrics)
 
     async def _evaluate_async(self, doc: dict[str, Any], pool: Http1Pool | None = None) -> tuple[Answer, str]:
         """:meth:`_evaluate` for the event loop."""
-        engine = self._engine()
-        for _ in range(SWAP_RETRIES):
-            before = engine.cached_revision()
-            with self.metrics.timed(self.metrics.evaluate_seconds):
-                answer = await engine.answer_async(doc, pool)
-            if not engine.instance_known():  # asked once per OPA, off the event loop
-                await anyio.to_thread.run_sync(engine.instance_id)
-            if answer.revision is not None:
-                return answer, answer.revision
-            revision = await self._revision_async()
-            if before in (None, revision):
-                break
-        return answer, revision
+        return await asking.answer_async(self._engine(), doc, self.metrics, pool)
 
     def _rules_for(self, revision: str) -> list[str]:
         """The rule ids of the policy that decided. An OPA policygate does not manage (a sidecar
@@ -353,7 +303,7 @@ class DecisionService:
             policy_revision=revision,
             evidence_digest=digest(doc),
             evidence_origin=origin,
-            **_about(doc),
+            **about(doc),
         )
         decision._opa = answered(answer, self._engine().cached_instance_id())
         return decision
@@ -376,14 +326,14 @@ class DecisionService:
             policy_revision=revision,
             evidence_digest=digest(doc) if doc else None,
             evidence_origin=origin,
-            **_about(doc or {}),
+            **about(doc or {}),
         )
 
     def record(
         self, decision: Decision, doc: dict[str, Any] | None, decision_id: str | None = None
     ) -> Decision:
         """Commit the decision (with its evidence) before anyone sees it."""
-        decision, args, fields = _record_of(decision, doc, decision_id)
+        decision, args, fields = record_of(decision, doc, decision_id)
         with self.metrics.timed(self.metrics.append_seconds):
             self.log.append(*args, **fields)
         self._recorded(decision)
@@ -394,7 +344,7 @@ class DecisionService:
         self, decision: Decision, doc: dict[str, Any] | None, decision_id: str | None = None
     ) -> Decision:
         """:meth:`record` for the event loop: returns once the decision is committed."""
-        decision, args, fields = _record_of(decision, doc, decision_id)
+        decision, args, fields = record_of(decision, doc, decision_id)
         with self.metrics.timed(self.metrics.append_seconds):
             await self.log.append_async(*args, **fields)
         self._recorded(decision)
@@ -429,51 +379,7 @@ class DecisionService:
         ):
             for reason in reasons:
                 m.findings.labels(reason.id, kind).inc()
-        _log_decision(decision)
-
-
-def _record_of(
-    decision: Decision, doc: dict[str, Any] | None, decision_id: str | None
-) -> tuple[Decision, tuple[str, str, dict[str, Any]], dict[str, Any]]:
-    """The log record of a decision: (decision with its final id, positional and keyword arguments)."""
-    if decision_id:
-        decision = decision.model_copy(update={"decision_id": decision_id})
-    payload = {
-        "decision": decision.model_dump(mode="json"),
-        "evidence": doc,
-        "opa": recorded_block(decision._opa),  # what OPA's decision log would say (export --format opa)
-    }
-    fields = {
-        "model_ref": (decision.subject or {}).get("ref"),
-        "target_stage": (decision.target or {}).get("stage"),
-        "outcome": decision.outcome,
-        "policy_revision": decision.policy_revision,
-    }
-    return decision, ("decision", decision.decision_id, payload), fields
-
-
-def _log_decision(decision: Decision) -> None:
-    log.debug(
-        "decision %s %s %s -> %s",
-        decision.decision_id,
-        (decision.subject or {}).get("ref"),
-        (decision.target or {}).get("stage"),
-        decision.outcome,
-    )
-
-
-def _about(doc: dict[str, Any]) -> dict[str, Any]:
-    subject = doc.get("subject") or {}
-    request = doc.get("request") or {}
-    return {
-        "subject": {k: subject.get(k) for k in ("ref", "platform", "name", "version")} if subject else None,
-        "target": request.get("target"),
-        "requested_by": request.get("requested_by"),
-        "caller": request.get("caller"),
-        "ticket": request.get("ticket"),
-        "run_url": request.get("run_url"),
-        "evaluated_at": now_iso(),
-    }
+        log_decision(decision)
 
 
 __all__ = ["DecisionService", "LogError", "error_reason", "now_iso"]

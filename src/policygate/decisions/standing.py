@@ -4,16 +4,50 @@ A decision stops standing when the log holds, after it, a later *collected* deci
 version and target (what-ifs never count), or a withdrawal (or rejection) by a reviewer whose approval
 it counted (the reviewer's latest entry wins, as in approval.rego). Retirement is not recorded yet:
 :func:`_retired` is where it will be asked.
+
+The log reads an attestation needs live here (integrity, below the log, only builds and signs the
+statement): :func:`standing_record` and :func:`attestation_of`.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.record import model_spellings
+from policygate.integrity.attest import DEFAULT_TTL_S, AttestError, not_a_what_if, statement
 
 APPROVAL_PAGE = 200
+
+
+class NotStanding(AttestError):
+    """The decision is no longer the version's standing decision for its target (superseded, an
+    approval it counted withdrawn): its attestation would outlive its allow."""
+
+
+def attestation_of(
+    log: DecisionLog, decision_id: str, *, ttl_s: float = DEFAULT_TTL_S, now: datetime | None = None
+) -> dict[str, Any]:
+    """The statement of a decision recorded in ``log`` (a DecisionLog) that still stands, valid for
+    ``ttl_s`` from ``now``; LookupError when the log has no such decision, NotStanding when it no longer
+    stands."""
+    record = standing_record(log, decision_id)
+    issued = now or datetime.now(UTC)
+    return statement(record, str(log.hash_at(int(record["seq"]))), issued, issued + timedelta(seconds=ttl_s))
+
+
+def standing_record(log: DecisionLog, decision_id: str) -> dict[str, Any]:
+    """The recorded decision, if it still stands (LookupError: none; AttestError: a what-if;
+    NotStanding: superseded or withdrawn, naming why)."""
+    record = log.get(decision_id) if len(decision_id) <= 64 else None
+    if record is None or record.get("kind") != "decision":
+        raise LookupError(f"no decision {decision_id!r} in the decision log")
+    not_a_what_if(record.get("decision") or {})
+    why = why_not_standing(log, record)
+    if why is not None:
+        raise NotStanding(f"decision {decision_id} no longer stands: {why}")
+    return record
 
 
 def why_not_standing(log: DecisionLog, record: dict[str, Any]) -> str | None:

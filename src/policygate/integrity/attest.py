@@ -13,7 +13,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from policygate.decisions.standing import why_not_standing
 from policygate.evidence import ArtifactSignature
 from policygate.integrity.manifest import SIGNATURE_FILE, Manifest
 from policygate.timeutil import iso, parse_iso
@@ -37,36 +36,8 @@ class AttestError(ValueError):
     """A decision that cannot be attested, or an envelope that does not verify (the message says why)."""
 
 
-class NotStanding(AttestError):
-    """The decision is no longer the version's standing decision for its target (superseded, an
-    approval it counted withdrawn): its attestation would outlive its allow."""
-
-
-def attestation_of(
-    log: Any, decision_id: str, *, ttl_s: float = DEFAULT_TTL_S, now: datetime | None = None
-) -> dict[str, Any]:
-    """The statement of a decision recorded in ``log`` (a DecisionLog) that still stands, valid for
-    ``ttl_s`` from ``now``; LookupError when the log has no such decision, NotStanding when it no longer
-    stands."""
-    record = standing_record(log, decision_id)
-    issued = now or datetime.now(UTC)
-    return statement(record, str(log.hash_at(int(record["seq"]))), issued, issued + timedelta(seconds=ttl_s))
-
-
-def standing_record(log: Any, decision_id: str) -> dict[str, Any]:
-    """The recorded decision, if it still stands (LookupError: none; AttestError: a what-if;
-    NotStanding: superseded or withdrawn, naming why)."""
-    record = log.get(decision_id) if len(decision_id) <= 64 else None
-    if record is None or record.get("kind") != "decision":
-        raise LookupError(f"no decision {decision_id!r} in the decision log")
-    _not_a_what_if(record.get("decision") or {})
-    why = why_not_standing(log, record)
-    if why is not None:
-        raise NotStanding(f"decision {decision_id} no longer stands: {why}")
-    return record
-
-
-def _not_a_what_if(decision: dict[str, Any]) -> None:
+def not_a_what_if(decision: dict[str, Any]) -> None:
+    """AttestError unless ``decision`` was made on collected evidence (a what-if never stands)."""
     if decision.get("evidence_origin") == "supplied":
         raise AttestError(
             f"decision {decision.get('decision_id')} is a what-if on evidence its caller wrote: "
@@ -81,7 +52,7 @@ def statement(
     from ``issued_at`` to ``valid_until``."""
     decision = record.get("decision") or {}
     evidence = record.get("evidence") or {}
-    _not_a_what_if(decision)
+    not_a_what_if(decision)
     _not_unverified(decision, evidence)
     artifacts = evidence.get("artifacts")
     if not isinstance(artifacts, dict) or not artifacts.get("digest"):

@@ -11,7 +11,8 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from policygate.api.deps import RuntimeDep
 from policygate.decisions.checkpoint import CheckpointError, load_private
 from policygate.decisions.log import LogError
-from policygate.integrity.attest import AttestError, attestation_of, sign, standing_record
+from policygate.decisions.standing import attestation_of, standing_record
+from policygate.integrity.attest import AttestError, sign
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
 

@@ -71,7 +71,8 @@ def model_pack(
     record about it, its evidence, the policy that decided, a signed checkpoint and the chain segment
     proving each record; ``policygate log pack verify FILE --key PUB`` checks it offline. 409 when the
     service has no checkpoint to prove the records in (POLICYGATE_CHECKPOINT_KEY or _DIR)."""
-    from policygate.audit.pack import NothingRecorded, PackError, build_configured
+    from policygate.audit.pack import NothingRecorded, PackError
+    from policygate.audit.pack_build import build_configured
 
     try:
         version = str(parse(ref))

@@ -37,7 +37,8 @@ def pack(
         return
     if out is None or file is not None:
         fail("usage: policygate log pack MODEL_REF --out FILE (or: log pack verify FILE --key PUB)")
-    from policygate.audit.pack import PackError, build_configured
+    from policygate.audit.pack import PackError
+    from policygate.audit.pack_build import build_configured
     from policygate.refs import RefError, parse
 
     try:
@@ -58,7 +59,8 @@ def pack(
 
 
 def _verify(file: Path | None, key: Path | None) -> None:
-    from policygate.audit.pack import PackError, read, verify
+    from policygate.audit.pack import PackError, read
+    from policygate.audit.pack_verify import verify
     from policygate.decisions.checkpoint import CheckpointError, load_public
 
     if file is None or key is None:

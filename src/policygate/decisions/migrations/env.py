@@ -1,6 +1,6 @@
 """Alembic environment: policygate passes its own connection (already locked) in ``config.attributes``.
 
-Run by :func:`policygate.decisions.log.migrate`; the ``alembic`` command line works too
+Run by :func:`policygate.decisions.database.migrate`; the ``alembic`` command line works too
 (``alembic -c src/policygate/decisions/migrations/alembic.ini -x url=... upgrade head``).
 """
 
