@@ -12,7 +12,8 @@ from typing import Any
 import anyio.to_thread
 
 from policygate.engine.http1 import Http1Pool
-from policygate.engine.opa import Answer, OpaEngine
+from policygate.engine.opa import OpaEngine
+from policygate.engine.result import Answer
 from policygate.metrics import Metrics
 
 # A decision evaluated while a reload swapped the OPA is asked again (at most this many times in
