@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from policygate.evidence import Change, Request, Target
     from policygate.refs import parse
     from policygate.runtime import build_sources, open_runtime, open_service
+    from policygate.runtime.engines import start_engine
     from policygate.sources.base import EvidenceSource
     from policygate.sources.collect import Collector
 
@@ -38,6 +39,7 @@ _HOMES = {
     "open_runtime": "policygate.runtime",
     "open_service": "policygate.runtime",
     "build_sources": "policygate.runtime",
+    "start_engine": "policygate.runtime.engines",
     "Collector": "policygate.sources.collect",
     "EvidenceSource": "policygate.sources.base",
     "DecisionLog": "policygate.decisions.log",
@@ -58,6 +60,7 @@ __all__ = [
     "open_runtime",
     "open_service",
     "build_sources",
+    "start_engine",
     "Collector",
     "EvidenceSource",
     "DecisionLog",
