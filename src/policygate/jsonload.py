@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from policygate.errors import InputError
 
-class DuplicateKeyError(ValueError):
+
+class DuplicateKeyError(InputError):
     def __init__(self, key: str) -> None:
         super().__init__(f"duplicate key {key[:80]!r} in a JSON object")
         self.key = key

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from policygate.errors import InputError
+
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._\-]{0,254}"
 _VERSION = r"[0-9]{1,18}"
 _ALIAS = r"[A-Za-z_][A-Za-z0-9_\-]{0,254}"
@@ -49,7 +51,7 @@ FORMS = (
 )
 
 
-class RefError(ValueError):
+class RefError(InputError):
     """A model reference that does not parse; the message names the accepted forms."""
 
 

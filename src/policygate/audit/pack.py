@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from policygate.errors import InputError
 from policygate.policy.revisions import KIND as POLICY_KIND
 from policygate.policy.waivers import KIND as WAIVER_KIND
 
@@ -43,7 +44,7 @@ DISCLOSURE = (
 )
 
 
-class PackError(ValueError):
+class PackError(InputError):
     """No pack can be built (no checkpoint, nothing recorded about the version)."""
 
 

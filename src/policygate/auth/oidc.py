@@ -9,9 +9,10 @@ import jwt
 from policygate.auth.jwks import KeySet
 from policygate.auth.principal import SCOPES, Principal
 from policygate.config.oidc import OidcSettings
+from policygate.errors import PolicygateError
 
 
-class OidcError(Exception):
+class OidcError(PolicygateError):
     pass
 
 

@@ -10,10 +10,11 @@ import requests
 from pydantic import ValidationError
 
 from policygate.decisions.decision import Decision
+from policygate.errors import PolicygateError
 from policygate.evidence import Change, Target
 
 
-class RemoteError(Exception):
+class RemoteError(PolicygateError):
     pass
 
 

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from policygate.decisions.log import DecisionLog
+from policygate.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ _COSIGNATURE = b"\x04"  # ... and of a witness's cosignature/v1
 _DASH = "\u2014"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint or key that cannot be read, or a signature that does not verify."""
 
 

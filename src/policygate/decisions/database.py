@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from policygate.decisions.group_commit import pg_lock_key, stale_sqlite
 from policygate.decisions.schema import Record
+from policygate.errors import PolicygateError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 FIRST_REVISION = "0001"  # the schema Base.metadata.create_all made before migrations existed
@@ -25,7 +26,7 @@ FIRST_REVISION = "0001"  # the schema Base.metadata.create_all made before migra
 _log = logging.getLogger(__name__)
 
 
-class LogError(Exception):
+class LogError(PolicygateError):
     """The decision log could not be read or written."""
 
 

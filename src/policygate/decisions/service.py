@@ -46,6 +46,12 @@ def error_reason(code: str, message: str) -> Reason:
 
 
 class DecisionService:
+    """Collect, evaluate, record. Which failures become an ``error`` decision is drawn in
+    :mod:`policygate.errors`: a :class:`~policygate.errors.DecisionError` (a source's
+    ``SourceError``, OPA's ``EngineError``), invalid evidence from a source, and anything unforeseen
+    while collecting; a ``LogError`` is raised instead, since a decision off the record may not be
+    answered."""
+
     def __init__(
         self,
         engine: OpaEngine | None,

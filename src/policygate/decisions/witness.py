@@ -37,6 +37,7 @@ from policygate.decisions.chain import GENESIS, chain_hash
 from policygate.decisions.checkpoint import Checkpoint, CheckpointError, cosign, parse_signed
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.schema import Record
+from policygate.errors import PolicygateError
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def bodies_between(log_: DecisionLog, after: int, upto: int) -> list[str]:
         return [str(b) for b in conn.execute(stmt).scalars()]
 
 
-class WitnessRefused(Exception):
+class WitnessRefused(PolicygateError):
     """The witness answered, and refused the checkpoint (the log does not extend what it saw)."""
 
 

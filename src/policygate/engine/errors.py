@@ -8,6 +8,7 @@ undefined ``data.policygate.decision`` is an error, never an allow.
 from __future__ import annotations
 
 from policygate.config.bundles import BUNDLE  # the configuration names it too (config imports no engine)
+from policygate.errors import DecisionError
 
 DECISION_PACKAGE = "policygate"
 DECISION_RULE = "decision"
@@ -20,7 +21,7 @@ STRICT = {"strict-builtin-errors": "true"}
 DECIDE = {**STRICT, "provenance": "true", "metrics": "true"}
 
 
-class EngineError(Exception):
+class EngineError(DecisionError):
     """OPA could not produce a decision; ``code`` says why (unreachable, policy_error, undefined)."""
 
     def __init__(self, code: str, message: str) -> None:

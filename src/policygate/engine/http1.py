@@ -17,10 +17,12 @@ from typing import Any, cast
 
 import httptools
 
+from policygate.errors import PolicygateError
+
 MAX_IDLE = 64
 
 
-class ProtocolError(ConnectionError):
+class ProtocolError(PolicygateError, ConnectionError):
     """The server's answer was not HTTP/1.1 as we know it."""
 
 

@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from policygate.errors import InputError
 from policygate.evidence import ArtifactSignature
 from policygate.integrity.manifest import SIGNATURE_FILE, Manifest
 from policygate.timeutil import iso, parse_iso
@@ -32,7 +33,7 @@ MODEL_PREFIX = "model:"
 DEFAULT_TTL_S = 86400.0  # POLICYGATE_ATTESTATION_TTL_S
 
 
-class AttestError(ValueError):
+class AttestError(InputError):
     """A decision that cannot be attested, or an envelope that does not verify (the message says why)."""
 
 

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import yaml
 
+from policygate.errors import InputError, PolicygateError
 from policygate.evidence import ArtifactSignature
 from policygate.integrity.manifest import MLFLOW_DOWNLOAD_META, SIGNATURE_FILE, Manifest, manifest_of
 from policygate.integrity.signature import verify_signature
@@ -36,11 +37,11 @@ _SPECIAL = {
 }
 
 
-class SpecialFile(ValueError):
+class SpecialFile(InputError):
     """A FIFO, device or socket among the files: reading it could block forever, or read anything."""
 
 
-class DeadlineExceeded(Exception):
+class DeadlineExceeded(PolicygateError):
     """Reading the files took longer than the verification may."""
 
 

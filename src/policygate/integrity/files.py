@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from policygate.config.integrity import ArtifactSettings
+from policygate.errors import PolicygateError
 from policygate.evidence import ArtifactFile, Artifacts, ArtifactSignature, ArtifactsUnverified
 from policygate.integrity.manifest import BudgetExceeded, Manifest, manifest_of
 from policygate.integrity.signature import verify_signature
@@ -20,7 +21,7 @@ GAP = "artifacts"  # named in collection.gaps when the files could not be read
 Reason = Literal["size_cap", "time_budget", "store"]
 
 
-class ArtifactsUnavailable(Exception):
+class ArtifactsUnavailable(PolicygateError):
     """The files could not be read or hashed within the budget: why (``reason``), and how much was
     listed and read before it stopped (the evidence records both, INT-003 names them)."""
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from policygate.errors import PolicygateError
 from policygate.evidence import canonical_json
 
 CHUNK = 1024 * 1024
@@ -23,7 +24,7 @@ MLFLOW_DOWNLOAD_META = "registered_model_meta"
 NOT_MODEL_FILES = frozenset({SIGNATURE_FILE, MLFLOW_DOWNLOAD_META})
 
 
-class BudgetExceeded(Exception):
+class BudgetExceeded(PolicygateError):
     """The files are larger (``size_cap``), or take longer to hash (``time_budget``), than the budget
     allows; with how much was read before it stopped."""
 

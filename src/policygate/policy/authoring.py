@@ -19,11 +19,12 @@ from policygate.engine.catalogue import Catalogue, annotated_rules, rule_of_anno
 from policygate.engine.errors import EngineError
 from policygate.engine.opa import OpaEngine
 from policygate.engine.runner import output_text, run_opa
+from policygate.errors import PolicygateError
 
 TestStatus = Literal["pass", "fail", "error", "skip"]
 
 
-class AuthoringError(Exception):
+class AuthoringError(PolicygateError):
     """OPA could not be run on the policy directory at all (missing binary or directory)."""
 
 

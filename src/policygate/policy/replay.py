@@ -28,6 +28,7 @@ from policygate.decisions.decision import PolicyResult
 from policygate.decisions.log import DecisionLog
 from policygate.engine.errors import EngineError
 from policygate.engine.opa import OpaEngine
+from policygate.errors import PolicygateError
 from policygate.policy.timespec import instant_or_duration, rfc3339
 from policygate.policy.waivers import DATA_PATH, WaiverState, waiver_records
 
@@ -267,7 +268,7 @@ def since_of(text: str, now: datetime) -> datetime | None:
     return instant_or_duration(text, now, future=False)
 
 
-class CandidateRefused(Exception):
+class CandidateRefused(PolicygateError):
     """The candidate policies fail a check any load runs: nothing can be replayed with them."""
 
     def __init__(self, policy_dir: Path, report: LoadReport) -> None:

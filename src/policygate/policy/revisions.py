@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.engine.revision import is_policy_module
+from policygate.errors import InputError
 from policygate.policy.files import policy_data, revision_of_files
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ RETRY_S = 60.0  # a revision that could not be kept is tried again after this lo
 _ROOT = Path("/policy")  # where stored relative paths are put to recompute (any absolute root)
 
 
-class RevisionError(ValueError):
+class RevisionError(InputError):
     """The revision asked for is malformed, not kept, or its stored files no longer recompute to it."""
 
 

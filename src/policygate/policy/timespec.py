@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from policygate.errors import InputError
+
 MAX_WAIVER_DAYS = 365  # a waiver expires at most this far ahead (policy.waivers)
 
 _DURATION = re.compile(r"(?P<n>[0-9]{1,6})\s*(?P<unit>[smhdw])")
@@ -13,7 +15,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 OPA_TIME_LIMIT = datetime(2262, 1, 1, tzinfo=UTC)
 
 
-class TimeSpecError(ValueError):
+class TimeSpecError(InputError):
     """A time or duration that does not parse; the message says what is accepted."""
 
 

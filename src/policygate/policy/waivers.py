@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from policygate.decisions.log import DecisionLog
 from policygate.engine.catalogue import rules_in
 from policygate.engine.errors import EngineError
+from policygate.errors import InputError, PolicygateError
 from policygate.evidence import STAGES, Stage
 from policygate.policy.timespec import (
     MAX_WAIVER_DAYS,
@@ -55,11 +56,11 @@ _PLATFORM_PREFIXES = ("mlflow:models:/", "azureml:")
 Status = Literal["active", "expired", "revoked"]
 
 
-class WaiverError(ValueError):
+class WaiverError(InputError):
     """A waiver request that cannot be granted; the message names the field and the problem."""
 
 
-class WaiverNotFound(LookupError):
+class WaiverNotFound(PolicygateError, LookupError):
     pass
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from policygate.errors import DecisionError
 from policygate.evidence import (
     Approval,
     Artifacts,
@@ -42,7 +43,7 @@ def first_line(value: object) -> str:
     return text.splitlines()[0][:300] if text else ""
 
 
-class SourceError(Exception):
+class SourceError(DecisionError):
     """A source could not answer; ``call`` names what failed (for the reason shown to the caller)."""
 
     def __init__(self, platform: str, call: str, message: str, *, not_found: bool = False) -> None:

@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from policygate.errors import PolicygateError
 from policygate.logredact import redact
 
 
-class DirectoryError(Exception):
+class DirectoryError(PolicygateError):
     """The directory could not answer (unreachable, refused, malformed)."""
 
     def __init__(self, provider: str, message: str) -> None:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from policygate.errors import InputError
 from policygate.refs import RefError, parse
 from policygate.webhooks.worker import Job
 
@@ -25,7 +26,7 @@ _WORKSPACE_TOPIC = re.compile(
 )
 
 
-class EventError(ValueError):
+class EventError(InputError):
     """An event that cannot be understood (HTTP 400)."""
 
 

@@ -7,12 +7,14 @@ import hashlib
 import hmac
 import time
 
+from policygate.errors import PolicygateError
 
-class SignatureError(Exception):
+
+class SignatureError(PolicygateError):
     """Missing or wrong signature (HTTP 401)."""
 
 
-class StaleDelivery(Exception):
+class StaleDelivery(PolicygateError):
     """Timestamp outside the tolerance window (HTTP 400)."""
 
 
