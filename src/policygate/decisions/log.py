@@ -16,9 +16,9 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection, inspect, select, text
 from sqlalchemy.engine import make_url
@@ -48,6 +48,36 @@ def db_problem(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
     return f"{type(orig).__name__}: {first[:200]}" if first else type(orig).__name__
+
+
+class Columns(TypedDict, total=False):
+    """A record's indexed columns besides its kind and id (what the log's queries filter on)."""
+
+    model_ref: str | None
+    target_stage: str | None
+    outcome: str | None
+    policy_revision: str | None
+
+
+def _pending(
+    kind: str,
+    record_id: str,
+    payload: dict[str, Any],
+    columns: Columns,
+    wake: Callable[[], None] | None,
+    future: asyncio.Future[None] | None = None,
+) -> _Pending:
+    return _Pending(
+        kind,
+        record_id,
+        payload,
+        columns.get("model_ref"),
+        columns.get("target_stage"),
+        columns.get("outcome"),
+        columns.get("policy_revision"),
+        wake,
+        future=future,
+    )
 
 
 class DecisionLog(LogQueries):
@@ -152,17 +182,7 @@ class DecisionLog(LogQueries):
             f"fail with 503 after {self.lock_timeout_s:g} s (docs/operations.md)"
         )
 
-    def append(
-        self,
-        kind: str,
-        record_id: str,
-        payload: dict[str, Any],
-        *,
-        model_ref: str | None = None,
-        target_stage: str | None = None,
-        outcome: str | None = None,
-        policy_revision: str | None = None,
-    ) -> int:
+    def append(self, kind: str, record_id: str, payload: dict[str, Any], **columns: Unpack[Columns]) -> int:
         """Append one record to the chain and commit it; returns its sequence number.
 
         Group commit: concurrent callers queue their records; the log's writer thread
@@ -171,37 +191,17 @@ class DecisionLog(LogQueries):
         once its record is durable, or gets a LogError and its record is not in the log.
         """
         committed = threading.Event()
-        item = _Pending(
-            kind, record_id, payload, model_ref, target_stage, outcome, policy_revision, committed.set
-        )
+        item = _pending(kind, record_id, payload, columns, committed.set)
         self._submit(item)
         committed.wait()
         return item.result()
 
     async def append_async(
-        self,
-        kind: str,
-        record_id: str,
-        payload: dict[str, Any],
-        *,
-        model_ref: str | None = None,
-        target_stage: str | None = None,
-        outcome: str | None = None,
-        policy_revision: str | None = None,
+        self, kind: str, record_id: str, payload: dict[str, Any], **columns: Unpack[Columns]
     ) -> int:
         """:meth:`append` for the event loop: waits for the commit without holding a thread."""
         committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        item = _Pending(
-            kind,
-            record_id,
-            payload,
-            model_ref,
-            target_stage,
-            outcome,
-            policy_revision,
-            None,
-            future=committed,
-        )
+        item = _pending(kind, record_id, payload, columns, None, committed)
         self._submit(item)
         await committed
         return item.result()
