@@ -269,6 +269,45 @@ MISTAKES: dict[str, Mistake] = {
         ),
         ("privacy.rego:36", "decison"),
     ),
+    "evidence-key-typo-through-a-function-parameter": Mistake(
+        (
+            replace(
+                PRIVACY,
+                "\tlower_str(a.by) in privacy_team\n",
+                "\tlower_str(a.by) in privacy_team\n\t_privacy_ok(a)\n",
+            ),
+            replace(
+                PRIVACY,
+                "handles_pii if",
+                '_privacy_ok(a) if lower_str(object.get(a, "decison", "approved")) == "approved"\n\nhandles_pii if',
+            ),
+        ),
+        ("privacy.rego:29", "decison", "_privacy_ok"),
+    ),
+    "evidence-key-typo-in-every": Mistake(
+        (
+            replace(
+                PRIVACY,
+                RULE_BODY,
+                RULE_BODY
+                + '\tevery d in input.lineage.datasets {\n\t\tobject.get(d, "contxt", "training") == "training"\n\t}\n',
+            ),
+        ),
+        ("privacy.rego:27", "contxt"),
+        reload=False,
+    ),
+    "evidence-key-typo-in-a-comprehension": Mistake(
+        (
+            replace(
+                PRIVACY,
+                "privacy_team := {",
+                'approving := {a | some a in input.approvals; object.get(a, "decison", "approved") == "approved"}\n\nprivacy_team := {',
+            ),
+            replace(PRIVACY, "some a in target_approvals", "some a in approving"),
+        ),
+        ("privacy.rego:31", "decison"),
+        reload=False,
+    ),
     "network-builtin": Mistake(
         (
             replace(

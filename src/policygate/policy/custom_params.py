@@ -160,61 +160,147 @@ def read_errors(rules: list[ParsedRule], declared: dict[str, dict[str, Any]]) ->
 # ---------------------------------------------------------------------------
 
 
-def _evidence_vars(rule: ParsedRule, sets: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Variables a rule binds to a part of the evidence: ``some v in input.P`` / ``v := input.P``
-    (the elements of P), ``some v in S`` for a set rule S collecting from the evidence."""
-    found: dict[str, list[str]] = {}
-    for op, args, _ in calls(rule):
-        if op in (["internal", "member_2"], ["assign"], ["eq"]) and len(args) == 2:
-            var, source = (args[0], args[1]) if op[0] == "internal" else (args[0], args[1])
-            parts = _ref(source)
-            if not (isinstance(var, dict) and var.get("type") == "var") or parts is None:
+Paths = list[list[str]]  # the evidence paths a variable may hold ("0" for any array element)
+
+
+def _var(term: Any) -> str | None:
+    return str(term["value"]) if isinstance(term, dict) and term.get("type") == "var" else None
+
+
+def _value_paths(term: Any, bound: dict[str, Paths], sets: dict[str, Paths], elements: bool) -> Paths:
+    """What ``term`` holds as evidence paths: ``input.P`` (its elements when ``elements``), a bound
+    variable, or a set rule of evidence items (always elements)."""
+    name = _var(term)
+    if name is not None:
+        if elements and name in sets:
+            return sets[name]
+        return [[*p, "0"] for p in bound.get(name, [])] if elements else bound.get(name, [])
+    parts = _ref(term)
+    if not parts or not all(isinstance(p, str) for p in parts):
+        return []
+    if parts[0] == "input":
+        return [[*map(str, parts[1:]), "0"]] if elements else [[str(p) for p in parts[1:]]]
+    if len(parts) == 1 and elements and str(parts[0]) in sets:
+        return sets[str(parts[0])]
+    return []
+
+
+def _everys(node: Any) -> Iterator[dict[str, Any]]:
+    """The ``every k, v in domain { ... }`` nodes in an AST node."""
+    if isinstance(node, dict):
+        if "domain" in node and "body" in node and "value" in node:
+            yield node
+        for value in node.values():
+            yield from _everys(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _everys(item)
+
+
+def _evidence_vars(rule: ParsedRule, sets: dict[str, Paths], params: dict[str, Paths]) -> dict[str, Paths]:
+    """Variables a rule binds to a part of the evidence: ``some v in input.P`` (also ``some k, v``,
+    ``every v in``, inside comprehensions), ``v := input.P``, ``some v in S`` for a set rule S of
+    evidence items, and a function's parameters (``params``, from its callers)."""
+    found: dict[str, Paths] = {k: list(v) for k, v in params.items()}
+    raw = rule.raw if isinstance(rule.raw, dict) else {"body": rule.body}
+    for _ in range(3):  # a variable bound from another one bound later in the walk
+        for op, args, _loc in calls(rule):
+            if op == ["internal", "member_2"] and len(args) == 2:
+                var, paths = _var(args[0]), _value_paths(args[1], found, sets, True)
+            elif op == ["internal", "member_3"] and len(args) == 3:
+                var, paths = _var(args[1]), _value_paths(args[2], found, sets, True)
+            elif op in (["assign"], ["eq"]) and len(args) == 2:
+                var, paths = _var(args[0]), _value_paths(args[1], found, sets, False)
+            else:
                 continue
-            if parts and parts[0] == "input" and all(isinstance(p, str) for p in parts[1:]):
-                path = [str(p) for p in parts[1:]]
-                found[str(var["value"])] = [*path, "0"] if op[0] == "internal" else path
-            elif len(parts) == 1 and op[0] == "internal" and str(parts[0]) in sets:
-                found[str(var["value"])] = sets[str(parts[0])]
+            if var is not None and paths:
+                found[var] = [p for p in paths if p not in found.get(var, [])] + found.get(var, [])
+        for node in _everys({k: v for k, v in raw.items() if k != "annotations"}):
+            var, paths = _var(node.get("value")), _value_paths(node.get("domain"), found, sets, True)
+            if var is not None and paths:
+                found[var] = paths
     return found
 
 
+def _element_var(rule: ParsedRule) -> str | None:
+    """The variable a set rule collects (``S contains v``) or a comprehension-valued rule's term
+    (``S := [v | ...]``)."""
+    head = (rule.raw or {}).get("head") or {}
+    if (var := _var(head.get("key"))) is not None:
+        return var
+    value = head.get("value")
+    if isinstance(value, dict) and value.get("type") in ("arraycomprehension", "setcomprehension"):
+        return _var((value.get("value") or {}).get("term"))
+    return None
+
+
+def _bindings(policy: list[ParsedRule]) -> tuple[dict[str, Paths], dict[tuple[str, int], Paths]]:
+    """To a fixed point: set rules of evidence items, and function parameters bound at a call site
+    (``f(a)`` with ``a`` an approval, or ``f(input.subject)``)."""
+    sets: dict[str, Paths] = {}
+    params: dict[tuple[str, int], Paths] = {}
+    functions = {r.name for r in policy if ((r.raw or {}).get("head") or {}).get("args")}
+    for _ in range(6):
+        before = (repr(sets), repr(params))
+        for rule in policy:
+            bound = _evidence_vars(rule, sets, _param_vars(rule, params))
+            element = _element_var(rule)
+            if element is not None and element in bound:
+                sets[rule.name] = bound[element]
+            for op, args, _loc in calls(rule):
+                if len(op) != 1 or op[0] not in functions:
+                    continue
+                for i, arg in enumerate(args):
+                    for path in _value_paths(arg, bound, sets, False):
+                        known = params.setdefault((op[0], i), [])
+                        if path not in known:
+                            known.append(path)
+        if (repr(sets), repr(params)) == before:
+            break
+    return sets, params
+
+
+def _param_vars(rule: ParsedRule, params: dict[tuple[str, int], Paths]) -> dict[str, Paths]:
+    args = ((rule.raw or {}).get("head") or {}).get("args") or []
+    return {
+        name: params[(rule.name, i)]
+        for i, arg in enumerate(args)
+        if (name := _var(arg)) is not None and (rule.name, i) in params
+    }
+
+
 def evidence_default_errors(rules: list[ParsedRule], schema: dict[str, Any]) -> list[CheckError]:
-    """``object.get(a, "decison", "approved")`` where ``a`` is an approval: the default hides the
-    typo (here a rejected approval would count), so it is refused like a misspelled input path."""
+    """``object.get(a, "decison", "approved")`` where ``a`` is an approval (bound in the rule, or a
+    function parameter some caller passes one): the default hides the typo (here a rejected approval
+    would count), so it is refused like a misspelled input path. A key the evidence has on any of
+    the paths a variable may hold passes."""
     policy = [r for r in rules if r.package == DECISION_PACKAGE]
-    sets: dict[str, list[str]] = {}
-    for (
-        rule
-    ) in policy:  # set rules whose elements are evidence items: `S contains v if { some v in input.P }`
-        head = (rule.raw or {}).get("head") or {}
-        key = head.get("key")
-        if isinstance(key, dict) and key.get("type") == "var":
-            bound = _evidence_vars(rule, {})
-            if str(key["value"]) in bound:
-                sets[rule.name] = bound[str(key["value"])]
+    sets, params = _bindings(policy)
     errors = []
     for rule in policy:
-        bound = _evidence_vars(rule, sets)
+        bound = _evidence_vars(rule, sets, _param_vars(rule, params))
         for op, args, loc in calls(rule):
             if op != ["object", "get"] or len(args) < 3:
                 continue
-            base, key = args[0], args[1]
-            if not (isinstance(base, dict) and base.get("type") == "var" and str(base["value"]) in bound):
+            base, key = _var(args[0]), args[1]
+            if (
+                base is None
+                or base not in bound
+                or not (isinstance(key, dict) and key.get("type") == "string")
+            ):
                 continue
-            if not (isinstance(key, dict) and key.get("type") == "string"):
-                continue
-            path = [*bound[str(base["value"])], str(key["value"])]
-            missing = unknown_segment(schema, path)
-            if missing is not None:
+            paths = [[*p, str(key["value"])] for p in bound[base]]
+            missing = [m for p in paths if (m := unknown_segment(schema, p)) is not None]
+            if len(missing) == len(paths):
                 errors.append(
                     CheckError(
                         rule.file,
                         int(loc.get("row", rule.row) or rule.row),
                         1,
                         "input_path",
-                        f"{rule.name} reads {key['value']!r} of {base['value']} (evidence "
-                        f"{'.'.join(bound[str(base['value'])])}) with a default, but the evidence has no "
-                        f"{missing} (see `policygate schema`); the default would always apply",
+                        f"{rule.name} reads {key['value']!r} of {base} (evidence "
+                        f"{'.'.join(bound[base][0])}) with a default, but the evidence has no "
+                        f"{missing[0]} (see `policygate schema`); the default would always apply",
                     )
                 )
     return errors
