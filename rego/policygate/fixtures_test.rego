@@ -269,3 +269,7 @@ test_fixture_is_compliant if {
 	d.warn == []
 	d.dryrun == []
 }
+
+test_pinned_params_are_the_shipped_ones_even_without_loaded_ones if {
+	pinned_params == shipped_params with data.policygate_params as null
+}
