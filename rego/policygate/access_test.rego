@@ -40,7 +40,7 @@ test_acc001_reports_each_privileged_role if {
 }
 
 test_acc001_reads_the_parameter if {
-	ids := deny_ids(compliant) with data.policygate_params.privileged_roles as ["AzureML Data Scientist"]
+	ids := deny_ids(compliant) with data.policygate_test.changed_params as {"privileged_roles": ["AzureML Data Scientist"]}
 	"ACC-001" in ids
 }
 

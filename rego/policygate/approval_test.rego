@@ -131,12 +131,12 @@ test_apr001_unknown_stage_uses_overall_maximum if {
 }
 
 test_apr001_unknown_stage_and_no_parameters_needs_nothing if {
-	ids := deny_ids(with_value("/request/target/stage", "canary")) with data.policygate_params.required_approvals as {"production": {}}
+	ids := deny_ids(with_value("/request/target/stage", "canary")) with data.policygate_test.changed_params as {"required_approvals": {"production": {}}}
 	not "APR-001" in ids
 }
 
 test_apr001_stage_with_empty_requirements_uses_overall_maximum if {
-	ids := deny_ids(with_approvals([bob])) with data.policygate_params.required_approvals as {"production": {}, "staging": {"low": 2}}
+	ids := deny_ids(with_approvals([bob])) with data.policygate_test.changed_params as {"required_approvals": {"production": {}, "staging": {"low": 2}}}
 	"APR-001" in ids
 }
 
@@ -167,11 +167,11 @@ test_apr001_non_object_approvals_ignored if {
 }
 
 test_apr001_verified_required if {
-	ids := deny_ids(compliant) with data.policygate_params.require_verified_approvals as true
+	ids := deny_ids(compliant) with data.policygate_test.changed_params as {"require_verified_approvals": true}
 	"APR-001" in ids
-	[r] := denials(compliant, "APR-001") with data.policygate_params.require_verified_approvals as true
+	[r] := denials(compliant, "APR-001") with data.policygate_test.changed_params as {"require_verified_approvals": true}
 	contains(r.message, "fresh verified approval(s)")
-	ids2 := deny_ids(with_approvals([object.union(bob, {"verified": true})])) with data.policygate_params.require_verified_approvals as true
+	ids2 := deny_ids(with_approvals([object.union(bob, {"verified": true})])) with data.policygate_test.changed_params as {"require_verified_approvals": true}
 	not "APR-001" in ids2
 }
 
@@ -268,7 +268,7 @@ test_apr003_boundary_is_fresh if {
 }
 
 test_apr003_reads_max_age_parameter if {
-	ids := deny_ids(compliant) with data.policygate_params.max_approval_age_days as 9
+	ids := deny_ids(compliant) with data.policygate_test.changed_params as {"max_approval_age_days": 9}
 	ids == {"APR-003"}
 }
 

@@ -29,7 +29,7 @@ test_evd001_optional_source_may_fail if {
 }
 
 test_evd001_fails_for_required_gap if {
-	every gap in data.policygate_params.required_fields {
+	every gap in shipped_params.required_fields {
 		"EVD-001" in deny_ids(with_value("/collection/gaps", [gap]))
 	}
 	[r] := denials(with_value("/collection/gaps", ["subject.created_at"]), "EVD-001")
@@ -48,7 +48,7 @@ test_evd001_ignores_optional_gaps if {
 }
 
 test_evd001_reads_required_fields if {
-	ids := deny_ids(with_value("/collection/gaps", ["subject.created_by"])) with data.policygate_params.required_fields as ["subject.created_by"]
+	ids := deny_ids(with_value("/collection/gaps", ["subject.created_by"])) with data.policygate_test.changed_params as {"required_fields": ["subject.created_by"]}
 	ids == {"EVD-001"}
 }
 

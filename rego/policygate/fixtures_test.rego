@@ -174,9 +174,87 @@ without(path) := json.patch(compliant, [{"op": "remove", "path": path}])
 # The compliant document with several JSON-patch operations.
 patched(ops) := json.patch(compliant, ops)
 
-# Decision for an evidence document under the repository's parameters.
+# The parameters these tests assume: rego/data.json as shipped (a pytest keeps
+# the two equal). The helpers below decide under them, not under the data.json
+# of the moment, so a team that tunes a parameter keeps these tests true (and
+# the policy loading: every load runs the tests).
+shipped_params := {
+	"required_approvals": {
+		"production": {
+			"low": 1,
+			"medium": 1,
+			"high": 2
+		},
+		"staging": {
+			"low": 0,
+			"medium": 0,
+			"high": 0
+		},
+		"development": {
+			"low": 0,
+			"medium": 0,
+			"high": 0
+		}
+	},
+	"max_approval_age_days": 90,
+	"privileged_roles": [
+		"Owner",
+		"Contributor",
+		"User Access Administrator",
+		"Role Based Access Control Administrator"
+	],
+	"successful_run_statuses": [
+		"FINISHED",
+		"Completed",
+		"Succeeded"
+	],
+	"require_verified_approvals": false,
+	"required_fields": [
+		"approvals",
+		"subject.created_at"
+	],
+	"modes": {
+		"INT-001": "warn"
+	},
+	"allowed_signers": [],
+	"unverified_files": {
+		"production": "enforce",
+		"staging": "warn",
+		"development": "warn"
+	},
+	"max_unverified_bytes": 0,
+	"production_auth_modes": [
+		"aad_token"
+	],
+	"approver_groups": {
+		"high": [
+			"model-risk"
+		]
+	},
+	"max_credential_days": 90,
+	"require_directory": false
+}
+
+# Parameters a test changes, on top of shipped_params (a key replaces the
+# shipped value whole):
+#   deny_ids(ev) with data.policygate_test.changed_params as {"modes": {}}
+changed_params := {}
+
+# What the helpers decide under: the shipped parameters, those a test changed
+# (each key replaced whole), and any key shipped_params lacks (custom,
+# allow_builtins, ...) as loaded.
+pinned_params := _over(_over(_loaded_params, shipped_params), changed_params)
+
+# a with b's keys replaced whole (object.union would merge nested objects, e.g. modes).
+_over(a, b) := object.union(object.remove(a, object.keys(b)), b)
+
+_loaded_params := data.policygate_params if is_object(data.policygate_params)
+
+else := {}
+
+# Decision for an evidence document under pinned_params (see above).
 decide(evidence) := d if {
-	d := data.policygate.decision with input as evidence
+	d := data.policygate.decision with input as evidence with data.policygate_params as pinned_params
 }
 
 deny_ids(evidence) := {r.id | some r in decide(evidence).deny}
@@ -190,4 +268,8 @@ test_fixture_is_compliant if {
 	d.deny == []
 	d.warn == []
 	d.dryrun == []
+}
+
+test_pinned_params_are_the_shipped_ones_even_without_loaded_ones if {
+	pinned_params == shipped_params with data.policygate_params as null
 }

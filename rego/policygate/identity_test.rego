@@ -24,7 +24,7 @@ test_identity_rules_warn_with_null_directory if {
 }
 
 test_require_directory_makes_them_deny if {
-	ids := deny_ids(_no_directory) with data.policygate_params.require_directory as true
+	ids := deny_ids(_no_directory) with data.policygate_test.changed_params as {"require_directory": true}
 	ids == {"OWN-004", "APR-004", "ACC-005"}
 }
 
@@ -34,9 +34,9 @@ test_no_directory_counts_approvals_as_before if {
 }
 
 test_unchecked_in_dryrun_mode_is_only_reported if {
-	d := decide(_no_directory) with data.policygate_params.modes as {"OWN-004": "dryrun"}
+	d := decide(_no_directory) with data.policygate_test.changed_params as {"modes": {"OWN-004": "dryrun"}}
 	"OWN-004" in {r.id | some r in d.dryrun}
-	not "OWN-004" in _warn_ids_of(_no_directory) with data.policygate_params.modes as {"OWN-004": "dryrun"}
+	not "OWN-004" in _warn_ids_of(_no_directory) with data.policygate_test.changed_params as {"modes": {"OWN-004": "dryrun"}}
 }
 
 # OWN-004 ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ test_int002_passes_when_the_files_are_the_allowed_ones if {
 
 test_int002_fails_when_the_files_changed_after_an_allow if {
 	ev := _with_artifacts(_digest_v2, [{"digest": _digest_v1, "decision_id": "d-1"}])
-	deny_ids(ev) == {"INT-002"} with data.policygate_params.modes as {"INT-001": "warn"}
+	deny_ids(ev) == {"INT-002"} with data.policygate_test.changed_params as {"modes": {"INT-001": "warn"}}
 	[r] := denials(ev, "INT-002")
 	r.severity == "critical"
 	r.fields == ["artifacts.digest", "artifacts.recorded"]
@@ -61,40 +61,40 @@ _signed(status, signer) := with_value("/artifacts", {
 
 test_int001_in_warn_mode_is_a_warning if {
 	ev := _signed("absent", null)
-	not "INT-001" in deny_ids(ev) with data.policygate_params.modes as {"INT-001": "warn"}
-	warned := {w.id | some w in data.policygate.decision.warn} with input as ev with data.policygate_params.modes as {"INT-001": "warn"}
+	not "INT-001" in deny_ids(ev) with data.policygate_test.changed_params as {"modes": {"INT-001": "warn"}}
+	warned := {w.id | some w in data.policygate.decision.warn} with input as ev with data.policygate_params as pinned_params with data.policygate_test.changed_params as {"modes": {"INT-001": "warn"}}
 	"INT-001" in warned
 }
 
 test_int001_fails_when_unsigned_in_production if {
 	ev := _signed("absent", null)
-	"INT-001" in deny_ids(ev) with data.policygate_params.modes as {}
+	"INT-001" in deny_ids(ev) with data.policygate_test.changed_params as {"modes": {}}
 }
 
 test_int001_fails_for_a_signer_not_allowed if {
 	ev := _signed("verified", "someone")
-	ids := deny_ids(ev) with data.policygate_params.modes as {} with data.policygate_params.allowed_signers as ["ml-platform"]
+	ids := deny_ids(ev) with data.policygate_test.changed_params as {"modes": {}, "allowed_signers": ["ml-platform"]}
 	"INT-001" in ids
 }
 
 test_int001_fails_for_an_invalid_signature if {
 	ev := _signed("invalid", "ml-platform")
-	ids := deny_ids(ev) with data.policygate_params.modes as {} with data.policygate_params.allowed_signers as ["ml-platform"]
+	ids := deny_ids(ev) with data.policygate_test.changed_params as {"modes": {}, "allowed_signers": ["ml-platform"]}
 	"INT-001" in ids
 }
 
 test_int001_passes_for_an_allowed_signer if {
 	ev := _signed("verified", "ml-platform")
-	ids := deny_ids(ev) with data.policygate_params.modes as {} with data.policygate_params.allowed_signers as ["ml-platform"]
+	ids := deny_ids(ev) with data.policygate_test.changed_params as {"modes": {}, "allowed_signers": ["ml-platform"]}
 	not "INT-001" in ids
 }
 
 test_int001_only_for_production if {
 	ev := json.patch(_signed("absent", null), [{"op": "add", "path": "/request/target/stage", "value": "staging"}])
-	not "INT-001" in deny_ids(ev) with data.policygate_params.modes as {}
+	not "INT-001" in deny_ids(ev) with data.policygate_test.changed_params as {"modes": {}}
 }
 
-test_int001_needs_the_files if not "INT-001" in deny_ids(compliant) with data.policygate_params.modes as {}
+test_int001_needs_the_files if not "INT-001" in deny_ids(compliant) with data.policygate_test.changed_params as {"modes": {}}
 
 # INT-003 ---------------------------------------------------------------------
 
@@ -141,37 +141,37 @@ test_int003_warns_in_staging_and_development if {
 
 test_int003_enforces_in_a_stage_not_listed if {
 	ev := _at_stage(_unverified("store", null), "staging")
-	"INT-003" in deny_ids(ev) with data.policygate_params.unverified_files as {"production": "enforce"}
+	"INT-003" in deny_ids(ev) with data.policygate_test.changed_params as {"unverified_files": {"production": "enforce"}}
 }
 
 test_int003_effect_is_a_parameter if {
 	ev := _unverified("size_cap", 10)
-	ids := deny_ids(ev) with data.policygate_params.unverified_files as {"production": "warn"}
+	ids := deny_ids(ev) with data.policygate_test.changed_params as {"unverified_files": {"production": "warn"}}
 	not "INT-003" in ids
-	warned := _warn_ids(ev) with data.policygate_params.unverified_files as {"production": "warn"}
+	warned := _warn_ids(ev) with data.policygate_test.changed_params as {"unverified_files": {"production": "warn"}}
 	"INT-003" in warned
-	dry := _dryrun_ids(ev) with data.policygate_params.unverified_files as {"production": "dryrun"}
+	dry := _dryrun_ids(ev) with data.policygate_test.changed_params as {"unverified_files": {"production": "dryrun"}}
 	"INT-003" in dry
 }
 
 test_int003_a_dryrun_mode_turns_the_warning_into_a_dry_run if {
 	ev := _at_stage(_unverified("size_cap", 10), "staging")
 	modes := {"INT-001": "warn", "INT-003": "dryrun"}
-	not "INT-003" in _warn_ids(ev) with data.policygate_params.modes as modes
-	"INT-003" in _dryrun_ids(ev) with data.policygate_params.modes as modes
+	not "INT-003" in _warn_ids(ev) with data.policygate_test.changed_params as {"modes": modes}
+	"INT-003" in _dryrun_ids(ev) with data.policygate_test.changed_params as {"modes": modes}
 }
 
 test_int003_threshold_accepts_small_unverified_models_only if {
 	small := _unverified("time_budget", 1000)
-	not "INT-003" in deny_ids(small) with data.policygate_params.max_unverified_bytes as 1000
-	"INT-003" in deny_ids(_unverified("time_budget", 1001)) with data.policygate_params.max_unverified_bytes as 1000
-	"INT-003" in deny_ids(_unverified("store", null)) with data.policygate_params.max_unverified_bytes as 1000
+	not "INT-003" in deny_ids(small) with data.policygate_test.changed_params as {"max_unverified_bytes": 1000}
+	"INT-003" in deny_ids(_unverified("time_budget", 1001)) with data.policygate_test.changed_params as {"max_unverified_bytes": 1000}
+	"INT-003" in deny_ids(_unverified("store", null)) with data.policygate_test.changed_params as {"max_unverified_bytes": 1000}
 }
 
 test_int003_a_model_without_files_is_never_tolerated if {
 	empty := json.patch(_unverified("store", 0), [{"op": "replace", "path": "/artifacts_unverified/files", "value": 0}])
 	"INT-003" in deny_ids(empty)
-	"INT-003" in deny_ids(empty) with data.policygate_params.max_unverified_bytes as 1000
+	"INT-003" in deny_ids(empty) with data.policygate_test.changed_params as {"max_unverified_bytes": 1000}
 }
 
 test_int003_fires_on_an_artifacts_gap_that_does_not_say_why if {

@@ -54,7 +54,7 @@ test_lin002_fails_when_status_not_a_string if "LIN-002" in deny_ids(with_value("
 test_lin002_silent_without_run if not "LIN-002" in deny_ids(with_value("/lineage/run", null))
 
 test_lin002_reads_the_parameter if {
-	ids := deny_ids(compliant) with data.policygate_params.successful_run_statuses as ["Completed"]
+	ids := deny_ids(compliant) with data.policygate_test.changed_params as {"successful_run_statuses": ["Completed"]}
 	"LIN-002" in ids
 }
 

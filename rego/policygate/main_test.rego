@@ -52,7 +52,7 @@ test_decision_defined_for_non_object_input if {
 }
 
 test_decision_defined_without_input if {
-	d := data.policygate.decision
+	d := data.policygate.decision with data.policygate_params as pinned_params
 	d.allow == false
 	count(d.deny) == 7
 }
@@ -111,7 +111,7 @@ test_every_rule_reports_with_its_annotation if {
 }
 
 test_missing_parameters_are_a_policy_error_never_allow if {
-	d := decide(compliant) with data.policygate_params as null
+	d := decide(compliant) with data.policygate_test.pinned_params as null
 	d.allow == false
 	count(d.errors) == 1
 	contains(d.errors[0], "data.policygate_params is missing")
@@ -160,7 +160,7 @@ test_well_formed_decision_has_no_errors if {
 # modes -------------------------------------------------------------------------
 
 test_mode_warn_moves_reason_to_warn if {
-	d := decide(failed_run) with data.policygate_params.modes as {"LIN-002": "warn"}
+	d := decide(failed_run) with data.policygate_test.changed_params as {"modes": {"LIN-002": "warn"}}
 	d.allow == true
 	d.deny == []
 	[r] := d.warn
@@ -170,7 +170,7 @@ test_mode_warn_moves_reason_to_warn if {
 }
 
 test_mode_dryrun_only_reports if {
-	d := decide(failed_run) with data.policygate_params.modes as {"LIN-002": "DryRun"}
+	d := decide(failed_run) with data.policygate_test.changed_params as {"modes": {"LIN-002": "DryRun"}}
 	d.allow == true
 	d.deny == []
 	d.warn == []
@@ -180,14 +180,14 @@ test_mode_dryrun_only_reports if {
 
 test_mode_applies_per_rule if {
 	ev := json.patch(failed_run, [{"op": "add", "path": "/lineage/code/commit", "value": null}])
-	d := decide(ev) with data.policygate_params.modes as {"LIN-002": "dryrun"}
+	d := decide(ev) with data.policygate_test.changed_params as {"modes": {"LIN-002": "dryrun"}}
 	{r.id | some r in d.deny} == {"LIN-004"}
 	d.allow == false
 }
 
 test_mode_enforce_and_unknown_modes_enforce if {
 	every mode in ["enforce", "off", "disabled", "", 1, null] {
-		deny_ids(failed_run) == {"LIN-002"} with data.policygate_params.modes as {"LIN-002": mode}
+		deny_ids(failed_run) == {"LIN-002"} with data.policygate_test.changed_params as {"modes": {"LIN-002": mode}}
 	}
 }
 
@@ -287,13 +287,13 @@ test_waiver_only_covers_its_rule if {
 
 test_waiver_does_not_touch_warn_or_dryrun_modes if {
 	d := decide(failed_run) with data.policygate_waivers as [waiver({})]
-		with data.policygate_params.modes as {"LIN-002": "dryrun"}
+		with data.policygate_test.changed_params as {"modes": {"LIN-002": "dryrun"}}
 	d.warn == []
 	[r] := d.dryrun
 	not r.waiver
 
 	d2 := decide(failed_run) with data.policygate_waivers as [waiver({})]
-		with data.policygate_params.modes as {"LIN-002": "warn"}
+		with data.policygate_test.changed_params as {"modes": {"LIN-002": "warn"}}
 	[r2] := d2.warn
 	not r2.waiver
 }

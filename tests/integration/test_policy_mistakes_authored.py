@@ -270,6 +270,45 @@ MISTAKES: dict[str, Mistake] = {
         ),
         ("privacy.rego:36", "decison"),
     ),
+    "evidence-key-typo-through-a-function-parameter": Mistake(
+        (
+            replace(
+                PRIVACY,
+                "\tlower_str(a.by) in privacy_team\n",
+                "\tlower_str(a.by) in privacy_team\n\t_privacy_ok(a)\n",
+            ),
+            replace(
+                PRIVACY,
+                "handles_pii if",
+                '_privacy_ok(a) if lower_str(object.get(a, "decison", "approved")) == "approved"\n\nhandles_pii if',
+            ),
+        ),
+        ("privacy.rego:29", "decison", "_privacy_ok"),
+    ),
+    "evidence-key-typo-in-every": Mistake(
+        (
+            replace(
+                PRIVACY,
+                RULE_BODY,
+                RULE_BODY
+                + '\tevery d in input.lineage.datasets {\n\t\tobject.get(d, "contxt", "training") == "training"\n\t}\n',
+            ),
+        ),
+        ("privacy.rego:27", "contxt"),
+        reload=False,
+    ),
+    "evidence-key-typo-in-a-comprehension": Mistake(
+        (
+            replace(
+                PRIVACY,
+                "privacy_team := {",
+                'approving := {a | some a in input.approvals; object.get(a, "decison", "approved") == "approved"}\n\nprivacy_team := {',
+            ),
+            replace(PRIVACY, "some a in target_approvals", "some a in approving"),
+        ),
+        ("privacy.rego:31", "decison"),
+        reload=False,
+    ),
     "network-builtin": Mistake(
         (
             replace(
@@ -341,6 +380,114 @@ MISTAKES: dict[str, Mistake] = {
         reload=False,
     ),
 }
+
+
+# Ten more, tried as a careless author (issue 26's own ten): each refused at load.
+MISTAKES.update(
+    {
+        "own-shipped-param-typo": Mistake(
+            (
+                replace(
+                    PRIVACY,
+                    "params.custom.max_privacy_approval_age_days * ns_per_day",
+                    "params.max_aproval_age_days * ns_per_day",
+                ),
+            ),
+            ("privacy.rego:36", "params_undeclared", "max_aproval_age_days"),
+            reload=False,
+        ),
+        "own-shipped-param-typo-behind-a-default": Mistake(
+            (
+                replace(
+                    PRIVACY,
+                    "params.custom.max_privacy_approval_age_days * ns_per_day",
+                    'object.get(params, "max_aproval_age_days", 3650) * ns_per_day',
+                ),
+            ),
+            ("privacy.rego:36", "params_undeclared", "max_aproval_age_days"),
+            reload=False,
+        ),
+        "own-rule-in-a-subpackage": Mistake(
+            (
+                replace(
+                    PRIVACY,
+                    "package policygate\n",
+                    "package policygate.privacy\n\n"
+                    + "".join(
+                        f"import data.policygate.{name}\n"
+                        for name in (
+                            "lower_str",
+                            "params",
+                            "reason",
+                            "ref_time_ns",
+                            "parse_time",
+                            "ns_per_day",
+                            "subject_label",
+                            "stage_label",
+                            "target_approvals",
+                        )
+                    ),
+                ),
+            ),
+            ("rule_package", "policygate.privacy"),
+            reload=False,
+        ),
+        "own-severity-capitalised": Mistake(
+            (replace(PRIVACY, "#   severity: high", "#   severity: High"),),
+            ("rule_metadata", "'High'"),
+            reload=False,
+        ),
+        "own-example-lower-case-name": Mistake(
+            (
+                lambda rego: (rego.parent / "examples/evidence/PRV-001.json").rename(
+                    rego.parent / "examples/evidence/prv-001.json"
+                ),
+            ),
+            ("prv-001.json", "PRV-001 has no example"),
+            reload=False,
+        ),
+        "own-fields-name-a-path-the-evidence-lacks": Mistake(
+            (replace(PRIVACY, '["approvals"]', '["approvals.privacy"]'),),
+            ("privacy.rego:23", "approvals.privacy"),
+            reload=False,
+        ),
+        "own-declared-param-missing-from-data": Mistake(
+            (
+                replace("data.json", ' "max_privacy_approval_age_days": 30', ""),
+                replace("data.json", '"priya@example.com"],', '"priya@example.com"]'),
+            ),
+            ("PRV-001.allow-privacy-approved.json", "test_prv_001_allows_privacy_approval"),
+            reload=False,
+        ),
+        "own-custom-param-at-top-level": Mistake(
+            (
+                replace(
+                    "data.json",
+                    '"custom": {"privacy_team": ["priya@example.com"], "max_privacy_approval_age_days": 30},',
+                    '"privacy_team": ["priya@example.com"], "custom": {"max_privacy_approval_age_days": 30},',
+                ),
+            ),
+            ("data.json:21", "policygate_params.privacy_team"),
+            reload=False,
+        ),
+        "own-param-schema-type-typo": Mistake(
+            (replace(PRIVACY, "#       type: integer", "#       type: integr"),),
+            ("privacy.rego:23", "params_declaration", "integr"),
+            reload=False,
+        ),
+        "own-truthy-string-tag": Mistake(
+            (
+                replace(
+                    PRIVACY,
+                    'handles_pii if lower_str(input.subject.tags.pii) == "true"',
+                    "handles_pii if input.subject.tags.pii",
+                ),
+            ),
+            ("privacy.rego:29", "input_truthy", "subject.tags.pii"),
+            reload=False,
+        ),
+    }
+)
 
 
 def refusal(rego: Path) -> str:

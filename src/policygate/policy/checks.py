@@ -114,6 +114,17 @@ def calls(rule: ParsedRule) -> Iterator[tuple[list[str], list[Any], dict[str, An
     yield from _walk_calls({k: v for k, v in raw.items() if k != "annotations"})
 
 
+def ref_parts(term: Any) -> list[Any] | None:
+    """A ref term's parts (``input.subject`` -> ["input", "subject"]; a variable key after the head,
+    ``params[name]``, is None); None for any other term."""
+    if isinstance(term, dict) and term.get("type") == "ref" and isinstance(term.get("value"), list):
+        return [
+            t.get("value") if isinstance(t, dict) and (i == 0 or t.get("type") != "var") else None
+            for i, t in enumerate(term["value"])
+        ]
+    return None
+
+
 def _op(term: Any) -> list[str]:
     if not isinstance(term, dict) or term.get("type") != "ref":
         return []
@@ -166,6 +177,16 @@ def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> list[dict[str, Any
 
 def unknown_segment(schema: dict[str, Any], path: list[str]) -> str | None:
     """The first part of ``path`` the evidence schema has no field for (None: the path exists)."""
+    return _walk_schema(schema, path)[0]
+
+
+def schema_types(schema: dict[str, Any], path: list[str]) -> set[str]:
+    """The JSON types the evidence may hold at ``path`` ("" for a node that does not say)."""
+    missing, nodes = _walk_schema(schema, path)
+    return set() if missing else {str(n.get("type", "")) for n in nodes}
+
+
+def _walk_schema(schema: dict[str, Any], path: list[str]) -> tuple[str | None, list[dict[str, Any]]]:
     nodes = _resolve(schema, schema)
     for depth, key in enumerate(path):
         nxt: list[dict[str, Any]] = []
@@ -178,9 +199,9 @@ def unknown_segment(schema: dict[str, Any], path: list[str]) -> str | None:
                 extra = node["additionalProperties"]
                 nxt += _resolve(schema, extra) if isinstance(extra, dict) else [{}]
         if not nxt:
-            return ".".join(path[: depth + 1])
+            return ".".join(path[: depth + 1]), []
         nodes = nxt
-    return None
+    return None, nodes
 
 
 def input_path_errors(rules: list[ParsedRule], schema: dict[str, Any]) -> list[CheckError]:

@@ -19,8 +19,9 @@ from jsonschema.exceptions import SchemaError
 
 from policygate.engine.catalogue import DECISION_PACKAGE, ParsedRule, custom_of
 from policygate.engine.runner import CheckError
-from policygate.policy.checks import calls, unknown_segment
+from policygate.policy.checks import calls, ref_parts
 from policygate.policy.data import PolicyData
+from policygate.policy.params import Params
 
 CUSTOM = ("policygate_params", "custom")
 
@@ -91,12 +92,6 @@ def custom_errors(data: PolicyData, declared: dict[str, dict[str, Any]]) -> list
     return errors
 
 
-def _ref(term: Any) -> list[Any] | None:
-    if isinstance(term, dict) and term.get("type") == "ref" and isinstance(term.get("value"), list):
-        return [t.get("value") if isinstance(t, dict) else None for t in term["value"]]
-    return None
-
-
 def _custom_key(parts: list[Any]) -> str | None:
     """The key of ``params.custom.KEY`` / ``data.policygate_params.custom.KEY``; None otherwise."""
     for head in (["params", "custom"], ["data", "policygate_params", "custom"]):
@@ -113,7 +108,7 @@ def _refs(node: Any, row: int = 0) -> Iterator[tuple[list[Any], int]]:
     if isinstance(node, dict):
         loc = node.get("location")
         row = int(loc.get("row", row) or row) if isinstance(loc, dict) else row
-        parts = _ref(node)
+        parts = ref_parts(node)
         if parts is not None:
             yield parts, row
         for key, value in node.items():
@@ -135,8 +130,9 @@ def read_errors(rules: list[ParsedRule], declared: dict[str, dict[str, Any]]) ->
             key = _custom_key(parts)
             if key is not None:
                 keys.append((key, row))
+        errors += _shipped_key_errors(rule)
         for op, args, loc in calls(rule):
-            if op == ["object", "get"] and len(args) >= 2 and _is_custom(_ref(args[0])):
+            if op == ["object", "get"] and len(args) >= 2 and _is_custom(ref_parts(args[0])):
                 key_term = args[1]
                 if isinstance(key_term, dict) and key_term.get("type") == "string":
                     keys.append((str(key_term["value"]), int(loc.get("row", rule.row) or rule.row)))
@@ -155,69 +151,38 @@ def read_errors(rules: list[ParsedRule], declared: dict[str, dict[str, Any]]) ->
     return errors
 
 
-# ---------------------------------------------------------------------------
-# object.get(<evidence>, "key", default) with a key the evidence does not have
-# ---------------------------------------------------------------------------
+def _is_params(term: Any) -> bool:
+    """``params`` (util.rego's name for the parameters) or ``data.policygate_params``."""
+    if isinstance(term, dict) and term.get("type") == "var" and term.get("value") == "params":
+        return True
+    return ref_parts(term) in (["params"], ["data", "policygate_params"])
 
 
-def _evidence_vars(rule: ParsedRule, sets: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Variables a rule binds to a part of the evidence: ``some v in input.P`` / ``v := input.P``
-    (the elements of P), ``some v in S`` for a set rule S collecting from the evidence."""
-    found: dict[str, list[str]] = {}
-    for op, args, _ in calls(rule):
-        if op in (["internal", "member_2"], ["assign"], ["eq"]) and len(args) == 2:
-            var, source = (args[0], args[1]) if op[0] == "internal" else (args[0], args[1])
-            parts = _ref(source)
-            if not (isinstance(var, dict) and var.get("type") == "var") or parts is None:
-                continue
-            if parts and parts[0] == "input" and all(isinstance(p, str) for p in parts[1:]):
-                path = [str(p) for p in parts[1:]]
-                found[str(var["value"])] = [*path, "0"] if op[0] == "internal" else path
-            elif len(parts) == 1 and op[0] == "internal" and str(parts[0]) in sets:
-                found[str(var["value"])] = sets[str(parts[0])]
-    return found
-
-
-def evidence_default_errors(rules: list[ParsedRule], schema: dict[str, Any]) -> list[CheckError]:
-    """``object.get(a, "decison", "approved")`` where ``a`` is an approval: the default hides the
-    typo (here a rejected approval would count), so it is refused like a misspelled input path."""
-    policy = [r for r in rules if r.package == DECISION_PACKAGE]
-    sets: dict[str, list[str]] = {}
-    for (
-        rule
-    ) in policy:  # set rules whose elements are evidence items: `S contains v if { some v in input.P }`
-        head = (rule.raw or {}).get("head") or {}
-        key = head.get("key")
-        if isinstance(key, dict) and key.get("type") == "var":
-            bound = _evidence_vars(rule, {})
-            if str(key["value"]) in bound:
-                sets[rule.name] = bound[str(key["value"])]
-    errors = []
-    for rule in policy:
-        bound = _evidence_vars(rule, sets)
-        for op, args, loc in calls(rule):
-            if op != ["object", "get"] or len(args) < 3:
-                continue
-            base, key = args[0], args[1]
-            if not (isinstance(base, dict) and base.get("type") == "var" and str(base["value"]) in bound):
-                continue
-            if not (isinstance(key, dict) and key.get("type") == "string"):
-                continue
-            path = [*bound[str(base["value"])], str(key["value"])]
-            missing = unknown_segment(schema, path)
-            if missing is not None:
-                errors.append(
-                    CheckError(
-                        rule.file,
-                        int(loc.get("row", rule.row) or rule.row),
-                        1,
-                        "input_path",
-                        f"{rule.name} reads {key['value']!r} of {base['value']} (evidence "
-                        f"{'.'.join(bound[str(base['value'])])}) with a default, but the evidence has no "
-                        f"{missing} (see `policygate schema`); the default would always apply",
-                    )
-                )
-    return errors
+def _shipped_key_errors(rule: ParsedRule) -> list[CheckError]:
+    """``params.max_aproval_age_days`` or ``object.get(params, "max_aproval_age_days", 90)``: a key
+    ``policygate_params`` cannot have (the schema forbids others) reads as absent, or as the default."""
+    reads: list[tuple[str, int]] = []
+    for parts, row in _refs(rule.raw or rule.body, rule.row):
+        for head in (["params"], ["data", "policygate_params"]):
+            if parts[: len(head)] == head and len(parts) > len(head) and isinstance(parts[len(head)], str):
+                reads.append((str(parts[len(head)]), row))
+    for op, args, loc in calls(rule):
+        if op == ["object", "get"] and len(args) >= 2 and _is_params(args[0]):
+            key = args[1]
+            if isinstance(key, dict) and key.get("type") == "string":
+                reads.append((str(key["value"]), int(loc.get("row", rule.row) or rule.row)))
+    return [
+        CheckError(
+            rule.file,
+            row,
+            1,
+            "params_undeclared",
+            f"{rule.name} reads policygate_params.{key}, which is not a parameter (see `policygate schema "
+            "--params`; your own go under policygate_params.custom): it would always read as absent",
+        )
+        for key, row in reads
+        if key not in Params.model_fields
+    ]
 
 
 # ---------------------------------------------------------------------------

@@ -23,11 +23,11 @@ from policygate.policy.checks import (
 from policygate.policy.custom_params import (
     custom_errors,
     declarations,
-    evidence_default_errors,
     read_errors,
     sprintf_errors,
 )
 from policygate.policy.data import PolicyData
+from policygate.policy.evidence_reads import evidence_default_errors
 from policygate.policy.params import check_params
 from policygate.policy.report import LoadReport
 
