@@ -42,13 +42,13 @@ class Finding(BaseModel):
 
 
 class AuditedModel(BaseModel):
-    model: str
-    platform: str
-    name: str
-    version: str
-    target: str
-    via: str
-    alias: str | None = None
+    model: str = Field(description="The model version's reference.")
+    platform: str = Field(description="mlflow or azureml: where it was found in use.")
+    name: str = Field(description="The registered model's name on that platform.")
+    version: str = Field(description="The version in use.")
+    target: str = Field(description="The stage it serves (development, staging, production).")
+    via: str = Field(description="How it serves the target: alias NAME, online deployment E/D, ...")
+    alias: str | None = Field(default=None, description="The alias, when it is in use through one.")
     outcome: Literal["allow", "deny", "error"] | None = Field(
         default=None, description="The current policy's decision; None when it could not be audited."
     )
