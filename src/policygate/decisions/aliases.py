@@ -133,3 +133,43 @@ def uri_lookup(uri: str | None, timeout_s: float = 5.0) -> Lookup | None:
         return version_of_alias(MlflowSource(uri, timeout_s=timeout_s, cache_ttl_s=0), name, alias)
 
     return lookup
+
+
+@dataclass(frozen=True)
+class AliasSeen:
+    """One observation of an alias on a version: ``version`` None means the alias was not there."""
+
+    at: str
+    alias: str
+    version: str | None
+    seen_by: Literal["webhook", "audit"]
+    record: str  # the delivery or audit run record it was seen in
+
+
+DELIVERY_SEARCH = 500  # newest webhook deliveries about the model read for its alias events
+
+
+def delivered_aliases(log: DecisionLog, ref: ModelRef) -> list[AliasSeen]:
+    """The alias events policygate recorded as webhook deliveries for any version of ``ref``'s model,
+    oldest first: each says the alias was set on that version when the delivery arrived."""
+    prefix = str(ref.with_version("0"))[: -len("0")]  # mlflow:models:/NAME/
+    stmt = (
+        select(Record.body)
+        .where(Record.kind == "delivery", Record.model_ref.startswith(prefix, autoescape=True))
+        .order_by(Record.seq.desc())
+        .limit(DELIVERY_SEARCH)
+    )
+    with log.engine.connect() as conn:
+        bodies = [json.loads(b) for b in conn.execute(stmt).scalars().all()]
+    seen: list[AliasSeen] = []
+    for body in reversed(bodies):
+        delivery = body.get("delivery") or {}
+        if not delivery.get("alias") or not str(delivery.get("event", "")).startswith("model_version_alias"):
+            continue
+        try:
+            version = parse(str(delivery.get("ref"))).version
+        except RefError:
+            continue
+        at = str(delivery.get("received_at") or body.get("recorded_at") or "")
+        seen.append(AliasSeen(at, str(delivery["alias"]), str(version), "webhook", str(delivery.get("key"))))
+    return seen

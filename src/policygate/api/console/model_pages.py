@@ -1,4 +1,6 @@
-"""The console's model pages: the list of governed models (filtered, paged) and one model's record."""
+"""The console's model pages: the list of governed models (filtered, paged), with the models in use
+that no release decision covers (from the latest audit run), and one model's record with what is true
+now (approvals' state, senders, owner changes, alias moves, where the audit found it in use)."""
 
 from __future__ import annotations
 
@@ -11,12 +13,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from policygate.api.console import lineage
+from policygate.api.console.in_use import bypassed
 from policygate.api.console.model_list import Filters, model_page
 from policygate.api.console.pages import error_page, page
 from policygate.api.deps import Service
+from policygate.audit.now import record_now
 from policygate.decisions.aliases import alias_of, for_reading, source_lookup
 from policygate.decisions.log import DecisionLog
-from policygate.decisions.record import governed_record
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -62,6 +65,7 @@ def models(
         outcomes=OUTCOMES,
         platforms=PLATFORMS,
         next_url=_next_url(request, listing.after),
+        in_use=bypassed(service.log, filters) if after is None else None,
     )
 
 
@@ -89,9 +93,11 @@ def model(request: Request, service: Service, ref: str) -> Response:
     if not ref.strip() or len(ref) > 1024:
         return error_page(request, 422, "expected a model reference of 1 to 1024 characters")
     version_ref, alias = for_reading(service.log, ref, source_lookup(service.collector.sources.get("mlflow")))
-    record = governed_record(service.log, version_ref, history=100)
+    record = record_now(service.log, version_ref, history=100)
     if record is None:
-        return error_page(request, 404, f"no decision recorded for model {ref[:200]!r}")
+        return error_page(
+            request, 404, f"no decision recorded for model {ref[:200]!r}, nor seen by the latest audit run"
+        )
     evidence = (record.get("latest_evidence") or {}).get("evidence") or {}
     latest = record.get("latest_decisions") or {}
     title = f"Lineage of {record['model']}"

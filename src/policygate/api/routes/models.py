@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from policygate.api.deps import Service
+from policygate.audit.now import record_now
 from policygate.decisions.aliases import for_reading, source_lookup
-from policygate.decisions.record import governed_record
 from policygate.refs import MODEL_REF_MAX, MODEL_REF_PATTERN, RefError, parse
 
 router = APIRouter(prefix="/v1", tags=["models"])
@@ -34,20 +34,29 @@ def model_record(
     ``GET /v1/decisions?model=REF``. An alias (``mlflow:models:/NAME@ALIAS``) gives the record of
     the version it points at, resolved through MLflow when it answers, else from the aliases in the
     recorded evidence; ``alias`` says which.
+
+    What is true now sits beside what was decided: ``approvals_now`` (each approval's state now:
+    standing, withdrawn, rejected or unverified), ``sent_by`` on each decision, ``owner_since_release``,
+    ``alias_moves`` (those policygate saw: MLflow keeps no alias history) and ``in_use`` (where the
+    latest audit run found it). A model in use with no decision (a bypass) answers 200 with an empty
+    history and the audit's view; 404 only when policygate knows nothing of it.
     """
     if not ref.strip() or len(ref) > 1024:
         raise HTTPException(status_code=422, detail="ref: expected a model reference of 1 to 1024 characters")
     version_ref, resolved = for_reading(
         service.log, ref, source_lookup(service.collector.sources.get("mlflow"))
     )
-    record = governed_record(service.log, version_ref, history=limit)
+    record = record_now(service.log, version_ref, history=limit)
     if record is not None:
         return record if resolved is None else {"alias": resolved.as_dict(), **record}
     try:
         parse(ref)
     except RefError as exc:  # nothing recorded under that spelling and it is no reference at all
         raise HTTPException(status_code=422, detail=f"ref: {exc}") from None
-    raise HTTPException(status_code=404, detail=f"no decision recorded for model {ref!r}")
+    raise HTTPException(
+        status_code=404,
+        detail=f"no decision recorded for model {ref!r} and the latest audit run did not see it",
+    )
 
 
 @router.get(

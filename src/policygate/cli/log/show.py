@@ -27,15 +27,21 @@ def show(
 
     An alias (mlflow:models:/NAME@ALIAS) shows the version it points at: asked of MLflow
     (MLFLOW_TRACKING_URI) when it answers, else read from the aliases in the recorded evidence;
-    the output says which (``alias`` in JSON)."""
-    from policygate.decisions.record import governed_record
+    the output says which (``alias`` in JSON).
+
+    What is true now is shown too: each approval's state (withdrawn, rejected, unverified, standing),
+    who sent each decision, whether the owner changed since the release, the alias moves policygate
+    saw (MLflow keeps no alias history) and, for a model in use with no decision, the audit's view."""
+    from policygate.audit.now import record_now
 
     with opened_log(db, read_only=True) as log:
         version_ref, resolved = resolved_ref(log, ref)
-        record = governed_record(log, version_ref, history=limit)
+        record = record_now(log, version_ref, history=limit)
         single = None if record is not None else log.get(ref)
     if record is None and single is None:
-        typer.echo(f"no decision recorded for {ref!r} in {log.safe_url}", err=True)
+        typer.echo(
+            f"no decision recorded for {ref!r} in {log.safe_url}, nor seen by the latest audit run", err=True
+        )
         if resolved is None and "@" in ref:  # an alias that neither MLflow nor the log resolves
             typer.echo(
                 "  (MLflow does not answer or has no such alias, and no recorded evidence shows it)",
@@ -70,6 +76,11 @@ def render_record(record: dict[str, Any]) -> str:
         f"lineage    run {run.get('id') or '-'} ({run.get('status') or '-'})  "
         f"commit {(code.get('commit') or '-')[:12]}  datasets {datasets or '-'}"
     )
+    lines += _owner_changed(record.get("owner_since_release") or {})
+    if record.get("no_release_decision"):
+        lines.append(
+            "decision   IN USE, NO RELEASE DECISION (a bypass: what the latest audit run saw is below)"
+        )
     lines.append(f"policy     {record.get('policy_revision') or '-'} (newest release decision)")
     counts = record["decisions"]
     lines.append(
@@ -80,21 +91,20 @@ def render_record(record: dict[str, Any]) -> str:
     for stage, d in record["latest_decisions"].items():
         lines.append(
             f"  {stage:<12} {str(d['outcome']).upper():<6} {d['recorded_at']}  {_findings(d)}  "
-            f"policy {d['policy_revision'] or '-'}  decision {d['decision_id']}{_change(d)}"
+            f"policy {d['policy_revision'] or '-'}  decision {d['decision_id']}  "
+            f"sent by {d.get('sent_by') or '-'}{_change(d)}"
         )
-    if record["approvals"]:
-        lines.append("approvals seen:")
-        for a in record["approvals"]:
-            lines.append(
-                f"  {a.get('by')} {a.get('decision')} {a.get('stage')} at {a.get('at')} ({a.get('source')})"
-            )
+    lines += _approvals_now(record.get("approvals_now") or [])
+    lines += _in_use(record.get("in_use") or [])
+    lines += _in_use(record.get("last_in_use") or [], "was in use")
+    lines += _alias_moves(record)
     lines.append(f"history (newest first, {len(record['history'])} of {counts['total']}):")
     for d in record["history"]:
         stage = (d.get("target") or {}).get("stage") or "-"
         what_if = "  (what-if: supplied evidence)" if d.get("evidence_origin") == "supplied" else ""
         lines.append(
             f"  {d['seq']:>8} {d['recorded_at']}  {stage:<11} {str(d['outcome']):<5} "
-            f"{_findings(d)}  {d['decision_id']}{_change(d)}{what_if}"
+            f"{_findings(d)}  {d['decision_id']}  sent by {d.get('sent_by') or '-'}{_change(d)}{what_if}"
         )
     return "\n".join(lines)
 
@@ -112,3 +122,64 @@ def _findings(summary: dict[str, Any]) -> str:
     found += [f"warn:{i}" for i in summary.get("warnings") or []]
     found += [f"dry:{i}" for i in summary.get("dryrun") or []]
     return ",".join(found) or "-"
+
+
+def _owner_changed(owner: dict[str, Any]) -> list[str]:
+    """The owner at release against the newest evidence seen, and where each came from."""
+    then, now = owner.get("at_release"), owner.get("now")
+    if not owner.get("changed") or not then or not now:
+        return []
+    return [
+        f"OWNER CHANGED SINCE RELEASE: {then.get('owner') or '(none)'} in release decision {then.get('id')} "
+        f"({then.get('at')}) -> {now.get('owner') or '(none)'} in {now.get('source')} {now.get('id')} "
+        f"({now.get('at')})"
+    ]
+
+
+def _approvals_now(approvals: list[dict[str, Any]]) -> list[str]:
+    """Each approval with its state now: a withdrawn one says when, by whom and why."""
+    if not approvals:
+        return []
+    lines = ["approvals now (the reviewer's latest entry per stage wins):"]
+    for a in approvals:
+        line = f"  {str(a.get('state')).upper():<10} {a.get('by')} {a.get('decision')} {a.get('stage')} at "
+        line += f"{a.get('at')} ({a.get('source') or '-'}{'' if a.get('verified') else ', not verified'})"
+        taken = a.get("taken_back")
+        if taken:
+            line += (
+                f"; {taken.get('decision')} at {taken.get('at')} by {taken.get('by')}"
+                f"{' sent by ' + taken['sent_by'] if taken.get('sent_by') else ''}"
+                f"{': ' + taken['reason'] if taken.get('reason') else ''}"
+            )
+        elif a.get("state") == "unverified":
+            line += "; not recorded by policygate from an authenticated caller"
+        lines.append(line)
+    return lines
+
+
+def _in_use(in_use: list[dict[str, Any]], label: str = "in use") -> list[str]:
+    """Where the latest audit run (or, ``was in use``, an earlier one) found the version, and what it saw."""
+    lines = []
+    for u in in_use:
+        found = "; ".join(f"{f['kind']}:{','.join(f.get('reasons') or [])}" for f in u.get("findings") or [])
+        lines.append(
+            f"{label:<10} {u.get('target')} via {u.get('via')}  owner {u.get('owner') or '-'}  "
+            f"audit {u.get('audit_outcome') or '-'}  findings {found or '-'}  "
+            f"(audit run {u.get('run_id')} at {u.get('audited_at')})"
+        )
+    return lines
+
+
+def _alias_moves(record: dict[str, Any]) -> list[str]:
+    """The alias moves policygate saw, and what it cannot have seen."""
+    moves = record.get("alias_moves")
+    if moves is None:
+        return []
+    lines = [f"alias moves seen ({len(moves)}):"]
+    for m in moves:
+        lines.append(
+            f"  {m.get('at')}  {m.get('alias')}  {m.get('from_version') or '?'} -> "
+            f"{m.get('to_version') or '(removed)'}  seen by {m.get('seen_by')} ({m.get('record')})"
+        )
+    lines.append(f"  note: {record.get('alias_moves_note')}")
+    return lines
