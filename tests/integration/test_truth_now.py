@@ -6,6 +6,8 @@ audit runs; `log show` (text, json), GET /v1/models/{ref}/record and the console
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ from policygate.cli import app
 from policygate.config import Settings
 from policygate.demo.mlflow_server import MlflowServer
 from policygate.demo.seed import ModelSpec, register
+from policygate.webhooks.signatures import sign
 from tests.support.checkout import REGO, opa_binary
 from tests.support.tokens import bearer, token
 
@@ -180,3 +183,39 @@ def test_the_console_model_page_says_what_is_true_now(world: World) -> None:
         assert "owner changed since release" in churn and "unverified</span>" in churn
         record = api.get(f"/v1/models/{world.fraud}/record", headers=auth).json()
         assert record["approvals_now"][0]["state"] == "withdrawn"
+
+
+def alias_delivery(name: str, version: str, secret: str) -> tuple[bytes, dict[str, str]]:
+    """A signed MLflow ``model_version_alias.created`` delivery, as MLflow sends it."""
+    body = {"entity": "model_version_alias", "action": "created", "timestamp": "2026-12-07T00:00:00Z"}
+    raw = json.dumps({**body, "data": {"name": name, "alias": "champion", "version": version}}).encode()
+    did, ts = str(uuid.uuid4()), str(int(time.time()))
+    headers = {"content-type": "application/json", "x-mlflow-delivery-id": did, "x-mlflow-timestamp": ts}
+    return raw, {**headers, "x-mlflow-signature": sign(secret, did, ts, raw)}
+
+
+def test_alias_moves_from_webhook_deliveries(mlflow_server: str, sqlite_url: str) -> None:
+    name = f"moved-{uuid.uuid4().hex[:6]}"
+    first, second = (register(mlflow_server, ModelSpec(name), train=True) for _ in range(2))
+    settings = Settings(
+        db_url=sqlite_url,
+        mlflow_uri=mlflow_server,
+        policy_dir=REGO,
+        opa_bin=opa_binary(),
+        mlflow_webhook_secret="s3cret",  # type: ignore[arg-type]
+    )
+    with TestClient(create_app(settings)) as api:
+        for version in (first, second):
+            raw, headers = alias_delivery(name, version, "s3cret")
+            assert api.post("/v1/webhooks/mlflow", content=raw, headers=headers).status_code == 202
+        for version in (first, second):  # each delivery is decided in the background
+            deadline = time.monotonic() + 120
+            while api.get(f"/v1/models/mlflow:models:/{name}/{version}/record").status_code != 200:
+                assert time.monotonic() < deadline, "the delivery was not decided in 120 s"
+                time.sleep(0.5)
+        moves = api.get(f"/v1/models/mlflow:models:/{name}/{second}/record").json()["alias_moves"]
+        assert [(m["alias"], m["from_version"], m["to_version"], m["seen_by"]) for m in moves] == [
+            ("champion", first, second, "webhook")
+        ]
+        set_first = api.get(f"/v1/models/mlflow:models:/{name}/{first}/record").json()["alias_moves"]
+        assert [(m["from_version"], m["to_version"]) for m in set_first] == [(None, first), (first, second)]
