@@ -6,6 +6,7 @@ audit runs; `log show` (text, json), GET /v1/models/{ref}/record and the console
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from policygate.demo.mlflow_server import MlflowServer
 from policygate.demo.seed import ModelSpec, register
 from policygate.webhooks.signatures import sign
 from tests.support.checkout import REGO, opa_binary
+from tests.support.served import Served
 from tests.support.tokens import bearer, token
 
 runner = CliRunner()
@@ -219,3 +221,35 @@ def test_alias_moves_from_webhook_deliveries(mlflow_server: str, sqlite_url: str
         ]
         set_first = api.get(f"/v1/models/mlflow:models:/{name}/{first}/record").json()["alias_moves"]
         assert [(m["from_version"], m["to_version"]) for m in set_first] == [(None, first), (first, second)]
+
+
+def test_a_bypassed_model_in_the_console_in_a_real_browser(world: World) -> None:
+    """Signed in as an auditor: the bypassed version is in the models list and its page opens."""
+    from playwright.sync_api import sync_playwright
+
+    env = {
+        "POLICYGATE_DB_URL": world.db,
+        "POLICYGATE_MLFLOW_URI": world.uri,
+        "POLICYGATE_AUTH_REQUIRED": "true",
+    }
+    browser_bin = os.environ.get("POLICYGATE_CHROMIUM", "/usr/bin/chromium")
+    with Served(env) as server, sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=browser_bin, args=["--no-sandbox"])
+        try:
+            page = chromium.new_context().new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.base + "/ui/sign-in")
+            page.fill("#token", world.read)
+            page.click("button[type=submit]")
+            page.wait_for_url(server.base + "/ui")
+            row = page.locator("table.bypassed tr", has_text=world.sneaky_2)
+            assert row.count() == 1 and "alias champion" in row.inner_text()
+            assert "no release decision" in row.inner_text()
+            row.get_by_role("link", name=world.sneaky_2).click()
+            page.wait_for_load_state()
+            assert page.get_by_role("heading", level=1).inner_text() == world.sneaky_2
+            assert "in use, no release decision" in page.inner_text("main")
+            assert page.locator("#alias-moves-h").count() == 1 and errors == []
+        finally:
+            chromium.close()

@@ -61,7 +61,7 @@ def _bypass(ref: str, in_use: list[dict[str, Any]]) -> dict[str, Any]:
         "subject": None,
         "owner": in_use[0].get("owner"),
         "risk_tier": None,
-        "ownership": None,
+        "ownership": {"owner": in_use[0]["owner"]} if in_use[0].get("owner") else None,
         "lineage": None,
         "policy_revision": None,
         "latest_evidence": None,
