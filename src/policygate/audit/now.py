@@ -246,7 +246,7 @@ def alias_moves(log: DecisionLog, ref: str, runs: list[dict[str, Any]]) -> list[
         return []
     if model.platform != "mlflow" or model.version is None:
         return []
-    seen = [*delivered_aliases(log, model), *_audited_aliases(model.name, runs)]
+    seen = [*delivered_aliases(log, model), *audited_aliases(model.name, runs)]
     seen.sort(key=lambda s: (parse_iso(s.at) or _EPOCH, s.seen_by))
     last: dict[str, AliasSeen] = {}
     moves: list[dict[str, Any]] = []
@@ -272,7 +272,7 @@ def alias_moves(log: DecisionLog, ref: str, runs: list[dict[str, Any]]) -> list[
     return moves
 
 
-def _audited_aliases(name: str, runs: list[dict[str, Any]]) -> list[AliasSeen]:
+def audited_aliases(name: str, runs: list[dict[str, Any]]) -> list[AliasSeen]:
     """Each complete audit run's view of the model's aliases; an alias it did not list (on a target it
     audited) was not there then."""
     seen: list[AliasSeen] = []
