@@ -36,7 +36,7 @@ violation contains reason(rego.metadata.rule(), msg, ["lifecycle.retired", "life
 # The review cadence for the model's risk tier (owner_review_days); a tier the
 # parameters do not list takes the shortest cadence they name (fail closed).
 _review_days := d if {
-	d := data.policygate_params.owner_review_days[risk_tier]
+	d := object.get(data.policygate_params, ["owner_review_days", risk_tier], null)
 	is_number(d)
 } else := min(ds) if {
 	ds := [d | some d in object.get(data.policygate_params, "owner_review_days", {}); is_number(d)]
