@@ -103,7 +103,7 @@ def record_lifecycle(
     """Append one lifecycle event to the chain. A retirement needs a reason and an active version; an
     un-retirement a reason and a retired one (LifecycleConflict / InputError otherwise, nothing
     recorded)."""
-    text = (reason_or_note or "").strip() or None
+    text = reason_or_note if reason_or_note and reason_or_note.strip(" ") else None  # blank: none
     if kind != "review" and text is None:
         raise InputError(f"{kind} needs a reason: say why")
     if kind != "review":

@@ -7,7 +7,7 @@ is a new recorded event, as withdrawing an approval is a ``DELETE`` that records
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,7 +27,7 @@ from policygate.decisions.service import DecisionService
 from policygate.errors import InputError
 from policygate.evidence import ONE_LINE, Lifecycle, LifecycleKind, Target
 from policygate.evidence import Request as EvidenceRequest
-from policygate.refs import ModelRef, RefError, parse
+from policygate.refs import MODEL_REF_MAX, MODEL_VERSION_PATTERN, ModelRef, RefError, parse
 from policygate.runtime import Runtime
 from policygate.sources.base import SourceError
 from policygate.sources.directory import DirectoryError
@@ -41,9 +41,17 @@ RefPath = Annotated[
     Path(
         description="Model version reference, slashes and colons included, e.g. "
         "/v1/models/mlflow:models:/fraud/7/reviews (a version, not an alias).",
-        max_length=1024,
+        max_length=MODEL_REF_MAX,
+        json_schema_extra={"pattern": MODEL_VERSION_PATTERN},  # stated; parse() checks it (its own message)
     ),
 ]
+
+
+# one line with at least one character that is not a space (a blank reason is no reason)
+NON_BLANK = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The version is already retired (retire) or not retired (unretire)"}
+}
 
 
 class ReviewRequest(BaseModel):
@@ -55,7 +63,7 @@ class ReviewRequest(BaseModel):
 
 class ReasonRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=2000, pattern=ONE_LINE, description="Why.")
+    reason: str = Field(min_length=1, max_length=2000, pattern=NON_BLANK, description="Why.")
 
 
 class LifecycleAnswer(BaseModel):
@@ -75,7 +83,9 @@ def review(
     return _record(service, runtime, caller, ref, "review", (body or ReviewRequest()).note)
 
 
-@router.post("/models/{ref:path}/retirement", status_code=201, response_model=LifecycleAnswer)
+@router.post(
+    "/models/{ref:path}/retirement", status_code=201, response_model=LifecycleAnswer, responses=CONFLICT
+)
 def retire(
     ref: RefPath, body: ReasonRequest, service: Service, runtime: RuntimeDep, caller: Caller
 ) -> LifecycleAnswer:
@@ -84,7 +94,7 @@ def retire(
     return _record(service, runtime, caller, ref, "retire", body.reason)
 
 
-@router.delete("/models/{ref:path}/retirement", response_model=LifecycleAnswer)
+@router.delete("/models/{ref:path}/retirement", response_model=LifecycleAnswer, responses=CONFLICT)
 def unretire(
     ref: RefPath,
     service: Service,
