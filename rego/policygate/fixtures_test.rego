@@ -149,6 +149,16 @@ compliant := {
 			],
 		},
 	},
+	"lifecycle": {
+		"retired": false,
+		"retired_at": null,
+		"retired_by": null,
+		"retire_reason": null,
+		"last_review_at": "2026-11-19T09:00:00Z",
+		"last_reviewed_by": "alice@example.com",
+		"reviews": [{"at": "2026-11-19T09:00:00Z", "by": "alice@example.com", "note": "use case and risk tier still hold"}],
+		"events": [{"kind": "review", "at": "2026-11-19T09:00:00Z", "by": "alice@example.com", "reason_or_note": "use case and risk tier still hold"}],
+	},
 	"collection": {
 		"collected_at": "2026-11-20T11:59:58Z",
 		"sources": [
@@ -232,7 +242,12 @@ shipped_params := {
 		]
 	},
 	"max_credential_days": 90,
-	"require_directory": false
+	"require_directory": false,
+	"owner_review_days": {
+		"high": 90,
+		"medium": 180,
+		"low": 365
+	}
 }
 
 # Parameters a test changes, on top of shipped_params (a key replaces the

@@ -19,6 +19,7 @@ RULE_IDS = [
     "ACC-001", "ACC-002", "ACC-003", "ACC-004", "ACC-005",
     "EVD-001",
     "INT-001", "INT-002", "INT-003",
+    "LIF-001", "LIF-002",
 ]  # fmt: skip
 
 

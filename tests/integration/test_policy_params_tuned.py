@@ -133,6 +133,8 @@ TUNED: dict[str, Tuned] = {
     ),
     "max_credential_days": Tuned(60, identity_credentials(CERT_75_DAYS), "ACC-005", "deny", "none"),
     "require_directory": Tuned(True, patched(identities=None), "OWN-004", "deny", "warn"),
+    # compliant: reviewed by its owner 27 hours before the request
+    "owner_review_days": Tuned({"high": 90, "medium": 1, "low": 365}, compliant, "LIF-002", "deny", "none"),
     "allow_builtins": Tuned(["http.send"], compliant, "APR-001", "none", "none"),  # loads, same decision
     "min_test_coverage": Tuned(80.0, compliant, "APR-001", "none", "none"),  # the shipped tests cover more
     "custom": Tuned({}, compliant, "APR-001", "none", "none"),  # no shipped rule declares one

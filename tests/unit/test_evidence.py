@@ -56,6 +56,7 @@ def test_json_schema_describes_every_part() -> None:
         "artifacts_unverified",
         "collection",
         "identities",
+        "lifecycle",
     }
 
 

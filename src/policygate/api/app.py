@@ -29,6 +29,7 @@ from policygate.api.routes import (
     bundles,
     decisions,
     health,
+    lifecycle,
     models,
     policy,
     waivers,
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(webhooks.router)
     app.include_router(approvals.router)
+    app.include_router(lifecycle.router)
     app.include_router(policy.router)
     app.include_router(waivers.router)
     app.include_router(audit.router)

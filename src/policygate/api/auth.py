@@ -23,6 +23,14 @@ SESSION_COOKIE = "policygate_session"  # the console's: the caller's own token, 
 SIGNED = ("/v1/webhooks/",)  # authenticated by signature / shared secret in the route itself
 DECIDE = {("POST", "/v1/evaluate"), ("POST", "/v1/decisions")}
 APPROVE = {("POST", "/v1/approvals"), ("DELETE", "/v1/approvals/{approval_id}")}
+# owner reviews and retirement: a caller who may decide or approve; the route then checks that the
+# caller is the owner (or, to retire and un-retire, holds ``approve``): docs/identity.md
+LIFECYCLE = {
+    (method, f"/v1/models/{{{ref}}}/{what}")
+    for ref in ("ref", "ref:path")  # as routed, as OpenAPI spells it
+    for method, what in (("POST", "reviews"), ("POST", "retirement"), ("DELETE", "retirement"))
+}
+DECIDE_OR_APPROVE = "decide|approve"
 
 _bearer = HTTPBearer(auto_error=False, description="policygate API token (pgt_...) or an OIDC access token")
 
@@ -34,6 +42,8 @@ def required_scope(method: str, path: str) -> str | None:
         return "decide"
     if (method, path) in APPROVE:
         return "approve"
+    if (method, path) in LIFECYCLE:
+        return DECIDE_OR_APPROVE
     if method in ("GET", "HEAD"):
         return "read"
     return "admin"
@@ -81,8 +91,9 @@ async def authenticate(
         if found is None:
             raise _unauthorised("invalid, expired or revoked token")
         principal = found
-    if not principal.may(scope):
-        raise HTTPException(status_code=403, detail=f"this token lacks the '{scope}' scope")
+    if not any(principal.may(one) for one in scope.split("|")):
+        needed = " or ".join(f"'{one}'" for one in scope.split("|"))
+        raise HTTPException(status_code=403, detail=f"this token lacks the {needed} scope")
     if principal.kind != "anonymous":
         wait = auth.limiter.allow(principal.label)
         if wait:

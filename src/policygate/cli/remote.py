@@ -90,3 +90,29 @@ def remote_approve(server: str, token: str, body: dict[str, Any], timeout_s: flo
         raise RemoteError(f"approval refused (HTTP {resp.status_code}): {message}")
     answer: dict[str, Any] = resp.json()
     return answer
+
+
+def remote_lifecycle(
+    server: str, token: str, method: str, path: str, body: dict[str, Any], timeout_s: float = 30.0
+) -> dict[str, Any]:
+    """Ask a running policygate to record a lifecycle event (a review, a retirement or its undoing) as
+    the identity behind ``token``: ``method`` on ``/v1/models/{ref}/{path}``; its answer (``event``,
+    ``lifecycle``, ``written_back``), or RemoteError naming why not."""
+    try:
+        resp = requests.request(
+            method,
+            f"{server.rstrip('/')}/v1/models/{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout_s,
+        )
+    except requests.RequestException as exc:
+        raise RemoteError(f"policygate server {server} unreachable ({type(exc).__name__})") from None
+    if resp.status_code not in (200, 201):
+        try:
+            message = resp.json().get("message") or resp.json().get("detail")
+        except ValueError:
+            message = resp.text[:200]
+        raise RemoteError(f"refused (HTTP {resp.status_code}): {message}")
+    answer: dict[str, Any] = resp.json()
+    return answer

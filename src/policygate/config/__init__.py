@@ -212,6 +212,10 @@ class Settings(BaseSettings):
     audit_remove_alias: bool = Field(
         default=False, description="With POLICYGATE_AUDIT_ENFORCE: also remove the alias that serves it."
     )
+    retire_remove_aliases: bool = Field(
+        default=False,
+        description="On policygate retire: also remove the retired MLflow version's aliases.",
+    )
     audit_foundry_publishers: list[str] = Field(
         default_factory=list,
         description="Foundry deployments audited, by model publisher (JSON list); empty: every deployment.",

@@ -98,6 +98,8 @@ def _columns_of(body: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
         )
     if body.get("kind") == "approval":
         return ((body.get("approval") or {}).get("model"), None, None, None)
+    if body.get("kind") == "lifecycle":  # a review, retirement or un-retirement (decisions/lifecycle.py)
+        return ((body.get("lifecycle") or {}).get("model"), None, None, None)
     if body.get("kind") == "delivery":
         return ((body.get("delivery") or {}).get("ref"), None, None, None)
     if body.get("kind") == "audit":  # one run, many models: only the policy revision is a column

@@ -20,6 +20,7 @@ from policygate.decisions.approvals import (
     with_verified,
 )
 from policygate.decisions.decision import Decision, EvidenceOrigin, PolicyResult, Reason
+from policygate.decisions.lifecycle import lifecycle_events, lifecycle_of
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.making import about, as_supplied, log_decision, record_of
 from policygate.decisions.opa_event import answered
@@ -101,8 +102,13 @@ class DecisionService:
     ) -> EvidenceV1:
         """Collected evidence with what only the log knows: the approvals policygate itself recorded
         from authenticated callers (the verified ones), and the artifact digests earlier allow
-        decisions of the version recorded (INT-002); read now, unless the caller just read them."""
+        decisions of the version recorded (INT-002), and its lifecycle (reviews, retirement); read now,
+        unless the caller just read them."""
         ref = evidence.subject.ref
+        if evidence.lifecycle is None:
+            evidence = evidence.model_copy(
+                update={"lifecycle": lifecycle_of(lifecycle_events(self.log, ref))}
+            )
         records = approval_records(self.log, [ref]) if verified is None or digests is None else {}
         if verified is None:
             verified = verified_from(records[ref])

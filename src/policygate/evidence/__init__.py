@@ -5,8 +5,8 @@ policy can deny on it. Unknown fields are refused so a typo in a hand-written
 evidence file is an error instead of a silently ignored field.
 
 The parts live in modules by concern (``request``, ``lineage``, ``approvals``, ``deployment``,
-``artifacts``, ``directory``, ``collection``; the whole document in ``document``); every name is
-imported from here (``from policygate.evidence import Target``), the documented path.
+``artifacts``, ``directory``, ``lifecycle``, ``collection``; the whole document in ``document``);
+every name is imported from here (``from policygate.evidence import Target``), the documented path.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from policygate.evidence.deployment import Deployment, Endpoint, Identity, Model
 from policygate.evidence.directory import DirectoryIdentity, Identities, IdentityCredential, IdentityOwner
 from policygate.evidence.document import SCHEMA_ID, EvidenceV1, canonical_json, digest, json_schema
 from policygate.evidence.fields import ONE_LINE, STAGES, TEXT, Stage
+from policygate.evidence.lifecycle import Lifecycle, LifecycleEvent, LifecycleKind, LifecycleReview
 from policygate.evidence.lineage import Code, Dataset, Experiment, Lineage, Run
 from policygate.evidence.request import RUN_URL, RUN_URL_MAX, TICKET_MAX, Change, Request, Subject, Target
 
@@ -54,6 +55,10 @@ __all__ = [
     "Identity",
     "IdentityCredential",
     "IdentityOwner",
+    "Lifecycle",
+    "LifecycleEvent",
+    "LifecycleKind",
+    "LifecycleReview",
     "Lineage",
     "ModelDeployment",
     "Ownership",

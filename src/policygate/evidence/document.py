@@ -14,6 +14,7 @@ from policygate.evidence.collection import Collection
 from policygate.evidence.deployment import Deployment
 from policygate.evidence.directory import Identities
 from policygate.evidence.fields import Part
+from policygate.evidence.lifecycle import Lifecycle
 from policygate.evidence.lineage import Lineage
 from policygate.evidence.request import Request, Subject
 
@@ -42,6 +43,11 @@ class EvidenceV1(Part):
     )
     identities: Identities | None = Field(
         default=None, description="The owner, approvers and deployment identity as the directory sees them."
+    )
+    lifecycle: Lifecycle | None = Field(
+        default=None,
+        description="Owner reviews and retirement policygate recorded for the version (LIF-001, LIF-002); "
+        "null when not read (a collection always fills it).",
     )
     collection: Collection = Field(default_factory=Collection)
 

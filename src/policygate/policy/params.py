@@ -93,6 +93,11 @@ class Params(BaseModel):
         default=False,
         description="Without an identity directory, OWN-004, APR-004 and ACC-005 deny instead of warning.",
     )
+    owner_review_days: dict[Name, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="Risk tier -> days (fractions allowed) an owner review stays current (LIF-002); a tier "
+        "not listed takes the shortest listed; empty: LIF-002 never fires.",
+    )
     min_test_coverage: float | None = Field(
         default=None,
         ge=0,

@@ -22,6 +22,7 @@ TAG_DECISION = "policygate.decision"
 TAG_DECISION_ID = "policygate.decision_id"
 TAG_REASONS = "policygate.reasons"
 TAG_TARGET = "policygate.target"
+TAG_LIFECYCLE = "policygate.lifecycle"  # retired | active (policygate retire / unretire)
 PENDING = "pending"
 
 
@@ -135,3 +136,16 @@ class MlflowWriteBack:
         return self._retry(
             f"delete alias {name}@{alias}", self.client.delete_registered_model_alias, name, alias
         )
+
+    def lifecycle(self, name: str, version: str, state: str, remove_aliases: bool = False) -> bool:
+        """``policygate.lifecycle=<state>`` (retired, active) on the version; with ``remove_aliases``
+        (POLICYGATE_RETIRE_REMOVE_ALIASES, on retire) every alias still pointing at it is removed."""
+        written = self._set(name, version, {TAG_LIFECYCLE: state})
+        if not remove_aliases:
+            return written
+        try:
+            aliases = list(self.client.get_model_version(name, version).aliases or [])
+        except Exception as exc:  # noqa: BLE001 - the retirement is recorded; say it, don't raise
+            log.warning("write-back: aliases of %s/%s not read: %s", name, version, type(exc).__name__)
+            return False
+        return all([self.remove_alias_if_current(name, alias, version) for alias in aliases]) and written
