@@ -142,6 +142,8 @@ def test_owner_review_clears_lif002_retire_denies_lif001_unretire_allows(
     assert "superseded by v2" in decision["reasons"][0]["message"]
     again = cli(["retire", ref, "--reason", "twice"], served, alice)
     assert again.exit_code == 2 and "already retired" in again.output
+    shown = runner.invoke(app, ["log", "show", ref, "--db", sqlite_url])
+    assert shown.exit_code == 0 and "RETIRED: LIF-001" in shown.output, shown.output
 
     # un-retire: not by someone else; by an approver, with a reason, recorded
     assert cli(["unretire", ref, "--reason", "mine now"], served, mallory).exit_code == 2
@@ -156,6 +158,10 @@ def test_owner_review_clears_lif002_retire_denies_lif001_unretire_allows(
         ("retire", "alice@corp", "superseded by v2"),
         ("unretire", "bob@corp", "v2 rolled back"),
     ]
+    shown = runner.invoke(app, ["log", "show", ref, "--db", sqlite_url, "--format", "json"])
+    timeline = [(e["kind"], e["by"]) for e in json.loads(shown.stdout)["lifecycle"]]
+    assert timeline == [("review", "alice@corp"), ("retire", "alice@corp"), ("unretire", "bob@corp")]
+    assert "RETIRED" not in runner.invoke(app, ["log", "show", ref, "--db", sqlite_url]).output
     intact(sqlite_url)
 
 

@@ -98,6 +98,7 @@ def render_record(record: dict[str, Any]) -> str:
     lines += _in_use(record.get("in_use") or [])
     lines += _in_use(record.get("last_in_use") or [], "was in use")
     lines += _alias_moves(record)
+    lines += _lifecycle(record.get("lifecycle") or [])
     lines.append(f"history (newest first, {len(record['history'])} of {counts['total']}):")
     for d in record["history"]:
         stage = (d.get("target") or {}).get("stage") or "-"
@@ -107,6 +108,21 @@ def render_record(record: dict[str, Any]) -> str:
             f"{_findings(d)}  {d['decision_id']}  sent by {d.get('sent_by') or '-'}{_change(d)}{what_if}"
         )
     return "\n".join(lines)
+
+
+def _lifecycle(events: list[dict[str, Any]]) -> list[str]:
+    """Owner reviews, retirement and un-retirement, oldest first, with who and when."""
+    if not events:
+        return []
+    lines = [f"lifecycle ({len(events)}, oldest first):"]
+    for e in events:
+        said = f": {e['reason_or_note']}" if e.get("reason_or_note") else ""
+        lines.append(
+            f"  {e['at']}  {str(e['kind']).upper():<9} by {e['by']} (sent by {e.get('caller') or '-'}){said}"
+        )
+    if events[-1]["kind"] == "retire":
+        lines.append("  RETIRED: LIF-001 denies this version for every target")
+    return lines
 
 
 def _change(summary: dict[str, Any]) -> str:
