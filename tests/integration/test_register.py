@@ -21,6 +21,7 @@ from policygate.config import Settings
 from policygate.demo.mlflow_server import MlflowServer
 from policygate.demo.seed import ModelSpec, register
 from tests.support.checkout import REGO, opa_binary
+from tests.support.tokens import bearer, token
 
 runner = CliRunner()
 RUN = "https://ci.example.com/corp/models/actions/runs/7"
@@ -69,6 +70,11 @@ def test_one_register_call_answers_for_every_model_in_use(world: tuple[str, str]
     assert (fraud["ticket"], fraud["run_url"], fraud["requested_by"]) == ("CHG-fraud", RUN, "ci@corp")
     assert fraud["policy_revision"].startswith("sha256:") and fraud["commit"] and fraud["datasets"]
     assert fraud["run"].startswith("mlflow:") and fraud["findings"] == []
+    # the approval that counted (the MLflow tag's: not recorded through policygate, so unverified, no id)
+    assert [(a["by"], a["stage"], a["verified"], a["id"]) for a in fraud["approvals"]] == [
+        ("bob@corp", "production", False, None)
+    ]
+    assert fraud["approvals"][0]["at"] and fraud["withdrawn"] == [] and fraud["waivers"] == []
     sneaky = found["sneaky"]  # in use, never gated: in the register all the same
     assert sneaky["decision_id"] is None and sneaky["outcome"] is None
     assert sneaky["findings"] == ["bypass:AUD-001"] and sneaky["owner_now"] == "alice@corp"
@@ -87,10 +93,13 @@ def test_text_and_csv(world: tuple[str, str]) -> None:
     assert "3 model versions in use" in text
     assert "NONE: no release decision (bypass)" in text and "OWNER CHANGED SINCE RELEASE" in text
     assert "ticket CHG-fraud" in text
+    assert "approvals  bob@corp at " in text and "(unverified)" in text and "waivers    -" in text
     table = list(
         csv.DictReader(io.StringIO(runner.invoke(app, ["register", "--db", db, "-f", "csv"]).stdout))
     )
     assert {r["ticket"] for r in table} == {"CHG-fraud", "CHG-churn", ""}
+    assert {r["approvals"].split(" at ")[0] for r in table} == {"bob@corp", ""}
+    assert {r["withdrawn"] for r in table} == {r["waivers"] for r in table} == {""}
 
 
 def test_the_api_route_and_bad_input(world: tuple[str, str]) -> None:
@@ -110,3 +119,37 @@ def test_no_audit_run_yet_is_exit_1_and_404(sqlite_url: str) -> None:
         assert client.get("/v1/register").status_code == 404
     result = runner.invoke(app, ["register", "--db", sqlite_url])
     assert result.exit_code == 1 and "no audit run" in result.stderr
+
+
+def latest_run_id(db: str) -> str:
+    result = runner.invoke(app, ["audit", "report", "--db", db, "-f", "json"])
+    run_id: str = json.loads(result.stdout)["run_id"]
+    return run_id
+
+
+def test_refresh_runs_an_audit_first(world: tuple[str, str]) -> None:
+    uri, db = world
+    before = latest_run_id(db)
+    result = runner.invoke(app, ["register", "--refresh", "--mlflow-uri", uri, "--db", db, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["run_id"] != before and answer["run_id"] == latest_run_id(db)
+    assert len(answer["rows"]) == 3
+
+
+def test_an_auditor_token_triggers_a_run_a_read_token_reads_it(world: tuple[str, str]) -> None:
+    uri, db = world
+    auditor, reader = token(db, "auditor@corp", "audit,read"), token(db, "viewer@corp", "read")
+    settings = Settings(db_url=db, mlflow_uri=uri, policy_dir=REGO, opa_bin=opa_binary(), auth_required=True)
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/audit/runs").status_code == 401
+        refused = client.post("/v1/audit/runs", headers=bearer(reader))
+        assert refused.status_code == 403 and "'audit' scope" in refused.text
+        started = client.post("/v1/audit/runs", headers=bearer(auditor))
+        assert started.status_code == 201, started.text
+        run = started.json()
+        assert run["models_audited"] == 3 and run["status"] and run["policy_revision"].startswith("sha256:")
+        latest = client.get("/v1/audit", headers=bearer(reader)).json()
+        assert latest["run_id"] == run["run_id"]
+        register_now = client.get("/v1/register", headers=bearer(reader)).json()
+        assert register_now["run_id"] == run["run_id"] and len(register_now["rows"]) == 3

@@ -23,6 +23,7 @@ SESSION_COOKIE = "policygate_session"  # the console's: the caller's own token, 
 SIGNED = ("/v1/webhooks/",)  # authenticated by signature / shared secret in the route itself
 DECIDE = {("POST", "/v1/evaluate"), ("POST", "/v1/decisions")}
 APPROVE = {("POST", "/v1/approvals"), ("DELETE", "/v1/approvals/{approval_id}")}
+AUDIT = {("POST", "/v1/audit/runs")}
 
 _bearer = HTTPBearer(auto_error=False, description="policygate API token (pgt_...) or an OIDC access token")
 
@@ -34,6 +35,8 @@ def required_scope(method: str, path: str) -> str | None:
         return "decide"
     if (method, path) in APPROVE:
         return "approve"
+    if (method, path) in AUDIT:
+        return "audit"
     if method in ("GET", "HEAD"):
         return "read"
     return "admin"
