@@ -21,10 +21,10 @@ from policygate.config import Settings
 from policygate.demo.mlflow_server import MlflowServer
 from policygate.demo.seed import ModelSpec, register
 from tests.support.checkout import REGO, opa_binary
+from tests.support.governed import RUN, aliased_by_hand, released
 from tests.support.tokens import bearer, token
 
 runner = CliRunner()
-RUN = "https://ci.example.com/corp/models/actions/runs/7"
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +33,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
     db = f"sqlite:///{tmp_path_factory.mktemp('register')}/decisions.db"
     with MlflowServer(tmp_path_factory.mktemp("register-mlflow")) as server:
         uri = server.url
-        client = MlflowClient(uri, registry_uri=uri)
         for name in ("fraud", "churn"):
-            version = register(uri, ModelSpec(name), train=True)  # with files: INT-003 passes
-            ref = f"mlflow:models:/{name}/{version}"
-            args = ["check", ref, "-t", "production", "--mlflow-uri", uri, "--db", db, "-f", "json"]
-            args += ["--requested-by", "ci@corp", "--ticket", f"CHG-{name}", "--run-url", RUN]
-            result = runner.invoke(app, args)
-            assert result.exit_code == 0, result.output
-            client.set_registered_model_alias(name, "champion", version)
-        client.set_registered_model_tag("churn", "owner", "bob@corp")  # after its release
-        sneaky = register(uri, ModelSpec("sneaky"), train=True)
-        client.set_registered_model_alias("sneaky", "champion", sneaky)
+            released(uri, db, ModelSpec(name), ticket=f"CHG-{name}")  # with files: INT-003 passes
+        MlflowClient(uri).set_registered_model_tag("churn", "owner", "bob@corp")  # after its release
+        aliased_by_hand(uri, ModelSpec("sneaky"))
         audited = runner.invoke(app, ["audit", "run", "--mlflow-uri", uri, "--db", db, "-f", "json"])
         assert audited.exit_code in (1, 2), audited.output
         yield uri, db
@@ -153,3 +145,53 @@ def test_an_auditor_token_triggers_a_run_a_read_token_reads_it(world: tuple[str,
         assert latest["run_id"] == run["run_id"]
         register_now = client.get("/v1/register", headers=bearer(reader)).json()
         assert register_now["run_id"] == run["run_id"] and len(register_now["rows"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "tags", "expected"),
+    [
+        ({}, {"ticket": "CHG-7", "run_url": RUN}, ("CHG-7", RUN)),
+        # a mapping of the organisation's own tag names; a value that is no URL is left out
+        (
+            {"webhook_ticket_tag": "change_id"},
+            {"change_id": "CHG-8", "run_url": "not a url"},
+            ("CHG-8", None),
+        ),
+        ({"webhook_ticket_tag": "", "webhook_run_url_tag": ""}, {"ticket": "CHG-9"}, (None, None)),
+    ],
+)
+def test_a_webhook_decision_records_the_change_its_version_tags_name(
+    mlflow_server: str,
+    sqlite_url: str,
+    overrides: dict[str, Any],
+    tags: dict[str, str],
+    expected: tuple[str | None, str | None],
+) -> None:
+    import uuid
+
+    from tests.support.webhooks import SECRET, alias_event, delivery, eventually
+
+    name = f"wh-change-{uuid.uuid4().hex[:6]}"
+    version = register(mlflow_server, ModelSpec(name))
+    client = MlflowClient(mlflow_server, registry_uri=mlflow_server)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    settings = Settings(
+        db_url=sqlite_url,
+        policy_dir=REGO,
+        opa_bin=opa_binary(),
+        mlflow_uri=mlflow_server,
+        mlflow_webhook_secret=SECRET,  # type: ignore[arg-type]
+        **overrides,
+    )
+    with TestClient(create_app(settings)) as api:
+        raw, headers = delivery(alias_event(name, version))
+        assert api.post("/v1/webhooks/mlflow", content=raw, headers=headers).status_code == 202
+        decision_id = eventually(
+            lambda: dict(client.get_model_version(name, version).tags).get("policygate.decision_id")
+        )
+        decision = api.get(f"/v1/decisions/{decision_id}").json()
+        assert (decision["ticket"], decision["run_url"]) == expected
+        record = api.get(f"/v1/models/mlflow:models:/{name}/{version}/record").json()
+        latest = record["latest_decisions"]["production"]
+        assert (latest["ticket"], latest["run_url"]) == expected
