@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from policygate.decisions.log import DecisionLog
 from policygate.policy.waivers import KIND as WAIVER_KIND
+from policygate.timeutil import parse_iso
 
 APPROVAL_PAGE = 200
 
@@ -46,6 +47,12 @@ def _key(entry: dict[str, Any]) -> tuple[str, str]:
     return str(entry.get("by", "")).lower(), str(entry.get("stage", "")).lower()
 
 
+def _not_before(later: dict[str, Any], earlier: dict[str, Any]) -> bool:
+    """approval.rego's _not_before: a time that cannot be placed takes back (fails closed)."""
+    then, first = parse_iso(later.get("at")), parse_iso(earlier.get("at"))
+    return then is None or first is None or then >= first
+
+
 def counted_approvals(
     log: DecisionLog, spellings: list[str], record: dict[str, Any]
 ) -> list[CountedApproval]:
@@ -59,11 +66,7 @@ def counted_approvals(
     ]
     approves = [a for a in entries if a.get("decision", "approved") == "approved"]
     taken = [a for a in entries if a.get("decision", "approved") != "approved"]
-    counted = [
-        a
-        for a in approves
-        if not any(_key(b) == _key(a) and str(b.get("at") or "~") >= str(a.get("at") or "") for b in taken)
-    ]
+    counted = [a for a in approves if not any(_key(b) == _key(a) and _not_before(b, a) for b in taken)]
     if not counted:
         return []
     recorded = {
