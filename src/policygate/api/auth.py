@@ -31,6 +31,7 @@ LIFECYCLE = {
     for method, what in (("POST", "reviews"), ("POST", "retirement"), ("DELETE", "retirement"))
 }
 DECIDE_OR_APPROVE = "decide|approve"
+AUDIT = {("POST", "/v1/audit/runs")}
 
 _bearer = HTTPBearer(auto_error=False, description="policygate API token (pgt_...) or an OIDC access token")
 
@@ -44,6 +45,8 @@ def required_scope(method: str, path: str) -> str | None:
         return "approve"
     if (method, path) in LIFECYCLE:
         return DECIDE_OR_APPROVE
+    if (method, path) in AUDIT:
+        return "audit"
     if method in ("GET", "HEAD"):
         return "read"
     return "admin"

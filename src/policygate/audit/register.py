@@ -10,6 +10,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from policygate.audit.findings import AuditedModel, AuditRun
+from policygate.audit.release_facts import (
+    AppliedWaiver,
+    CountedApproval,
+    Withdrawal,
+    applied_waivers,
+    counted_approvals,
+    withdrawn_since,
+)
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.record import lineage_summary, model_spellings
 
@@ -26,6 +34,14 @@ class RegisterRow(BaseModel):
     decided_at: str | None = None
     requested_by: str | None = None
     sent_by: str | None = Field(default=None, description="The authenticated identity that sent it.")
+    approvals: list[CountedApproval] = Field(
+        default_factory=list, description="The approvals that counted for the standing release decision."
+    )
+    withdrawn: list[Withdrawal] = Field(
+        default_factory=list,
+        description="Withdrawals or rejections since, by a reviewer it counted: it no longer stands.",
+    )
+    waivers: list[AppliedWaiver] = Field(default_factory=list, description="The waivers it applied.")
     policy_revision: str | None = None
     run: str | None = Field(default=None, description="Training run (platform:id).")
     commit: str | None = None
@@ -78,6 +94,8 @@ def _row(log: DecisionLog, run: AuditRun, m: AuditedModel) -> RegisterRow:
     owner_now = (now.get("ownership") or {}).get("owner") if now else None
     lineage = lineage_summary(evidence) or lineage_summary(now) or {}
     run_of = lineage.get("run") or {}
+    spellings = model_spellings(m.model)
+    counted = counted_approvals(log, spellings, standing) if standing else []
     return RegisterRow(
         model=m.model,
         target=m.target,
@@ -90,6 +108,9 @@ def _row(log: DecisionLog, run: AuditRun, m: AuditedModel) -> RegisterRow:
         decided_at=standing.get("recorded_at"),
         requested_by=decision.get("requested_by"),
         sent_by=decision.get("caller"),
+        approvals=counted,
+        withdrawn=withdrawn_since(log, spellings, standing, counted) if standing else [],
+        waivers=applied_waivers(log, standing) if standing else [],
         policy_revision=decision.get("policy_revision"),
         run=f"{run_of.get('platform')}:{run_of.get('id')}" if run_of else None,
         commit=lineage.get("commit"),

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Scope = Literal["decide", "read", "approve", "delegate", "admin"]
+Scope = Literal["decide", "read", "approve", "delegate", "audit", "admin"]
 # delegate: ask for a decision on someone else's behalf (``requested_by``), e.g. a CI identity acting
 # for the person who pushed; both are recorded and separation of duties holds against both
-SCOPES: tuple[Scope, ...] = ("decide", "read", "approve", "delegate", "admin")
+# audit: trigger an audit run with the service's own policy and settings (an auditor's token)
+SCOPES: tuple[Scope, ...] = ("decide", "read", "approve", "delegate", "audit", "admin")
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,15 @@ listed or a model could not be reached; also bad input).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from policygate.cli.common import embedding, fail, group, opened_log, settings_with
 from policygate.cli.options import DbOption, MlflowUriOption
+
+if TYPE_CHECKING:
+    from policygate.audit.findings import AuditRun
 
 audit_app = group(help="Audit what is deployed: drift, bypass, missed events (docs/audit.md).")
 
@@ -50,13 +53,29 @@ def audit_run(
     db: DbOption = None,
 ) -> None:
     """Audit every model in use, record the run, print its report: exit 0 clean, 1 findings, 2 incomplete."""
-    from policygate.audit.run import Auditor
-    from policygate.decisions.log import LogError
     from policygate.output import audit_renderer
-    from policygate.runtime import open_runtime
 
     if target is not None and target not in ("development", "staging", "production"):
         fail(f"unknown target stage {target!r}: choose development, staging or production")
+    run = audit_now(ctx, db, mlflow_uri, [p.value for p in platform or []], target)
+    typer.echo(audit_renderer(fmt.value)(run))
+    raise typer.Exit(run.exit_code)
+
+
+def audit_now(
+    ctx: typer.Context,
+    db: str | None,
+    mlflow_uri: str | None = None,
+    platforms: list[str] | None = None,
+    target: str | None = None,
+) -> AuditRun:
+    """One audit run, recorded, with the settings of the environment (the service's own policy,
+    platforms and log); also what `policygate register --refresh` runs. Exit 2 when it cannot be
+    recorded."""
+    from policygate.audit.run import Auditor
+    from policygate.decisions.log import LogError
+    from policygate.runtime import open_runtime
+
     settings = settings_with(db)
     if mlflow_uri:
         settings.mlflow_uri = mlflow_uri
@@ -67,13 +86,9 @@ def audit_run(
                 from policygate.webhooks.writeback import MlflowWriteBack
 
                 writeback = MlflowWriteBack(settings.mlflow_uri)
-            run = Auditor(runtime.service, settings, writeback=writeback).run(
-                [p.value for p in platform or []], target
-            )
+            return Auditor(runtime.service, settings, writeback=writeback).run(platforms or [], target)
     except LogError as exc:
         fail(f"{exc}; the audit was not recorded")
-    typer.echo(audit_renderer(fmt.value)(run))
-    raise typer.Exit(run.exit_code)
 
 
 @audit_app.command("report")

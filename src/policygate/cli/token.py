@@ -27,7 +27,9 @@ def token_create(
     name: Annotated[
         str, typer.Option("--name", help="Who or what holds the token, e.g. ci-bot or alice@corp.")
     ],
-    scopes: Annotated[str, typer.Option("--scopes", help="Comma-separated: decide,read,approve,admin.")],
+    scopes: Annotated[
+        str, typer.Option("--scopes", help="Comma-separated: decide,read,approve,delegate,audit,admin.")
+    ],
     db: DbOption = None,
 ) -> None:
     """Create a token. It is printed once, on the last line; only its hash is stored."""

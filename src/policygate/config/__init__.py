@@ -155,6 +155,18 @@ class Settings(BaseSettings):
         description="Longest wait (seconds, from the delivery) for a version's training run to finish "
         "before a webhook decides it; still running then: an error decision. 0: decide at once.",
     )
+    webhook_ticket_tag: str = Field(
+        default="ticket",
+        max_length=250,
+        description="MLflow model version tag a webhook-triggered decision records as request.ticket "
+        "(empty: none).",
+    )
+    webhook_run_url_tag: str = Field(
+        default="run_url",
+        max_length=250,
+        description="MLflow model version tag a webhook-triggered decision records as request.run_url "
+        "(empty: none).",
+    )
     eventgrid_secret: SecretStr | None = Field(
         default=None, description="Shared secret Event Grid sends as ?code= or X-Policygate-Secret."
     )

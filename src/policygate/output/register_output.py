@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from policygate.audit.register import Register, RegisterRow
 from policygate.output.audit_csv import _cell
@@ -31,6 +32,9 @@ def render_text(reg: Register) -> str:
             f"{r.model} -> {r.target} ({r.via})",
             f"  owner      {r.owner_at_release or '-'} at release; now {r.owner_now or '-'}{changed}",
             f"  released   {released}",
+            f"  approvals  {approvals(r) or '-'}",
+            f"  withdrawn  {withdrawn(r) or '-'}{'  NO LONGER STANDS' if r.withdrawn else ''}",
+            f"  waivers    {waivers(r) or '-'}",
             f"  policy     {r.policy_revision or '-'}",
             f"  lineage    run {r.run or '-'}  commit {(r.commit or '-')[:12]}  datasets "
             f"{', '.join(r.datasets) or '-'}",
@@ -40,11 +44,39 @@ def render_text(reg: Register) -> str:
     return "\n".join(lines)
 
 
+def approvals(r: RegisterRow) -> str:
+    """by at TIME [id], each; unverified ones say so."""
+    return "; ".join(
+        f"{a.by} at {a.at or '?'}" + (f" [{a.id}]" if a.id else "") + ("" if a.verified else " (unverified)")
+        for a in r.approvals
+    )
+
+
+def withdrawn(r: RegisterRow) -> str:
+    return "; ".join(
+        f"{w.by} {w.decision} at {w.at} [{w.id}]" + (f" of {w.withdraws}" if w.withdraws else "")
+        for w in r.withdrawn
+    )
+
+
+def waivers(r: RegisterRow) -> str:
+    return "; ".join(f"{w.rule} waived by {w.waiver} ({w.reason or 'no reason recorded'})" for w in r.waivers)
+
+
+LISTS = {"approvals": approvals, "withdrawn": withdrawn, "waivers": waivers}
+
+
+def _csv_value(r: RegisterRow, column: str, value: Any) -> Any:
+    if column in LISTS:
+        return LISTS[column](r)
+    return " ".join(value) if isinstance(value, list) else value
+
+
 def render_csv(reg: Register) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for r in reg.rows:
         row = r.model_dump()
-        writer.writerow([_cell(" ".join(v) if isinstance(v, list) else v) for v in (row[c] for c in COLUMNS)])
+        writer.writerow([_cell(_csv_value(r, c, row[c])) for c in COLUMNS])
     return out.getvalue().rstrip("\n")

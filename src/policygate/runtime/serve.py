@@ -20,6 +20,7 @@ from policygate.decisions.log import DecisionLog, LogError
 from policygate.engine.errors import EngineError
 from policygate.runtime import Runtime, open_runtime
 from policygate.runtime.lifecycle import Adapted, PartStatus
+from policygate.webhooks.change import ChangeTags
 from policygate.webhooks.worker import WebhookWorker
 from policygate.webhooks.writeback import MlflowWriteBack
 
@@ -47,6 +48,7 @@ def start_serving(runtime: Runtime) -> None:
         enforce=settings.webhook_enforce,
         maxsize=settings.webhook_queue_size,
         run_wait_s=settings.webhook_run_wait_s,
+        change_tags=ChangeTags(settings.webhook_ticket_tag or None, settings.webhook_run_url_tag or None),
     )
     runtime.metrics.gauge(
         "policygate_webhook_queue_depth",

@@ -32,6 +32,7 @@ from policygate.decisions.service import DecisionService, error_reason
 from policygate.evidence import EvidenceV1, Target
 from policygate.refs import parse
 from policygate.timeutil import as_utc, now_iso
+from policygate.webhooks.change import ChangeTags, change_of
 from policygate.webhooks.writeback import MlflowWriteBack
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,10 @@ class WebhookWorker:
         threads: int = 2,
         recovery_interval_s: float = 30.0,
         run_wait_s: float = 3600.0,
+        change_tags: ChangeTags | None = None,
     ) -> None:
         self.service = service
+        self.change_tags = change_tags  # the MLflow tags naming the change (ticket, run URL); None: none
         self.writeback = writeback
         self.enforce = enforce
         self.queue: queue.Queue[Job | None] = queue.Queue(maxsize=maxsize)
@@ -210,15 +213,18 @@ class WebhookWorker:
     def _decide(self, job: Job, decision_id: str) -> Decision | float:
         """The decision, made once on the collected evidence; or seconds to wait for the training run."""
         ref, target = parse(job.ref), Target.model_validate({"stage": job.stage})
+        source = self.service.collector.sources.get("mlflow") if job.source == "mlflow" else None
+        client = getattr(source, "client", None)  # the MLflow source's client: the version's tags
+        change = change_of(client, ref, self.change_tags) if client and self.change_tags else None
         if job.source != "mlflow" or self.run_wait_s <= 0:
-            return self.service.decide(ref, target, job.requested_by, decision_id=decision_id)
+            return self.service.decide(ref, target, job.requested_by, decision_id=decision_id, change=change)
         try:
             with self.service.metrics.timed(self.service.metrics.collect_seconds.labels(ref.platform)):
-                evidence = self.service.collect(ref, target, job.requested_by)
+                evidence = self.service.collect(ref, target, job.requested_by, change=change)
         except LogError:
             raise
         except Exception:  # noqa: BLE001 - decide() collects again and records why it could not
-            return self.service.decide(ref, target, job.requested_by, decision_id=decision_id)
+            return self.service.decide(ref, target, job.requested_by, decision_id=decision_id, change=change)
         run = evidence.lineage.run
         if run is None or str(run.status or "").upper() not in UNFINISHED_RUN:
             return self.service.evaluate(evidence, decision_id=decision_id, origin="collected")
