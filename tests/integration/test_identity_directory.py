@@ -24,8 +24,8 @@ from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.demo.mlflow_server import free_port
 from policygate.demo.seed import ModelSpec, register
-from tests.integration.test_webhooks import SECRET, alias_event, delivery, eventually, version_tags
 from tests.support.checkout import opa_binary, policy_copy, without_shipped_tests
+from tests.support.webhooks import SECRET, alias_event, delivery, eventually, version_tags
 
 runner = CliRunner()
 IDENTITY_RULES = {"OWN-004", "APR-004", "ACC-005"}

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
@@ -18,48 +18,9 @@ from policygate.api.app import create_app
 from policygate.config import Settings
 from policygate.decisions.log import DecisionLog
 from policygate.demo.seed import ModelSpec, register
-from policygate.webhooks.signatures import sign
 from tests.support.checkout import REGO, opa_binary
 from tests.support.served import Served
-
-SECRET = "webhook-test-secret"
-T = TypeVar("T")
-
-
-def eventually(fn: Callable[[], T | None], timeout_s: float = 60.0, every_s: float = 0.25) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every_s)
-    raise AssertionError(f"condition not met within {timeout_s} s")
-
-
-def version_tags(uri: str, name: str, version: str) -> dict[str, str]:
-    return dict(MlflowClient(uri).get_model_version(name, version).tags)
-
-
-def delivery(body: dict[str, Any], *, secret: str = SECRET, delivery_id: str | None = None, age_s: int = 0):  # type: ignore[no-untyped-def]
-    raw = json.dumps(body).encode()
-    did = delivery_id or str(uuid.uuid4())
-    ts = str(int(time.time()) - age_s)
-    headers = {
-        "content-type": "application/json",
-        "x-mlflow-delivery-id": did,
-        "x-mlflow-timestamp": ts,
-        "x-mlflow-signature": sign(secret, did, ts, raw),
-    }
-    return raw, headers
-
-
-def alias_event(name: str, version: str, alias: str = "champion") -> dict[str, Any]:
-    return {
-        "entity": "model_version_alias",
-        "action": "created",
-        "timestamp": "2026-11-27T00:00:00Z",
-        "data": {"name": name, "alias": alias, "version": version},
-    }
+from tests.support.webhooks import SECRET, alias_event, delivery, eventually, version_tags
 
 
 @pytest.fixture

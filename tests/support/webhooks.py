@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from mlflow.tracking import MlflowClient
+
 from policygate.webhooks.signatures import sign
 
 SECRET = "webhook-test-secret"
@@ -24,10 +26,13 @@ def eventually(fn: Callable[[], T | None], timeout_s: float = 60.0, every_s: flo
     raise AssertionError(f"condition not met within {timeout_s} s")
 
 
-def delivery(body: dict[str, Any], *, secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
-    """The raw body and headers of one signed delivery."""
+def delivery(
+    body: dict[str, Any], *, secret: str = SECRET, delivery_id: str | None = None, age_s: int = 0
+) -> tuple[bytes, dict[str, str]]:
+    """The raw body and headers of one signed delivery (``age_s`` seconds old)."""
     raw = json.dumps(body).encode()
-    did, ts = str(uuid.uuid4()), str(int(time.time()))
+    did = delivery_id or str(uuid.uuid4())
+    ts = str(int(time.time()) - age_s)
     headers = {
         "content-type": "application/json",
         "x-mlflow-delivery-id": did,
@@ -44,3 +49,7 @@ def alias_event(name: str, version: str, alias: str = "champion") -> dict[str, A
         "timestamp": "2026-11-27T00:00:00Z",
         "data": {"name": name, "alias": alias, "version": version},
     }
+
+
+def version_tags(uri: str, name: str, version: str) -> dict[str, str]:
+    return dict(MlflowClient(uri).get_model_version(name, version).tags)
