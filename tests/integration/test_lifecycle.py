@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -219,4 +220,8 @@ def test_routes_refuse_bad_input_and_strangers_and_remove_aliases(
             headers=bearer(token(sqlite_url, "ci@corp", "decide")),
         ).json()
         assert decided["outcome"] == "deny" and {r["id"] for r in decided["reasons"]} == {"LIF-001"}
+        page = api.get(f"/ui/models/{quote(ref, safe='')}", headers=bearer(reader))
+        assert page.status_code == 200, page.text
+        assert "retired</span> LIF-001 denies" in page.text and "replaced" in page.text
+        assert "still mine" in page.text and "active person" in page.text  # alice, as file: sees her
     intact(sqlite_url)

@@ -15,7 +15,7 @@ from typing import Any
 
 from policygate.decisions.aliases import AliasSeen, delivered_aliases
 from policygate.decisions.decision import is_release_decision
-from policygate.decisions.lifecycle import lifecycle_events
+from policygate.decisions.lifecycle import lifecycle_events, lifecycle_of
 from policygate.decisions.log import DecisionLog
 from policygate.decisions.record import governed_record, model_spellings
 from policygate.refs import RefError, parse
@@ -51,7 +51,9 @@ def record_now(log: DecisionLog, ref: str, *, history: int = 50) -> dict[str, An
     record["owner_since_release"] = _owner(log, record, spellings, runs)
     record["alias_moves"] = alias_moves(log, record["model"], runs)
     record["alias_moves_note"] = NO_ALIAS_HISTORY
-    record["lifecycle"] = [e.model_dump() for e in lifecycle_events(log, record["model"])]
+    events = lifecycle_events(log, record["model"])
+    record["lifecycle"] = [e.model_dump() for e in events]
+    record["retired"] = lifecycle_of(events).retired  # the latest retire or un-retire decides
     return record
 
 

@@ -98,7 +98,7 @@ def render_record(record: dict[str, Any]) -> str:
     lines += _in_use(record.get("in_use") or [])
     lines += _in_use(record.get("last_in_use") or [], "was in use")
     lines += _alias_moves(record)
-    lines += _lifecycle(record.get("lifecycle") or [])
+    lines += _lifecycle(record.get("lifecycle") or [], retired=bool(record.get("retired")))
     lines.append(f"history (newest first, {len(record['history'])} of {counts['total']}):")
     for d in record["history"]:
         stage = (d.get("target") or {}).get("stage") or "-"
@@ -110,7 +110,7 @@ def render_record(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _lifecycle(events: list[dict[str, Any]]) -> list[str]:
+def _lifecycle(events: list[dict[str, Any]], *, retired: bool) -> list[str]:
     """Owner reviews, retirement and un-retirement, oldest first, with who and when."""
     if not events:
         return []
@@ -120,7 +120,7 @@ def _lifecycle(events: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"  {e['at']}  {str(e['kind']).upper():<9} by {e['by']} (sent by {e.get('caller') or '-'}){said}"
         )
-    if events[-1]["kind"] == "retire":
+    if retired:
         lines.append("  RETIRED: LIF-001 denies this version for every target")
     return lines
 
