@@ -392,3 +392,18 @@ def test_without_the_library_everything_runs_on_the_http_engine(tmp_path: Path) 
     )
     out = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, check=True)
     assert "make setup" in out.stdout and "POLICYGATE_ENGINE=http" in out.stdout
+
+
+def test_the_load_checks_parse_in_process_the_same_ast_as_opa_parse(tmp_path: Path) -> None:
+    """``policy.load``'s parse of every module, in process (``pg_parse``), is ``opa parse``'s AST
+    exactly; a file that does not parse is parsed by the binary, whose message is the one shown."""
+    from policygate.engine.catalogue import parse_modules
+
+    _library()
+    broken = tmp_path / "broken.rego"
+    broken.write_text("package policygate\n\nallow if {\n")
+    files = sorted(ROOT.joinpath("rego").rglob("*.rego"))
+    by_binary, binary_errors = parse_modules(opa_binary(), [*files, broken])
+    in_process, errors = parse_modules(opa_binary(), [*files, broken], inprocess=True)
+    assert len(in_process) == len(files) and in_process == by_binary
+    assert errors == binary_errors and len(errors) == 1 and "rego_parse_error" in errors[0]

@@ -87,6 +87,7 @@ class Library:
             "pg_write_data": [ll, cp, cp, ci],
             "pg_policies": [ll],
             "pg_info": [ll],
+            "pg_parse": [cp],
             "pg_panic": [],  # only in a library built with test hooks (ensure-opa-inproc.sh --test-hooks)
         }
         for name, args in signatures.items():
@@ -184,6 +185,17 @@ def compile_policy(
         )
     revision = answer.get("revision")
     return Policy(lib, int(answer["handle"]), revision or None, answer.get("version"))
+
+
+def parse_files(files: list[Path]) -> tuple[dict[str, dict[str, Any]], list[Path]]:
+    """``opa parse --format json --json-include locations,-comments`` of each file, in process:
+    ({file: AST}, the files that did not parse, for the binary to say why in its own words)."""
+    answer = Library.load().call("pg_parse", json.dumps([str(f) for f in files]).encode())
+    if _failure(answer) is not None:
+        return {}, list(files)
+    modules = answer.get("modules")
+    parsed = {str(k): v for k, v in (modules or {}).items() if isinstance(v, dict)}
+    return parsed, [f for f in files if str(f) not in parsed]
 
 
 class InprocessEngine(OpaEngine):

@@ -123,7 +123,14 @@ def _load_inprocess(
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opa-test") as pool:
             testing = pool.submit(test_errors, binary, copy, staged.files, floor, policy_dir)
             report.errors, parsed = static_errors(
-                binary, staged.data, policy_dir, copy, staged.schema_file, staged.schema, report
+                binary,
+                staged.data,
+                policy_dir,
+                copy,
+                staged.schema_file,
+                staged.schema,
+                report,
+                inprocess=True,
             )
             tested = testing.result()
         if not report.errors:
