@@ -148,7 +148,8 @@ def _load_inprocess(
                 on_close=lambda: shutil.rmtree(root, ignore_errors=True),
             )
             engine.local = locator.local
-            report.errors = [renamed(e, locator) for e in example_errors(engine, report.rules, examples)]
+            found = example_errors(engine, report.rules, examples, binary)
+            report.errors = [renamed(e, locator) for e in found]
             report.errors += tested
     except EngineError as exc:
         report.errors.append(CheckError(str(policy_dir), 0, 0, exc.code, exc.message))
