@@ -407,3 +407,30 @@ def test_the_load_checks_parse_in_process_the_same_ast_as_opa_parse(tmp_path: Pa
     in_process, errors = parse_modules(opa_binary(), [*files, broken], inprocess=True)
     assert len(in_process) == len(files) and in_process == by_binary
     assert errors == binary_errors and len(errors) == 1 and "rego_parse_error" in errors[0]
+
+
+def test_auto_decides_in_process_where_the_library_is(tmp_path: Path) -> None:
+    """The default (``auto``) with the library built: a CLI decision is made and recorded in process."""
+    import subprocess
+    import sys
+
+    _library()
+    env = {k: v for k, v in os.environ.items() if k != "POLICYGATE_OPA_LIBRARY"}
+    env["POLICYGATE_ENGINE"] = "auto"
+    db = f"sqlite:///{tmp_path}/decisions.db"
+    policygate = str(Path(sys.executable).with_name("policygate"))
+    proc = subprocess.run(
+        [policygate, "evaluate", str(EXAMPLES / "compliant.json"), "--db", db],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    log = DecisionLog(db)
+    try:
+        records = log.query(kind="decision", limit=5)
+        assert len(records) == 1 and records[0]["opa"]["engine"] == "inprocess"
+    finally:
+        log.close()

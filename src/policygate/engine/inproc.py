@@ -39,7 +39,7 @@ LIBRARY_NAME = "libpolicygate_opa.so"
 _CHECKOUT = Path(__file__).resolve().parents[3]
 Kind = Literal["inprocess", "http"]
 ENGINES = ("auto", "inprocess", "http")
-AUTO: Kind = "http"  # what ``auto`` picks when the library is present
+AUTO: Kind = "inprocess"  # what ``auto`` picks when the library is present
 BATCH = 256  # documents per library call of evaluate_many
 
 
