@@ -280,7 +280,9 @@ class InprocessEngine(OpaEngine):
         return await asyncio.to_thread(self._query, evidence)
 
     def new_pool(self) -> Any:
-        raise EngineError("policy_error", "the in-process OPA has no connections")
+        """None: the in-process OPA has no connections (a batch path such as the audit passes it
+        back to :meth:`_query_async`, which ignores it)."""
+        return None
 
     def healthy(self) -> bool:
         return True
