@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -71,6 +72,18 @@ def fill(log: DecisionLog, n: int, engine: Any) -> None:
         list(pool.map(one, range(n)))
 
 
+def cpu_s(engine: Any) -> float:
+    """CPU seconds so far of this process (Go's threads included: OPA in process) and of the engine's
+    managed OPA server (HTTP), from /proc: what a replay costs, whatever else the machine runs."""
+    used = time.process_time()
+    managed = getattr(engine, "managed", None)
+    proc = getattr(managed, "proc", None)
+    if proc is not None:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        used += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -96,26 +109,42 @@ def main() -> None:
                     if not rows:
                         fill(log, args.decisions, engine)
                         print(f"filled {args.decisions} decisions in {time.perf_counter() - started:.1f} s")
+                    cpu = cpu_s(engine)
                     r = replay(log, engine, candidate=str(candidate), workers=args.workers)
+                    cpu = cpu_s(engine) - cpu
                 rows[kind] = {
                     "replayed": r.replayed,
                     "elapsed_s": round(r.elapsed_s, 2),
                     "decisions_per_s": round(r.replayed / r.elapsed_s) if r.elapsed_s else 0,
                     "changes": r.changed,
+                    "cpu_ms_per_decision": round(cpu * 1000 / max(1, r.replayed), 2),
                 }
         finally:
             log.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     speedup = rows["inprocess"]["decisions_per_s"] / max(1, rows["http"]["decisions_per_s"])
+    cpu_ratio = rows["http"]["cpu_ms_per_decision"] / max(0.01, rows["inprocess"]["cpu_ms_per_decision"])
     if args.markdown:
-        print("| engine | replayed | seconds | decisions/s | changes |\n|---|---:|---:|---:|---:|")
+        print(
+            "| engine | replayed | seconds | decisions/s | CPU ms per decision | changes |\n"
+            "|---|---:|---:|---:|---:|---:|"
+        )
         for kind, row in rows.items():
-            cells = [kind, row["replayed"], row["elapsed_s"], row["decisions_per_s"], row["changes"]]
+            cells = [
+                kind,
+                row["replayed"],
+                row["elapsed_s"],
+                row["decisions_per_s"],
+                row["cpu_ms_per_decision"],
+                row["changes"],
+            ]
             print("| " + " | ".join(map(str, cells)) + " |")
-        print(f"\nin process / HTTP: {speedup:.1f}x")
+        print(f"\nin process / HTTP: {speedup:.1f}x the decisions per second, {cpu_ratio:.1f}x less CPU")
+        print(f"load average {os.getloadavg()[0]:.1f} at the end, {os.cpu_count()} CPUs")
     else:
-        print(json.dumps({"engines": rows, "speedup": round(speedup, 2)}, indent=2))
+        out = {"engines": rows, "speedup": round(speedup, 2), "cpu_ratio": round(cpu_ratio, 2)}
+        print(json.dumps({**out, "load_average": os.getloadavg()[0]}, indent=2))
 
 
 if __name__ == "__main__":

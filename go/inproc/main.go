@@ -225,9 +225,19 @@ func pg_eval(handle C.longlong, input *C.char, size C.int, timeoutMs C.int) (out
 	if err != nil {
 		return reply(failure(http.StatusNotFound, types.NewErrorV1(types.CodeResourceNotFound, "%s", err.Error())))
 	}
-	value, err := parseInput(C.GoBytes(unsafe.Pointer(input), size))
+	return reply(evalOne(p, C.GoBytes(unsafe.Pointer(input), size), int(timeoutMs)))
+}
+
+// evalOne is pg_eval's answer for one input (JSON bytes), evaluated under p with its own timeout.
+func evalOne(p *policy, raw []byte, timeoutMs int) (out map[string]any) {
+	defer func() {
+		if r := recover(); r != nil {
+			out = failure(http.StatusInternalServerError, types.NewErrorV1("internal_panic", "OPA panicked: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	value, err := parseInput(raw)
 	if err != nil {
-		return reply(failure(http.StatusBadRequest, types.NewErrorV1(types.CodeInvalidParameter, "%s", err.Error())))
+		return failure(http.StatusBadRequest, types.NewErrorV1(types.CodeInvalidParameter, "%s", err.Error()))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(timeoutMs)*time.Millisecond)
 	defer cancel()
@@ -235,11 +245,48 @@ func pg_eval(handle C.longlong, input *C.char, size C.int, timeoutMs C.int) (out
 	rs, err := p.prepared.Eval(ctx, rego.EvalParsedInput(value), rego.EvalMetrics(m))
 	if err != nil {
 		if ctx.Err() != nil {
-			return reply(failure(http.StatusGatewayTimeout, types.NewErrorV1("eval_cancel_error", "evaluation exceeded %d ms: %s", int(timeoutMs), err.Error())))
+			return failure(http.StatusGatewayTimeout, types.NewErrorV1("eval_cancel_error", "evaluation exceeded %d ms: %s", timeoutMs, err.Error()))
 		}
-		return reply(failed(err))
+		return failed(err)
 	}
-	return reply(answer(rs, p, m))
+	return answer(rs, p, m)
+}
+
+// pg_eval_batch: pg_eval on each document of a JSON array, on up to `workers` goroutines (the
+// batch paths, replay and audit: one call per chunk instead of one per document). The answer is
+// {"answers": [...]}, one pg_eval answer per document in order; each document has its own timeout,
+// and a failure (an evaluation error, a timeout, a panic) is that document's answer only.
+//
+//export pg_eval_batch
+func pg_eval_batch(handle C.longlong, inputs *C.char, size C.int, timeoutMs C.int, workers C.int) (out *C.char) {
+	defer guard(&out)
+	p, err := lookup(handle)
+	if err != nil {
+		return reply(failure(http.StatusNotFound, types.NewErrorV1(types.CodeResourceNotFound, "%s", err.Error())))
+	}
+	var docs []json.RawMessage
+	if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(inputs), size), &docs); err != nil {
+		return reply(failure(http.StatusBadRequest, types.NewErrorV1(types.CodeInvalidParameter, "the batch is not a JSON array of documents: %s", err.Error())))
+	}
+	answers := make([]map[string]any, len(docs))
+	n := min(max(int(workers), 1), max(len(docs), 1))
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				answers[i] = evalOne(p, docs[i], int(timeoutMs))
+			}
+		}()
+	}
+	for i := range docs {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return reply(map[string]any{"answers": answers})
 }
 
 //export pg_query
@@ -358,6 +405,8 @@ func pg_policies(handle C.longlong) (out *C.char) {
 	if err != nil {
 		return reply(failure(http.StatusNotFound, types.NewErrorV1(types.CodeResourceNotFound, "%s", err.Error())))
 	}
+	astOptions.RLock() // never while pg_parse marshals with locations
+	defer astOptions.RUnlock()
 	return reply(map[string]any{"result": p.modules})
 }
 
@@ -384,14 +433,6 @@ func pg_release(handle C.longlong) {
 //export pg_free
 func pg_free(p *C.char) {
 	C.free(unsafe.Pointer(p))
-}
-
-// pg_panic: a deliberate panic, for the test that a panic is an error answer (never a crash).
-//
-//export pg_panic
-func pg_panic() (out *C.char) {
-	defer guard(&out)
-	panic("deliberate")
 }
 
 func main() {}

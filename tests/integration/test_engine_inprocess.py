@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 
 from policygate.decisions.log import DecisionLog
 from policygate.engine.errors import DECIDE, EngineError
-from policygate.engine.inproc import InprocessEngine, Library, compile_policy, library_path
+from policygate.engine.inproc import BATCH, InprocessEngine, compile_policy, library_path
 from policygate.engine.opa import OpaEngine
 from policygate.evidence import EvidenceV1
 from policygate.runtime.engines import start_engine
-from tests.support.checkout import EXAMPLES, opa_binary, policy_copy, without_shipped_tests
+from tests.support.checkout import EXAMPLES, ROOT, opa_binary, policy_copy, without_shipped_tests
 
 
 def _library() -> None:
@@ -241,10 +241,53 @@ def test_many_threads_evaluate_at_once(engines: tuple[OpaEngine, OpaEngine]) -> 
 
 
 def test_a_go_panic_is_an_error_answer_not_a_crash() -> None:
+    """The test hook ``pg_panic`` is only in a library built with ``-tags pgtesthooks``
+    (``ensure-opa-inproc.sh --test-hooks``): the production library does not export it, and the
+    test library answers the panic with an error (in a child process: one Go runtime per process)."""
+    import ctypes
+    import subprocess
+    import sys
+
     _library()
-    answer = Library.load().call("pg_panic")
+    production = library_path()
+    assert production is not None and not hasattr(ctypes.CDLL(str(production)), "pg_panic")
+    script = ROOT / "scripts" / "ensure-opa-inproc.sh"
+    subprocess.run([str(script), "--test-hooks"], check=True, capture_output=True, cwd=ROOT)
+    hooks = ROOT / ".bin" / "libpolicygate_opa_testhooks.so"
+    check = (
+        "from policygate.engine.inproc import Library\n"
+        "import json\n"
+        "print(json.dumps(Library.load().call('pg_panic')))\n"
+    )
+    env = {**os.environ, "POLICYGATE_OPA_LIBRARY": str(hooks)}
+    out = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, check=True)
+    answer = json.loads(out.stdout)
     assert answer["status"] == 500 and answer["body"]["code"] == "internal_panic"
     assert "deliberate" in answer["body"]["message"]
+
+
+@pytest.mark.parametrize("kind", ["inprocess", "http"])
+def test_a_batch_decides_each_document_as_one_evaluation_does(
+    kind: str, engines: tuple[OpaEngine, OpaEngine]
+) -> None:
+    """``evaluate_many`` (the batch path of replay and audit): the same decision for each document
+    as ``evaluate``, in order, and a document that fails is that document's error only. More
+    documents than one library call takes (``BATCH``) are split into chunks."""
+    engine = dict(zip(("http", "inprocess"), engines, strict=True))[kind]
+    broken = mutate(_COMPLIANT, [(("request", "requested_at"), "set", "2026-02-30T00:00:00Z")])
+    docs = [doc for _, doc in inputs()] + [broken]
+    docs = (docs * (BATCH // len(docs) + 2))[: BATCH + 7] if kind == "inprocess" else docs
+    decided = engine.evaluate_many(docs, workers=4)
+    assert len(decided) == len(docs)
+    for doc, got in zip(docs, decided, strict=True):
+        if doc is broken:
+            assert isinstance(got, EngineError) and got.code == "policy_error"
+            with pytest.raises(EngineError) as single:
+                engine.evaluate(doc)
+            assert got.message == single.value.message
+        else:
+            assert got == engine.evaluate(doc)
+    assert engine.evaluate_many([]) == []
 
 
 def test_a_runaway_evaluation_is_stopped_by_opa(tmp_path: Path) -> None:
@@ -349,3 +392,45 @@ def test_without_the_library_everything_runs_on_the_http_engine(tmp_path: Path) 
     )
     out = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, check=True)
     assert "make setup" in out.stdout and "POLICYGATE_ENGINE=http" in out.stdout
+
+
+def test_the_load_checks_parse_in_process_the_same_ast_as_opa_parse(tmp_path: Path) -> None:
+    """``policy.load``'s parse of every module, in process (``pg_parse``), is ``opa parse``'s AST
+    exactly; a file that does not parse is parsed by the binary, whose message is the one shown."""
+    from policygate.engine.catalogue import parse_modules
+
+    _library()
+    broken = tmp_path / "broken.rego"
+    broken.write_text("package policygate\n\nallow if {\n")
+    files = sorted(ROOT.joinpath("rego").rglob("*.rego"))
+    by_binary, binary_errors = parse_modules(opa_binary(), [*files, broken])
+    in_process, errors = parse_modules(opa_binary(), [*files, broken], inprocess=True)
+    assert len(in_process) == len(files) and in_process == by_binary
+    assert errors == binary_errors and len(errors) == 1 and "rego_parse_error" in errors[0]
+
+
+def test_auto_decides_in_process_where_the_library_is(tmp_path: Path) -> None:
+    """The default (``auto``) with the library built: a CLI decision is made and recorded in process."""
+    import subprocess
+    import sys
+
+    _library()
+    env = {k: v for k, v in os.environ.items() if k != "POLICYGATE_OPA_LIBRARY"}
+    env["POLICYGATE_ENGINE"] = "auto"
+    db = f"sqlite:///{tmp_path}/decisions.db"
+    policygate = str(Path(sys.executable).with_name("policygate"))
+    proc = subprocess.run(
+        [policygate, "evaluate", str(EXAMPLES / "compliant.json"), "--db", db],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    log = DecisionLog(db)
+    try:
+        records = log.query(kind="decision", limit=5)
+        assert len(records) == 1 and records[0]["opa"]["engine"] == "inprocess"
+    finally:
+        log.close()

@@ -249,7 +249,7 @@ def test_a_killed_managed_opa_is_started_again_with_its_waivers(sqlite_url: str)
     from policygate.config import Settings
     from tests.support.checkout import load_example
 
-    settings = Settings(db_url=sqlite_url, policy_dir=REGO, opa_bin=opa_binary())
+    settings = Settings(db_url=sqlite_url, policy_dir=REGO, opa_bin=opa_binary(), engine="http")
     with TestClient(create_app(settings)) as client:
         granted = client.post(
             "/v1/waivers",

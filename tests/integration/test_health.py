@@ -115,7 +115,7 @@ def test_readyz_names_a_source_that_does_not_answer(tmp_path: Path) -> None:
 
 
 def test_readyz_names_opa_while_the_managed_opa_is_down(tmp_path: Path) -> None:
-    with client_for(db_url=f"sqlite:///{tmp_path}/d.db") as client:
+    with client_for(db_url=f"sqlite:///{tmp_path}/d.db", engine="http") as client:
         service = client.app.state.service  # type: ignore[attr-defined]
         supervisor = client.app.state.runtime.supervisor  # type: ignore[attr-defined]
         supervisor.stop()  # hold the restart, to look at the moment in between

@@ -112,7 +112,7 @@ def test_export_is_the_event_a_stock_opa_logs(
     db = f"sqlite:///{tmp_path}/decisions.db"
     evidence = json.loads((EXAMPLES / f"{example}.json").read_text())
     client = free_port()
-    with Served({"POLICYGATE_DB_URL": db, "MLFLOW_TRACKING_URI": ""}) as served:
+    with Served({"POLICYGATE_DB_URL": db, "MLFLOW_TRACKING_URI": "", "POLICYGATE_ENGINE": "http"}) as served:
         port = int(served.base.rsplit(":", 1)[1])
         # the second query of each is compared: both OPAs have it compiled then (the same metric names);
         # one connection per 4-tuple: the first from any port, the second from the shared one
@@ -141,7 +141,7 @@ def test_export_is_the_event_a_stock_opa_logs(
 
 def test_error_decisions_keep_their_input_and_older_records_say_what_they_lack(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/decisions.db"
-    with Served({"POLICYGATE_DB_URL": db, "MLFLOW_TRACKING_URI": ""}) as served:
+    with Served({"POLICYGATE_DB_URL": db, "MLFLOW_TRACKING_URI": "", "POLICYGATE_ENGINE": "http"}) as served:
         failed = requests.post(
             f"{served.base}/v1/decisions",
             json={"model": "mlflow:models:/missing/1", "target": {"stage": "production"}},

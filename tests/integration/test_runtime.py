@@ -66,7 +66,11 @@ def test_settings_given_in_code_and_the_callers_sources_are_what_runs(tmp_path: 
 def test_two_runtimes_share_nothing(tmp_path: Path) -> None:
     def settings(name: str) -> Settings:
         return Settings(
-            db_url=f"sqlite:///{tmp_path}/{name}.db", policy_dir=REGO, opa_bin=opa_binary(), watch=True
+            db_url=f"sqlite:///{tmp_path}/{name}.db",
+            policy_dir=REGO,
+            opa_bin=opa_binary(),
+            watch=True,
+            engine="http",
         )
 
     with open_runtime(settings("a")) as a, open_runtime(settings("b")) as b:

@@ -159,7 +159,7 @@ def test_unknown_waiver_and_missing_log_are_exit_2(sqlite_url: str, tmp_path: Pa
 
 
 def test_an_external_opa_gets_the_waivers_from_the_cli_and_at_service_start(sqlite_url: str) -> None:
-    with start_engine(None, opa_binary(), REGO) as external:
+    with start_engine(None, opa_binary(), REGO, engine="http") as external:
         revision = external._fetch_revision()
         assert external.token  # the managed OPA answers only its token holder
         first = grant(sqlite_url, POLICYGATE_OPA_URL=external.url, POLICYGATE_OPA_TOKEN=external.token)

@@ -113,8 +113,17 @@ def _rule_of(raw: dict[str, Any], package: list[str], file: str) -> ParsedRule:
     return ParsedRule(name, package, file, row, end, anns[0] if anns else None, raw.get("body"), raw)
 
 
-def parse_modules(binary: str, files: list[Path]) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """``opa parse`` of each file (in parallel): ({file: AST}, errors)."""
+def parse_modules(
+    binary: str, files: list[Path], *, inprocess: bool = False
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """``opa parse`` of each file (in parallel): ({file: AST}, errors). ``inprocess``: by the
+    library (:func:`policygate.engine.inproc.parse_files`, the same AST, no process per file); only
+    a file it cannot parse goes to the binary, whose error message is the one shown."""
+    asts: dict[str, dict[str, Any]] = {}
+    if inprocess:
+        from policygate.engine.inproc import parse_files  # (inproc imports this module)
+
+        asts, files = parse_files(files)
 
     def one(path: Path) -> tuple[str, dict[str, Any] | None, str | None]:
         proc = run_opa(
@@ -129,7 +138,7 @@ def parse_modules(binary: str, files: list[Path]) -> tuple[dict[str, dict[str, A
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(one, files))
-    asts = {f: ast for f, ast, _ in results if ast is not None}
+    asts.update({f: ast for f, ast, _ in results if ast is not None})
     return asts, [f"{f}: {err}" for f, _, err in results if err]
 
 

@@ -23,7 +23,7 @@ import ctypes
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,13 +32,15 @@ import orjson
 from policygate.engine.client import wire
 from policygate.engine.errors import DECISION_PACKAGE, DECISION_RULE, PARAMS_PATH, STRICT, EngineError
 from policygate.engine.opa import OpaEngine
+from policygate.engine.result import decision_of
 from policygate.engine.revision import revision_of
 
 LIBRARY_NAME = "libpolicygate_opa.so"
 _CHECKOUT = Path(__file__).resolve().parents[3]
 Kind = Literal["inprocess", "http"]
 ENGINES = ("auto", "inprocess", "http")
-AUTO: Kind = "http"  # what ``auto`` picks when the library is present
+AUTO: Kind = "inprocess"  # what ``auto`` picks when the library is present
+BATCH = 256  # documents per library call of evaluate_many
 
 
 def library_path() -> Path | None:
@@ -79,15 +81,19 @@ class Library:
         signatures: dict[str, list[Any]] = {
             "pg_compile": [cp],
             "pg_eval": [ll, cp, ci, ci],
+            "pg_eval_batch": [ll, cp, ci, ci, ci],
             "pg_query": [ll, cp, cp, ci, ci],
             "pg_read_data": [ll, cp, ci],
             "pg_write_data": [ll, cp, cp, ci],
             "pg_policies": [ll],
             "pg_info": [ll],
-            "pg_panic": [],
+            "pg_parse": [cp],
+            "pg_panic": [],  # only in a library built with test hooks (ensure-opa-inproc.sh --test-hooks)
         }
         for name, args in signatures.items():
-            fn = getattr(lib, name)
+            fn = getattr(lib, name, None)
+            if fn is None:
+                continue
             fn.argtypes, fn.restype = args, vp  # a pointer we free, not a copied bytes object
         lib.pg_free.argtypes, lib.pg_free.restype = [vp], None
         lib.pg_release.argtypes, lib.pg_release.restype = [ll], None
@@ -114,7 +120,10 @@ class Library:
 
     def call(self, name: str, *args: Any) -> dict[str, Any]:
         """Call ``pg_NAME``, free its answer, return it parsed."""
-        ptr = getattr(self._lib, name)(*args)
+        fn = getattr(self._lib, name, None)
+        if fn is None:
+            raise EngineError("policy_error", f"the in-process OPA at {self.path} has no {name}")
+        ptr = fn(*args)
         if not ptr:
             raise EngineError("policy_error", f"the in-process OPA returned nothing from {name}")
         try:
@@ -178,6 +187,17 @@ def compile_policy(
     return Policy(lib, int(answer["handle"]), revision or None, answer.get("version"))
 
 
+def parse_files(files: list[Path]) -> tuple[dict[str, dict[str, Any]], list[Path]]:
+    """``opa parse --format json --json-include locations,-comments`` of each file, in process:
+    ({file: AST}, the files that did not parse, for the binary to say why in its own words)."""
+    answer = Library.load().call("pg_parse", json.dumps([str(f) for f in files]).encode())
+    if _failure(answer) is not None:
+        return {}, list(files)
+    modules = answer.get("modules")
+    parsed = {str(k): v for k, v in (modules or {}).items() if isinstance(v, dict)}
+    return parsed, [f for f in files if str(f) not in parsed]
+
+
 class InprocessEngine(OpaEngine):
     """:class:`OpaEngine` with OPA linked in: the same methods, no server, no HTTP."""
 
@@ -230,13 +250,39 @@ class InprocessEngine(OpaEngine):
         body = wire(evidence)
         return self._checked(policy.lib.call("pg_eval", policy.handle, body, len(body), self._ms()))
 
+    def evaluate_many(
+        self, documents: Sequence[dict[str, Any]], *, workers: int = 4
+    ) -> list[dict[str, Any] | EngineError]:
+        """:meth:`OpaEngine.evaluate_many` with one library call per :data:`BATCH` documents: OPA
+        evaluates them on its own goroutines (``workers`` at most, else one per CPU), no HTTP, no
+        Python thread per document."""
+        policy = self._policy  # one read: the whole batch is decided under one revision
+        spread = max(1, min(workers, os.cpu_count() or 1))
+        decided: list[dict[str, Any] | EngineError] = []
+        for start in range(0, len(documents), BATCH):
+            body = b"[" + b",".join(wire(d) for d in documents[start : start + BATCH]) + b"]"
+            answer = policy.lib.call("pg_eval_batch", policy.handle, body, len(body), self._ms(), spread)
+            answers = self._checked(answer).get("answers")
+            if not isinstance(answers, list):
+                raise EngineError(
+                    "policy_error", "the in-process OPA answered a batch with something unexpected"
+                )
+            for one in answers:
+                try:
+                    decided.append(decision_of(self._checked(one)))
+                except EngineError as exc:
+                    decided.append(exc)
+        return decided
+
     async def _query_async(self, evidence: dict[str, Any], pool: Any = None) -> dict[str, Any]:
         """:meth:`_query` on a worker thread: the event loop keeps serving while OPA evaluates."""
         del pool
         return await asyncio.to_thread(self._query, evidence)
 
     def new_pool(self) -> Any:
-        raise EngineError("policy_error", "the in-process OPA has no connections")
+        """None: the in-process OPA has no connections (a batch path such as the audit passes it
+        back to :meth:`_query_async`, which ignores it)."""
+        return None
 
     def healthy(self) -> bool:
         return True

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,25 @@ class OpaEngine(OpaHttp):
 
     def evaluate(self, evidence: dict[str, Any]) -> dict[str, Any]:
         return decision_of(self._query(evidence))
+
+    def evaluate_many(
+        self, documents: Sequence[dict[str, Any]], *, workers: int = 4
+    ) -> list[dict[str, Any] | EngineError]:
+        """:meth:`evaluate` on each document, in order: its decision, or the :class:`EngineError` it
+        failed with (one document's failure is only its own). The batch paths (replay, audit) call
+        this; over HTTP it is ``workers`` threads of single queries, in process one library call per
+        chunk (:class:`policygate.engine.inproc.InprocessEngine`)."""
+
+        def one(document: dict[str, Any]) -> dict[str, Any] | EngineError:
+            try:
+                return self.evaluate(document)
+            except EngineError as exc:
+                return exc
+
+        if len(documents) <= 1 or workers <= 1:
+            return [one(d) for d in documents]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, documents))
 
     def evaluate_revised(self, evidence: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         """:meth:`evaluate`, with the revision of the bundle that answered this very query (OPA's

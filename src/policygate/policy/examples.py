@@ -47,10 +47,13 @@ def rule_examples(examples: Path) -> tuple[dict[str, list[tuple[Path, bool]]], l
     return found, errors
 
 
-def example_errors(engine: OpaEngine, rules: list[Rule], examples: Path) -> list[CheckError]:
+def example_errors(
+    engine: OpaEngine, rules: list[Rule], examples: Path, binary: str | None = None
+) -> list[CheckError]:
     """Each rule denies its examples (``<ID>.json``, ``<ID>.deny-*.json``) and not its allow examples
     (``<ID>.allow-*.json``); an example of an id no rule has is refused; no example evaluates with an
-    error."""
+    error. ``binary``: the opa binary that explains a rule that does not fire, for an engine that
+    is not a managed OPA (in process)."""
     errors = []
     compliant = examples / COMPLIANT
     if compliant.is_file():
@@ -107,7 +110,7 @@ def example_errors(engine: OpaEngine, rules: list[Rule], examples: Path) -> list
                         "rule_example",
                         f"{rule.id} does not fire on its example {path}: the rule (or the example) no "
                         f"longer matches; the example gave {sorted(fired) or 'no finding'}"
-                        + _first_failed(engine, rule, doc),
+                        + _first_failed(engine, rule, doc, binary),
                     )
                 )
             elif not must_fire and rule.id in fired:
@@ -121,14 +124,17 @@ def example_errors(engine: OpaEngine, rules: list[Rule], examples: Path) -> list
     return errors
 
 
-def _first_failed(engine: OpaEngine, rule: Rule, doc: dict[str, Any]) -> str:
-    """The first condition of the rule that did not hold on ``doc`` (from OPA's explain trace)."""
+def _first_failed(engine: OpaEngine, rule: Rule, doc: dict[str, Any], binary: str | None) -> str:
+    """The first condition of the rule that did not hold on ``doc`` (from OPA's explain trace of the
+    copy the engine serves)."""
     from policygate.policy.why_not import first_failed
 
     managed = engine.managed
-    if managed is None:
+    loaded = managed.policy_dir if managed is not None else engine.policy_files
+    binary = managed.binary if managed is not None else binary
+    if binary is None or loaded is None:
         return ""
-    return first_failed(managed.binary, managed.policy_dir, rule.file, rule.row, doc, engine.local)
+    return first_failed(binary, loaded, rule.file, rule.row, doc, engine.local)
 
 
 def _example(path: Path) -> tuple[dict[str, Any], str | None]:

@@ -123,7 +123,14 @@ def _load_inprocess(
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opa-test") as pool:
             testing = pool.submit(test_errors, binary, copy, staged.files, floor, policy_dir)
             report.errors, parsed = static_errors(
-                binary, staged.data, policy_dir, copy, staged.schema_file, staged.schema, report
+                binary,
+                staged.data,
+                policy_dir,
+                copy,
+                staged.schema_file,
+                staged.schema,
+                report,
+                inprocess=True,
             )
             tested = testing.result()
         if not report.errors:
@@ -141,7 +148,8 @@ def _load_inprocess(
                 on_close=lambda: shutil.rmtree(root, ignore_errors=True),
             )
             engine.local = locator.local
-            report.errors = [renamed(e, locator) for e in example_errors(engine, report.rules, examples)]
+            found = example_errors(engine, report.rules, examples, binary)
+            report.errors = [renamed(e, locator) for e in found]
             report.errors += tested
     except EngineError as exc:
         report.errors.append(CheckError(str(policy_dir), 0, 0, exc.code, exc.message))

@@ -47,8 +47,11 @@ def static_errors(
     schema_file: Path,
     schema: dict[str, Any],
     report: LoadReport,
+    *,
+    inprocess: bool = False,
 ) -> tuple[list[CheckError], list[ParsedRule]]:
-    """Everything checked before an OPA starts: (errors, every rule as parsed)."""
+    """Everything checked before an OPA starts: (errors, every rule as parsed). ``inprocess``: the
+    modules are parsed by the in-process OPA (the same AST as ``opa parse``, no process per file)."""
     locator = RuleLocator([], {str(copy): str(policy_dir)})
     params = data.merged.get(PARAMS_PATH)
     allowed = allowed_of(params)
@@ -60,7 +63,7 @@ def static_errors(
     modules = sorted(p for p in copy.rglob("*.rego") if not p.name.endswith("_test.rego"))
     # test files in the decision package too: a rule written there would silently not be policy
     tests = sorted(p for p in copy.rglob("*_test.rego") if _DECISION_PACKAGE.search(p.read_text()))
-    asts, parse_errors = parse_modules(binary, modules + tests)
+    asts, parse_errors = parse_modules(binary, modules + tests, inprocess=inprocess)
     if parse_errors:
         return [CheckError(str(policy_dir), 0, 0, "opa_parse_failed", e) for e in parse_errors], []
     everything = rules_of(asts, locator.rename)

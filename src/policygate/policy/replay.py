@@ -18,7 +18,6 @@ from __future__ import annotations
 import bisect
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -195,9 +194,12 @@ def compare(record: dict[str, Any], result: PolicyResult | None, error: str | No
     )
 
 
-def _evaluate(engine: OpaEngine, doc: dict[str, Any]) -> tuple[PolicyResult | None, str | None]:
+def _result(answer: dict[str, Any] | EngineError) -> tuple[PolicyResult | None, str | None]:
+    """The candidate's checked result for one document, or why there is none."""
     try:
-        return PolicyResult.from_opa(engine.evaluate(doc)), None
+        if isinstance(answer, EngineError):
+            raise answer
+        return PolicyResult.from_opa(answer), None
     except EngineError as exc:
         return None, f"{exc.code}: {exc.message}"
 
@@ -222,39 +224,35 @@ def replay(
     epochs = _WaiverEpochs(log)
     pushed: int | None = None
     before: int | None = None
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        while True:
-            page = log.query(kind="decision", model=model, since=since, before_seq=before, limit=PAGE)
-            groups: dict[int, list[dict[str, Any]]] = {}
-            for record in page:
-                decision = record.get("decision") or {}
-                evidence = record.get("evidence")
-                if decision.get("outcome") == "error":
-                    report.skipped_errors += 1
-                    continue
-                if (
-                    not isinstance(evidence, dict)
-                    or not evidence.get("subject")
-                    or not evidence.get("request")
-                ):
-                    report.skipped_incomplete += 1
-                    continue
-                groups.setdefault(epochs.epoch(int(record["seq"])), []).append(record)
-            for epoch in sorted(groups, reverse=True):
-                if epoch != pushed:
-                    engine.put_data(DATA_PATH, epochs.sets[epoch])
-                    pushed = epoch
-                records = groups[epoch]
-                results = pool.map(lambda r: _evaluate(engine, r["evidence"]), records)
-                for record, (result, error) in zip(records, results, strict=True):
-                    report.replayed += 1
-                    report.recorded_revisions[str(record["decision"].get("policy_revision"))] += 1
-                    change = compare(record, result, error)
-                    if change is not None:
-                        report.changes.append(change)
-            if len(page) < PAGE:
-                break
-            before = int(page[-1]["seq"])
+    while True:
+        page = log.query(kind="decision", model=model, since=since, before_seq=before, limit=PAGE)
+        groups: dict[int, list[dict[str, Any]]] = {}
+        for record in page:
+            decision = record.get("decision") or {}
+            evidence = record.get("evidence")
+            if decision.get("outcome") == "error":
+                report.skipped_errors += 1
+                continue
+            if not isinstance(evidence, dict) or not evidence.get("subject") or not evidence.get("request"):
+                report.skipped_incomplete += 1
+                continue
+            groups.setdefault(epochs.epoch(int(record["seq"])), []).append(record)
+        for epoch in sorted(groups, reverse=True):
+            if epoch != pushed:
+                engine.put_data(DATA_PATH, epochs.sets[epoch])
+                pushed = epoch
+            records = groups[epoch]
+            decided = engine.evaluate_many([r["evidence"] for r in records], workers=workers)
+            for record, answer in zip(records, decided, strict=True):
+                result, error = _result(answer)
+                report.replayed += 1
+                report.recorded_revisions[str(record["decision"].get("policy_revision"))] += 1
+                change = compare(record, result, error)
+                if change is not None:
+                    report.changes.append(change)
+        if len(page) < PAGE:
+            break
+        before = int(page[-1]["seq"])
     report.waiver_epochs = len(epochs.sets)
     report.elapsed_s = time.perf_counter() - started
     return report
