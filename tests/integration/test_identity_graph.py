@@ -5,6 +5,7 @@ credential as the replayed Azure ML workspace (tests/fixtures/azure); the real O
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -186,3 +187,26 @@ def test_national_cloud_url(
     monkeypatch.setenv("POLICYGATE_GRAPH_URL", "http://graph.example")
     with pytest.raises(ValueError, match="graph_url"):
         Settings()
+
+
+def test_a_slow_directory_is_bounded_by_the_collection_budget(
+    graph: tuple[AzureWorld, GraphTenant, GraphAdapter],
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    no_network: list[str],
+) -> None:
+    """Each Graph call answers in 5 s (a lookup is two $batch calls, each within its request's own
+    6 s timeout): the directory gets only what the 6 s budget has left after the Azure source, so
+    the decision is an error by the deadline, not an answer 10 s later."""
+    world, tenant, adapter = graph
+    tenant.service_principals = [deployment_identity(federated=["github-deploy"])]
+    monkeypatch.setenv("POLICYGATE_SOURCE_TIMEOUT_S", "6")
+    adapter.delay_s = 5.0
+    started = time.monotonic()
+    decision = decide(world, sqlite_url)
+    took = time.monotonic() - started
+    assert decision["outcome"] == "error", decision
+    assert any("budget" in r["message"] and "directory graph" in r["message"] for r in decision["reasons"]), (
+        decision
+    )
+    assert took < 6 + 3, took  # the budget, plus the CLI's start (OPA, the log); unbounded: > 10 s
