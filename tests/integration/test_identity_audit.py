@@ -4,6 +4,8 @@ identity of an Azure ML online deployment through the replayed workspace (tests/
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,10 +13,13 @@ from typing import Any
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
+from policygate.api.app import create_app
 from policygate.cli import app
+from policygate.config import Settings
 from policygate.demo.mlflow_server import MlflowServer
 from policygate.demo.seed import ModelSpec, register
 from tests.fixtures.azure.world import SYSTEM_PRINCIPAL, AzureWorld
@@ -105,12 +110,64 @@ def test_an_owner_who_left_after_release_is_orphaned(
 def test_no_directory_is_never_orphaned(
     registry: str, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without a directory OWN-004 warns 'not checked': that is no finding."""
+    """Without a directory OWN-004 warns 'not checked': that is no finding, and the report says so."""
     monkeypatch.delenv("POLICYGATE_DIRECTORY", raising=False)
     promote(registry, sqlite_url, ModelSpec("fraud"))
     code, run = audit(registry, sqlite_url)
     assert code == 0 and run["findings"] == []
     assert "OWN-004" in run["models"][0]["warnings"]
+    report = runner.invoke(app, ["report", "owners", "--db", sqlite_url, "--format", "json"])
+    assert report.exit_code == 0, report.output
+    body = json.loads(report.stdout)
+    assert body["directory"] is None
+    assert [(r["owner"], r["owner_status"]) for r in body["rows"]] == [("alice@corp", "not checked")]
+
+
+def test_report_owners_lists_every_model_in_use(
+    registry: str, sqlite_url: str, directory: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runner.invoke(app, ["report", "owners", "--db", sqlite_url]).exit_code in (1, 2)  # no run yet
+    staff = [*people(), {"id": "carol@corp", "active": True, "kind": "person", "groups": ["risk-ml"]}]
+    directory(staff)
+    promote(registry, sqlite_url, ModelSpec("fraud"))
+    promote(registry, sqlite_url, ModelSpec("churn", owner="carol@corp", use_case="customer churn"))
+    register(registry, ModelSpec("unaliased"))  # serving nothing: not in use, not in the report
+    staff[-1]["active"] = False  # carol's account is disabled after the release
+    directory(staff)
+    monkeypatch.setenv("POLICYGATE_AUDIT_FULL_EVERY_S", "0.001")
+    audit(registry, sqlite_url)
+
+    result = runner.invoke(app, ["report", "owners", "--db", sqlite_url, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == [
+        "model", "target", "via", "owner", "owner_status", "risk_tier", "last_review", "last_reviewed_by",
+        "next_review_due", "review_overdue", "counting_approvers", "deployment_identity",
+        "deployment_identity_status", "findings",
+    ]  # fmt: skip
+    got = [
+        (r["model"], r["via"], r["owner"], r["owner_status"], r["counting_approvers"], r["next_review_due"])
+        for r in rows
+    ]
+    assert got == [
+        ("mlflow:models:/churn/1", "alias champion", "carol@corp", "disabled", "bob@corp", ""),
+        ("mlflow:models:/fraud/1", "alias champion", "alice@corp", "active", "bob@corp", ""),
+    ]
+    assert rows[0]["findings"] == "drift:OWN-004 orphaned:OWN-004" and rows[1]["findings"] == ""
+
+    text = runner.invoke(app, ["report", "owners", "--db", sqlite_url])
+    assert "carol@corp (disabled)" in text.stdout and "never reviewed" in text.stdout
+
+    settings = Settings(db_url=sqlite_url, mlflow_uri=registry)
+    with TestClient(create_app(settings)) as api:
+        answer = api.get("/v1/reports/owners")
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["directory"] == "file"
+        assert [(r["owner"], r["owner_status"]) for r in body["rows"]] == [
+            ("carol@corp", "disabled"),
+            ("alice@corp", "active"),
+        ]
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
