@@ -23,6 +23,7 @@ from policygate.config import Settings
 from policygate.demo.mlflow_server import MlflowServer
 from policygate.demo.seed import ModelSpec, register
 from tests.fixtures.azure.world import SYSTEM_PRINCIPAL, AzureWorld
+from tests.support.tokens import bearer, token
 
 runner = CliRunner()
 
@@ -158,9 +159,11 @@ def test_report_owners_lists_every_model_in_use(
     text = runner.invoke(app, ["report", "owners", "--db", sqlite_url])
     assert "carol@corp (disabled)" in text.stdout and "never reviewed" in text.stdout
 
-    settings = Settings(db_url=sqlite_url, mlflow_uri=registry)
+    settings = Settings(db_url=sqlite_url, mlflow_uri=registry, auth_required=True)
+    reader = token(sqlite_url, "reviewer", "read")
     with TestClient(create_app(settings)) as api:
-        answer = api.get("/v1/reports/owners")
+        assert api.get("/v1/reports/owners").status_code == 401
+        answer = api.get("/v1/reports/owners", headers=bearer(reader))
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["directory"] == "file"
