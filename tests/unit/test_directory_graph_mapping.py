@@ -61,3 +61,14 @@ def test_service_principal_credentials_of_the_sp_and_its_application() -> None:
     )
     managed = sp_entry("x", {**sp, "keyCredentials": [], "accountEnabled": False}, [], None)
     assert managed.credentials == () and not managed.active
+
+
+def test_user_paths_are_one_escaped_segment() -> None:
+    from policygate.sources.directory_graph import _user_path
+
+    assert _user_path("alice@corp") == "/users/alice@corp"
+    assert _user_path("bob_contoso.com#EXT#@corp.onmicrosoft.com") == (
+        "/users/bob_contoso.com%23EXT%23@corp.onmicrosoft.com"
+    )
+    assert _user_path("a/../groups?x=1") == "/users/a%2F..%2Fgroups%3Fx%3D1"
+    assert _user_path("$adele@corp") == "/users('$adele@corp')"

@@ -171,7 +171,7 @@ class GraphDirectory:
     def _lookup(self, wanted: list[str]) -> dict[str, Entry]:
         first: dict[str, str] = {}
         for i in wanted:
-            first[f"user:{i}"] = f"/users/{quote(i, safe='@')}?$select={USER_SELECT}&$expand={MANAGER}"
+            first[f"user:{i}"] = f"{_user_path(i)}?$select={USER_SELECT}&$expand={MANAGER}"
             if GUID.match(i):
                 first[f"sp:{i}"] = f"/servicePrincipals/{i}?$select={SP_SELECT}"
         found = self._batch(first) if first else {}
@@ -213,6 +213,13 @@ class GraphDirectory:
     def close(self) -> None:
         if self._pipeline is not None:
             self._pipeline.close()
+
+
+def _user_path(upn: str) -> str:
+    """/users/{upn}; a UPN starting with ``$`` must be addressed as /users('$…') (Graph reference)."""
+    if upn.startswith("$"):
+        return "/users('" + quote(upn.replace("'", "''"), safe="@$") + "')"
+    return f"/users/{quote(upn, safe='@')}"
 
 
 def _error(response: Any) -> str:
