@@ -37,6 +37,7 @@ from policygate.api.routes import (
 )
 from policygate.api.routes import log as log_routes
 from policygate.api.routes import register as register_routes
+from policygate.api.routes import reports as report_routes
 from policygate.config import Settings
 from policygate.decisions.log import LogError, db_problem
 from policygate.runtime.serve import open_server
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(log_routes.router)
     app.include_router(register_routes.router)
+    app.include_router(report_routes.router)
     app.include_router(attestations.router)
     app.include_router(bundles.router)
     app.include_router(console_routes.router)

@@ -6,15 +6,42 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-FindingKind = Literal["drift", "bypass", "missed-event", "unreachable"]
-KINDS: tuple[FindingKind, ...] = ("drift", "bypass", "missed-event", "unreachable")
+FindingKind = Literal[
+    "drift",
+    "bypass",
+    "missed-event",
+    "unreachable",
+    "orphaned",
+    "review-overdue",
+    "retired-in-use",
+    "nhi-risk",
+]
+KINDS: tuple[FindingKind, ...] = (
+    "drift",
+    "bypass",
+    "missed-event",
+    "unreachable",
+    "orphaned",
+    "review-overdue",
+    "retired-in-use",
+    "nhi-risk",
+)
+# The identity and lifecycle kinds (issue 29), each from the rule that fires in the audit's own decision.
+IDENTITY_KINDS: dict[str, FindingKind] = {
+    "OWN-004": "orphaned",
+    "LIF-002": "review-overdue",
+    "LIF-001": "retired-in-use",
+    "ACC-005": "nhi-risk",
+}
 
 # The audit's own reason ids (the policy's rules name drift; ERR-* an audit that could not be made).
 NO_RELEASE_DECISION = "AUD-001"
 EVIDENCE_CHANGED = "AUD-002"
 NO_DELIVERY = "AUD-003"
 NOT_REGISTERED = "AUD-004"
+RETIRED = "AUD-005"
 AUDIT_REASONS = {
+    RETIRED: "the version is retired (lifecycle.retired) but an alias or deployment still serves it",
     NO_RELEASE_DECISION: "no collected allow release decision for this version and target",
     EVIDENCE_CHANGED: "the evidence changed since the allow release decision",
     NO_DELIVERY: "an alias points at this version, but no webhook delivery for it was recorded",
@@ -30,7 +57,10 @@ class Finding(BaseModel):
     version: str
     target: str
     via: str = Field(description="How it serves the target: alias NAME, online deployment E/D, ...")
-    reasons: list[str] = Field(description="Rule ids (drift), AUD-* (bypass, missed-event) or ERR-*.")
+    reasons: list[str] = Field(
+        description="Rule ids (drift, orphaned, review-overdue, retired-in-use, nhi-risk), AUD-* (bypass, "
+        "missed-event, retired-in-use) or ERR-*."
+    )
     severity: str
     message: str
     decision_id: str | None = Field(default=None, description="The release decision concerned, if any.")

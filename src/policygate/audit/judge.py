@@ -1,6 +1,8 @@
 """Judging one model in use for one target against the current policy's decision: its audited entry and
 its findings (drift: the policy denies it now; bypass: no release decision, or one on other evidence,
-or no registered version; missed-event: a webhook that never came; unreachable: no evidence).
+or no registered version; missed-event: a webhook that never came; unreachable: no evidence) and the
+identity and lifecycle findings (orphaned, review-overdue, retired-in-use, nhi-risk) from the rules that
+fire in the same decision, so they need no second reading of the directory.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from typing import Any
 from policygate.audit.findings import (
     AUDIT_REASONS,
     EVIDENCE_CHANGED,
+    IDENTITY_KINDS,
     NO_DELIVERY,
     NO_RELEASE_DECISION,
     NOT_REGISTERED,
+    RETIRED,
     AuditedModel,
     Finding,
 )
@@ -102,6 +106,7 @@ class Judge:
                     **where,
                 )
             )
+        findings += identity_findings(item, doc, decision, where)
         prior = evidence.prior.get(item.target)
         if prior is not None and prior.release_digest == model.evidence_digest and prior.release_decision:
             # the same evidence as the decision the previous run matched (still there: append-only)
@@ -156,6 +161,38 @@ class Judge:
             if alias.lower() == (item.alias or "").lower():
                 return True
         return False
+
+
+def identity_findings(
+    item: InUse, doc: dict[str, Any], decision: Decision, where: dict[str, Any]
+) -> list[Finding]:
+    """orphaned (OWN-004), review-overdue (LIF-002), retired-in-use (LIF-001, or the evidence says
+    retired), nhi-risk (ACC-005 on a deployment): from the decision's denials and warnings. A rule
+    that could not check (no directory: ``unchecked``) is no finding."""
+    fired: dict[str, list[Reason]] = {}
+    for r in [*decision.reasons, *decision.warnings]:
+        if r.id in IDENTITY_KINDS and not (r.model_extra or {}).get("unchecked"):
+            fired.setdefault(r.id, []).append(r)
+    lifecycle = doc.get("lifecycle")
+    retired = isinstance(lifecycle, dict) and lifecycle.get("retired") is True
+    found: list[Finding] = []
+    for rule, kind in IDENTITY_KINDS.items():
+        reasons = fired.get(rule, [])
+        if rule == "ACC-005" and not doc.get("deployment"):
+            continue  # nhi-risk is about a deployment in use
+        if rule == "LIF-001" and not reasons and retired:
+            message = AUDIT_REASONS[RETIRED]
+            by = (lifecycle or {}).get("retired_by")
+            found.append(
+                finding(
+                    kind, item, [RETIRED], "high", f"{message} (retired by {by})" if by else message, **where
+                )
+            )
+            continue
+        if reasons:
+            message = "; ".join(f"{r.id}: {r.message}" for r in reasons)
+            found.append(finding(kind, item, [rule], worst(reasons), message, **where))
+    return found
 
 
 def finding(kind: Any, item: InUse, reasons: list[str], severity: str, message: str, **extra: Any) -> Finding:

@@ -34,8 +34,13 @@ def evidence_collect(
     settings = Settings()
     if mlflow_uri:
         settings.mlflow_uri = mlflow_uri
+    azure = embedding(ctx)  # the graph directory uses the Azure source's credential and transport
+    directory = build_directory_of(settings, azure.get("credential"), azure.get("transport"))
     collector = Collector(
-        build_sources(settings, **embedding(ctx)), settings.links, directory=build_directory_of(settings)
+        build_sources(settings, **azure),
+        settings.links,
+        directory=directory,
+        budget_s=settings.source_timeout_s,
     )
     try:
         evidence = collector.collect(

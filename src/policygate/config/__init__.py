@@ -127,12 +127,19 @@ class Settings(BaseSettings):
     )
     directory: str | None = Field(
         default=None,
-        pattern=r"^(file:.+|scim:https?://[^\s]+)$",
-        description="Identity directory: file:PATH (YAML/JSON) or scim:URL; unset: none, and OWN-004, "
+        pattern=r"^(file:.+|scim:https?://[^\s]+|graph)$",
+        description="Identity directory: file:PATH (YAML/JSON), scim:URL or graph (Microsoft Entra ID); "
+        "unset: none, and OWN-004, "
         "APR-004 and ACC-005 warn 'not checked' (docs/identity.md).",
     )
     directory_token: SecretStr | None = Field(
         default=None, description="Bearer token of the scim: directory."
+    )
+    graph_url: str = Field(
+        default="https://graph.microsoft.com",
+        pattern=r"^https://[^\s/]+/?$",
+        description="Microsoft Graph endpoint of POLICYGATE_DIRECTORY=graph (national clouds: "
+        "https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn, ...).",
     )
     directory_cache_s: float = Field(
         default=300.0, ge=0, description="Seconds a directory answer is reused (0: never)."

@@ -5,7 +5,16 @@ from __future__ import annotations
 from policygate.audit.findings import KINDS, AuditRun
 from policygate.output.github_output import _cell, _escape_data, _escape_property
 
-_LEVEL = {"drift": "error", "bypass": "error", "unreachable": "error", "missed-event": "warning"}
+_LEVEL = {
+    "drift": "error",
+    "bypass": "error",
+    "unreachable": "error",
+    "missed-event": "warning",
+    "orphaned": "error",
+    "review-overdue": "warning",
+    "retired-in-use": "error",
+    "nhi-risk": "error",
+}
 
 
 def render(run: AuditRun) -> str:

@@ -10,6 +10,10 @@ WHAT_TO_DO = {
     "`policygate check` on it, or withdraw it",
     "missed-event": "the webhook path did not see this alias change: check the registry webhook",
     "unreachable": "it could not be audited: the run is incomplete (exit 2)",
+    "orphaned": "its owner is not an active person in the directory: name an accountable owner",
+    "review-overdue": "its owner has not re-confirmed it within owner_review_days: `policygate review` it",
+    "retired-in-use": "a retired version still serves: move the alias or deployment off it",
+    "nhi-risk": "the deployment's identity has no active owner or holds long-lived secrets: fix it",
 }
 
 

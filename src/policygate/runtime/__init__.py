@@ -125,7 +125,8 @@ def open_runtime(
     collector = Collector(
         sources if sources is not None else build_sources(settings, **azure),
         settings.links,
-        directory=build_directory_of(settings),
+        directory=build_directory_of(settings, credential=credential, transport=transport),
+        budget_s=settings.source_timeout_s,
     )
     lifecycle = Lifecycle()
     runtime: Runtime | None = None
@@ -194,10 +195,19 @@ def service_metrics(log: DecisionLog, supervisor: OpaSupervisor | None) -> Metri
     return metrics
 
 
-def build_directory_of(settings: Settings) -> Directory | None:
-    """The identity directory POLICYGATE_DIRECTORY names (cached), or None (docs/identity.md)."""
+def build_directory_of(settings: Settings, credential: Any = None, transport: Any = None) -> Directory | None:
+    """The identity directory POLICYGATE_DIRECTORY names (cached), or None (docs/identity.md);
+    ``graph`` uses the Azure source's ``credential`` and ``transport`` (the test and embedding seam)."""
     token = settings.directory_token.get_secret_value() if settings.directory_token else None
-    return build_directory(settings.directory, token, settings.source_timeout_s, settings.directory_cache_s)
+    return build_directory(
+        settings.directory,
+        token,
+        settings.source_timeout_s,
+        settings.directory_cache_s,
+        graph_url=settings.graph_url,
+        credential=credential,
+        transport=transport,
+    )
 
 
 def build_sources(settings: Settings, **azure_options: Any) -> dict[str, EvidenceSource]:

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from policygate.config.links import CounterpartLinks
-from policygate.evidence import EvidenceV1, Request, SourceStatus
+from policygate.evidence import EvidenceV1, Identities, Request, SourceStatus
 from policygate.refs import ModelRef, RefError, parse
 from policygate.sources.base import EvidenceSource, Parts, SourceError
 from policygate.sources.caps import cap_values
@@ -32,9 +35,13 @@ class Collector:
         sources: Mapping[str, EvidenceSource],
         links: CounterpartLinks | None = None,
         directory: Directory | None = None,
+        budget_s: float | None = None,
     ) -> None:
         self.sources = dict(sources)
         self.directory = directory  # POLICYGATE_DIRECTORY: identities looked up (docs/identity.md)
+        self.budget_s = budget_s  # POLICYGATE_SOURCE_TIMEOUT_S: the directory gets what the sources left
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self.links = links if links is not None else CounterpartLinks()  # Settings.links: the caller's
         self._last = threading.local()
 
@@ -47,6 +54,7 @@ class Collector:
                 else "the workspace settings"
             )
             raise SourceError(ref.platform, "configure", f"no {ref.platform} source configured (set {hint})")
+        started = time.monotonic()
         primary = source.collect(ref)
         parts = [primary]
         failed: list[SourceStatus] = []
@@ -60,11 +68,32 @@ class Collector:
         evidence = cap_values(merge(parts, request, collected_at=now_iso(), failed=failed))
         if self.directory is not None:
             try:  # a configured directory that cannot answer fails the collection: an error decision
-                evidence.identities, gaps = identities_of(evidence, self.directory)
+                evidence.identities, gaps = self._identities(evidence, self.directory, started)
             except DirectoryError as exc:
                 raise SourceError("directory", "lookup", str(exc)) from None
             evidence.collection.gaps.extend(g for g in gaps if g not in evidence.collection.gaps)
         return evidence
+
+    def _identities(
+        self, evidence: EvidenceV1, directory: Directory, started: float
+    ) -> tuple[Identities, list[str]]:
+        """The directory lookup within what is left of the collection's budget: a slow directory
+        makes the decision an ``error`` at the deadline, never a late answer."""
+        if self.budget_s is None:
+            return identities_of(evidence, directory)
+        left = self.budget_s - (time.monotonic() - started)
+        timeout = f"no answer within the collection's {self.budget_s:g} s budget (timeout)"
+        if left <= 0:
+            raise SourceError("directory", "lookup", f"not asked: the sources used up the budget; {timeout}")
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="policygate-directory")
+            future = self._pool.submit(identities_of, evidence, directory)
+        try:
+            return future.result(timeout=left)
+        except FutureTimeout:
+            future.cancel()
+            raise SourceError("directory", "lookup", f"directory {directory.provider}: {timeout}") from None
 
     @property
     def last_calls(self) -> int:
@@ -130,3 +159,5 @@ class Collector:
         if self.directory is not None:
             with contextlib.suppress(Exception):
                 self.directory.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,6 +1,7 @@
 """The identity directory: who the owner, the approvers and the deployment identity are (issue 29).
 
-One interface, several providers chosen by ``POLICYGATE_DIRECTORY`` (``file:PATH``, ``scim:URL``).
+One interface, several providers chosen by ``POLICYGATE_DIRECTORY`` (``file:PATH``, ``scim:URL``,
+``graph``).
 A directory that is configured but cannot answer raises :class:`DirectoryError`, which the
 collector turns into a failed collection (an ``error`` decision): never a silent pass.
 """
@@ -11,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from policygate.errors import PolicygateError
 from policygate.logredact import redact
@@ -94,9 +95,16 @@ class CachedDirectory:
 
 
 def build_directory(
-    spec: str | None, token: str | None, timeout_s: float, cache_s: float
+    spec: str | None,
+    token: str | None,
+    timeout_s: float,
+    cache_s: float,
+    graph_url: str = "https://graph.microsoft.com",
+    credential: Any = None,
+    transport: Any = None,
 ) -> Directory | None:
-    """The directory ``POLICYGATE_DIRECTORY`` names, cached; None when none is configured."""
+    """The directory ``POLICYGATE_DIRECTORY`` names, cached; None when none is configured.
+    ``credential`` and ``transport`` (azure-core) are the Azure source's, for ``graph``."""
     if not spec or not spec.strip():
         return None
     spec = spec.strip()
@@ -109,6 +117,10 @@ def build_directory(
         from policygate.sources.directory_scim import ScimDirectory
 
         inner = ScimDirectory(spec[len("scim:") :], token, timeout_s)
+    elif spec == "graph":
+        from policygate.sources.directory_graph import GraphDirectory
+
+        inner = GraphDirectory(graph_url, credential, transport, timeout_s)
     else:
-        raise ValueError(f"POLICYGATE_DIRECTORY must be file:PATH or scim:URL, not {spec!r}")
+        raise ValueError(f"POLICYGATE_DIRECTORY must be file:PATH, scim:URL or graph, not {spec!r}")
     return CachedDirectory(inner, cache_s)
