@@ -3,6 +3,8 @@ OPA, a ``file:`` directory and a real ``policygate serve`` that records the even
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 import uuid
@@ -145,6 +147,24 @@ def test_owner_review_clears_lif002_retire_denies_lif001_unretire_allows(
     assert again.exit_code == 2 and "already retired" in again.output
     shown = runner.invoke(app, ["log", "show", ref, "--db", sqlite_url])
     assert shown.exit_code == 0 and "RETIRED: LIF-001" in shown.output, shown.output
+
+    # an alias still serving the retired version: the audit names it retired-in-use; the owners
+    # report carries the owner's review and when the next one is due
+    MlflowClient(mlflow_server).set_registered_model_alias(spec.name, "champion", version)
+    audited = runner.invoke(
+        app, ["audit", "run", "--mlflow-uri", mlflow_server, "--db", sqlite_url, "-f", "json"],
+        env={"POLICYGATE_POLICY_DIR": str(shipped)},
+    )  # fmt: skip
+    assert audited.exit_code == 1, audited.output
+    found = {(f["kind"], tuple(f.get("reasons") or [])) for f in json.loads(audited.stdout)["findings"]}
+    assert any(kind == "retired-in-use" for kind, _ in found), found
+    owners = runner.invoke(app, ["report", "owners", "--db", sqlite_url, "--format", "csv"])
+    assert owners.exit_code == 0, owners.output
+    (row,) = list(csv.DictReader(io.StringIO(owners.stdout)))
+    assert (row["model"], row["owner"], row["owner_status"]) == (ref, "alice@corp", "active")
+    assert row["last_reviewed_by"] == "alice@corp" and row["next_review_due"] > row["last_review"]
+    assert "retired-in-use" in row["findings"]
+    MlflowClient(mlflow_server).delete_registered_model_alias(spec.name, "champion")
 
     # un-retire: not by someone else; by an approver, with a reason, recorded
     assert cli(["unretire", ref, "--reason", "mine now"], served, mallory).exit_code == 2

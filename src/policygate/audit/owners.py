@@ -1,7 +1,8 @@
 """The owners report: every model in use (from the latest audit run, as the register) with its owner and
 the owner's status in the directory, the last owner review and when the next is due, the approvers that
 count and the deployment identity's status: the sheet an access-review campaign imports. Read-only:
-the identities are the ones the audit's evidence holds (collected by the run or reused by it)."""
+the identities are the ones the audit's evidence holds (collected by the run or reused by it); the
+reviews are the log's lifecycle records, read now."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from policygate.audit.findings import AuditRun
 from policygate.audit.register import _document
+from policygate.decisions.lifecycle import lifecycle_of, lifecycle_records
 from policygate.decisions.log import DecisionLog
 from policygate.timeutil import parse_iso
 
@@ -96,8 +98,12 @@ def owners_report(
 ) -> OwnersReport:
     rows: list[OwnerRow] = []
     directory: str | None = None
+    # the run keeps the documents as collected; reviews and retirement are the log's, read now
+    lifecycles = lifecycle_records(log, sorted({m.model for m in run.models}))
     for m in run.models:
         doc = _document(log, run, m)
+        if not isinstance(doc.get("lifecycle"), dict):
+            doc = {**doc, "lifecycle": lifecycle_of(lifecycles.get(m.model, [])).model_dump()}
         directory = directory or ((doc.get("identities") or {}).get("directory"))
         findings = [
             f"{f.kind}:{','.join(f.reasons)}"
