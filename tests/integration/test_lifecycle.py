@@ -22,10 +22,12 @@ from typer.testing import CliRunner
 from policygate.api.app import create_app
 from policygate.cli import app
 from policygate.config import Settings
+from policygate.decisions.checkpoint import create_key
 from policygate.decisions.lifecycle import lifecycle_events
 from policygate.decisions.log import DecisionLog
 from policygate.demo.seed import ModelSpec, register
 from tests.support.checkout import opa_binary, policy_copy, without_shipped_tests
+from tests.support.governed import pack_members
 from tests.support.served import Served
 from tests.support.tokens import bearer, token
 
@@ -184,6 +186,20 @@ def test_owner_review_clears_lif002_retire_denies_lif001_unretire_allows(
     assert timeline == [("review", "alice@corp"), ("retire", "alice@corp"), ("unretire", "bob@corp")]
     assert "RETIRED" not in runner.invoke(app, ["log", "show", ref, "--db", sqlite_url]).output
     intact(sqlite_url)
+
+    # the evidence pack carries the three events, named in its summary, and verifies offline
+    key, pub = create_key(tmp_path / "checkpoint.key")
+    out = tmp_path / "pack.tar.gz"
+    packed = runner.invoke(
+        app,
+        ["log", "pack", ref, "--out", str(out), "--db", sqlite_url],
+        env={"POLICYGATE_CHECKPOINT_KEY": str(key)},
+    )
+    assert packed.exit_code == 0, packed.output
+    summary = pack_members(out)["SUMMARY.md"].decode()
+    assert "retire by alice@corp: superseded by v2" in summary and "unretire by bob@corp" in summary
+    verified = runner.invoke(app, ["log", "pack", "verify", str(out), "--key", str(pub)])
+    assert verified.exit_code == 0, verified.output
 
 
 def test_routes_refuse_bad_input_and_strangers_and_remove_aliases(

@@ -252,4 +252,8 @@ def _what(body: dict[str, Any]) -> str:
             + (f", ticket {ticket}" if ticket else "")
             + (" (what-if on supplied evidence)" if decision.get("evidence_origin") == "supplied" else "")
         ).replace("|", "/")
+    life = body.get("lifecycle")
+    if isinstance(life, dict):  # an owner review, a retirement or its undoing
+        said = f": {life['reason_or_note']}" if life.get("reason_or_note") else ""
+        return f"{life.get('kind')} by {life.get('by')}{said}".replace("|", "/").replace("\n", " ")
     return str(body.get("kind"))
