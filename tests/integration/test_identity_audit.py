@@ -158,6 +158,10 @@ def test_report_owners_lists_every_model_in_use(
 
     text = runner.invoke(app, ["report", "owners", "--db", sqlite_url])
     assert "carol@corp (disabled)" in text.stdout and "never reviewed" in text.stdout
+    register_json = runner.invoke(app, ["register", "--db", sqlite_url, "-f", "json"])
+    assert register_json.exit_code == 0, register_json.output
+    statuses = {r["owner_now"]: r["owner_now_status"] for r in json.loads(register_json.stdout)["rows"]}
+    assert statuses == {"carol@corp": "disabled", "alice@corp": "active"}
 
     settings = Settings(db_url=sqlite_url, mlflow_uri=registry, auth_required=True)
     reader = token(sqlite_url, "reviewer", "read")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from policygate.audit.documents import judged_document
 from policygate.decisions.aliases import AliasSeen, delivered_aliases
 from policygate.decisions.decision import is_release_decision
 from policygate.decisions.lifecycle import lifecycle_events, lifecycle_of
@@ -88,15 +89,10 @@ def _when(run: dict[str, Any]) -> str:
 
 
 def _document(log: DecisionLog, run: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
-    """The evidence the run judged the model on: collected in it, or in the earlier run it names."""
-    digest = model.get("document")
-    if not digest:
-        return {}
-    found = (run.get("documents") or {}).get(digest)
-    if found is None and model.get("evidence_in"):
-        earlier = log.get(str(model["evidence_in"])) or {}
-        found = ((earlier.get("audit") or {}).get("documents") or {}).get(digest)
-    return found if isinstance(found, dict) else {}
+    evidence_in = model.get("evidence_in")
+    return judged_document(
+        log, run.get("documents") or {}, model.get("document"), str(evidence_in) if evidence_in else None
+    )
 
 
 def _in_use(log: DecisionLog, run: dict[str, Any], spellings: list[str]) -> list[dict[str, Any]]:

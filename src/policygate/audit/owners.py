@@ -9,17 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from policygate.audit.documents import OwnerStatus, judged_document, owner_status
 from policygate.audit.findings import AuditRun
-from policygate.audit.register import _document
 from policygate.decisions.lifecycle import lifecycle_of, lifecycle_records
 from policygate.decisions.log import DecisionLog
 from policygate.timeutil import parse_iso
 
-OwnerStatus = Literal["active", "disabled", "left", "unknown", "service", "not checked"]
 # LIF-002's defaults (issue 29) when the policy's data names no owner_review_days
 DEFAULT_REVIEW_DAYS = {"high": 90, "medium": 180, "low": 365}
 
@@ -101,7 +100,7 @@ def owners_report(
     # the run keeps the documents as collected; reviews and retirement are the log's, read now
     lifecycles = lifecycle_records(log, sorted({m.model for m in run.models}))
     for m in run.models:
-        doc = _document(log, run, m)
+        doc = judged_document(log, run.documents, m.document, m.evidence_in)
         if not isinstance(doc.get("lifecycle"), dict):
             doc = {**doc, "lifecycle": lifecycle_of(lifecycles.get(m.model, [])).model_dump()}
         directory = directory or ((doc.get("identities") or {}).get("directory"))
@@ -155,20 +154,6 @@ def row_of(
         deployment_identity_status=deployment_status(identities, principal) if principal else None,
         findings=findings,
     )
-
-
-def owner_status(doc: dict[str, Any], owner: str | None) -> OwnerStatus:
-    identities = doc.get("identities") or {}
-    if not doc or not identities.get("directory"):
-        return "not checked"
-    found = identities.get("owner") or {}
-    if not owner or not found.get("found"):
-        return "unknown"
-    if found.get("kind") == "service":
-        return "service"
-    if found.get("active"):
-        return "active"
-    return "left" if found.get("left") else "disabled"
 
 
 def tier_groups(params: Params, tier: str | None) -> set[str] | None:

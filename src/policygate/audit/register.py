@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from policygate.audit.documents import OwnerStatus, judged_document, owner_status
 from policygate.audit.findings import AuditedModel, AuditRun
 from policygate.audit.release_facts import (
     AppliedWaiver,
@@ -34,14 +35,6 @@ class RegisterRow(BaseModel):
     decided_at: str | None = None
     requested_by: str | None = None
     sent_by: str | None = Field(default=None, description="The authenticated identity that sent it.")
-    approvals: list[CountedApproval] = Field(
-        default_factory=list, description="The approvals that counted for the standing release decision."
-    )
-    withdrawn: list[Withdrawal] = Field(
-        default_factory=list,
-        description="Withdrawals or rejections since, by a reviewer it counted: it no longer stands.",
-    )
-    waivers: list[AppliedWaiver] = Field(default_factory=list, description="The waivers it applied.")
     policy_revision: str | None = None
     run: str | None = Field(default=None, description="Training run (platform:id).")
     commit: str | None = None
@@ -50,6 +43,20 @@ class RegisterRow(BaseModel):
     run_url: str | None = None
     audit_outcome: str | None = Field(default=None, description="The current policy's decision in the run.")
     findings: list[str] = Field(default_factory=list, description="Open findings: kind:reason ids.")
+    # added after the register first shipped: at the end, so the csv columns keep their places
+    approvals: list[CountedApproval] = Field(
+        default_factory=list, description="The approvals that counted for the standing release decision."
+    )
+    withdrawn: list[Withdrawal] = Field(
+        default_factory=list,
+        description="Withdrawals or rejections since, by a reviewer it counted: it no longer stands.",
+    )
+    waivers: list[AppliedWaiver] = Field(default_factory=list, description="The waivers it applied.")
+    owner_now_status: OwnerStatus = Field(
+        default="not checked",
+        description="The owner now as the identity directory saw them in the audit's evidence "
+        "(active, disabled, left, unknown, service; not checked: no directory).",
+    )
 
 
 class Register(BaseModel):
@@ -74,14 +81,7 @@ def register(log: DecisionLog, run: AuditRun, target: str | None = None) -> Regi
 
 
 def _document(log: DecisionLog, run: AuditRun, m: AuditedModel) -> dict[str, Any]:
-    """The evidence the run judged: collected in it, or reused from the run that collected it."""
-    if m.document is None:
-        return {}
-    if m.document in run.documents:
-        return run.documents[m.document]
-    earlier = (log.get(m.evidence_in) or {}) if m.evidence_in else {}
-    found = ((earlier.get("audit") or {}).get("documents") or {}).get(m.document)
-    return found if isinstance(found, dict) else {}
+    return judged_document(log, run.documents, m.document, m.evidence_in)
 
 
 def _row(log: DecisionLog, run: AuditRun, m: AuditedModel) -> RegisterRow:
@@ -103,6 +103,7 @@ def _row(log: DecisionLog, run: AuditRun, m: AuditedModel) -> RegisterRow:
         owner_at_release=owner_then,
         owner_now=owner_now,
         owner_changed=bool(standing) and bool(now) and owner_then != owner_now,
+        owner_now_status=owner_status(now, owner_now),
         decision_id=decision.get("decision_id"),
         outcome=decision.get("outcome"),
         decided_at=standing.get("recorded_at"),

@@ -30,7 +30,8 @@ def render_text(reg: Register) -> str:
         lines += [
             "",
             f"{r.model} -> {r.target} ({r.via})",
-            f"  owner      {r.owner_at_release or '-'} at release; now {r.owner_now or '-'}{changed}",
+            f"  owner      {r.owner_at_release or '-'} at release; now {r.owner_now or '-'} "
+            f"(directory: {r.owner_now_status}){changed}",
             f"  released   {released}",
             f"  approvals  {approvals(r) or '-'}",
             f"  withdrawn  {withdrawn(r) or '-'}{'  NO LONGER STANDS' if r.withdrawn else ''}",
