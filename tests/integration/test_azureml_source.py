@@ -575,3 +575,24 @@ def test_fixture_bodies_only_use_fields_of_the_microsoft_examples(azure_world: A
         )
         assert not extra, f"{kind}: fields not in {relative}: {sorted(extra)}"
     assert UAI_ID in azure_world.endpoint_body(endpoint)["identity"]["userAssignedIdentities"]
+
+
+def test_retire_archives_and_unretire_restores_the_version(azure_world: AzureWorld) -> None:
+    """The lifecycle write-back (issue 29): azure-ai-ml's archive/restore, a GET then a PUT of the
+    version with isArchived, which the next read shows; Azure refusing is a SourceError naming it."""
+    src = source(azure_world)
+    ref = parse("azureml:fraud-detector:3")
+    src.set_archived(ref, True)
+    puts = [r for r in azure_world.requests if r.method == "PUT"]
+    assert [r.path for r in puts] == [f"{WS_ID}/models/fraud-detector/versions/3"]
+    assert json.loads(puts[0].body or b"{}")["properties"]["isArchived"] is True
+    assert azure_world.archived is True
+    src.set_archived(ref, False)
+    assert azure_world.archived is False
+    azure_world.failures[r"/models/fraud-detector/versions/3$"] = (
+        403,
+        {"error": {"code": "AuthorizationFailed"}},
+    )
+    with pytest.raises(SourceError, match="archive model fraud-detector:3"):
+        src.set_archived(ref, True)
+    assert azure_world.archived is False

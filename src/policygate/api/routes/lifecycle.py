@@ -29,6 +29,7 @@ from policygate.evidence import ONE_LINE, Lifecycle, LifecycleKind, Target
 from policygate.evidence import Request as EvidenceRequest
 from policygate.refs import MODEL_REF_MAX, MODEL_VERSION_PATTERN, ModelRef, RefError, parse
 from policygate.runtime import Runtime
+from policygate.sources.azureml.source import AzureMLSource
 from policygate.sources.base import SourceError
 from policygate.sources.directory import DirectoryError
 from policygate.timeutil import now_iso
@@ -178,8 +179,11 @@ def _collect(service: DecisionService, ref: ModelRef) -> str | None:
 
 def _written_back(runtime: Runtime, ref: ModelRef, kind: LifecycleKind) -> bool:
     """MLflow: tag ``policygate.lifecycle`` (and on retire, with POLICYGATE_RETIRE_REMOVE_ALIASES, the
-    version's aliases removed). Failures are logged: the event is recorded already."""
+    version's aliases removed). Azure ML: the version archived (retire) or restored (unretire).
+    Failures are logged: the event is recorded already."""
     settings = runtime.settings
+    if ref.platform == "azureml":
+        return _azure_archived(runtime, ref, kind == "retire")
     if ref.platform != "mlflow" or not settings.mlflow_uri:
         return False
     from policygate.webhooks.writeback import MlflowWriteBack
@@ -188,3 +192,15 @@ def _written_back(runtime: Runtime, ref: ModelRef, kind: LifecycleKind) -> bool:
     state = "retired" if kind == "retire" else "active"
     remove = kind == "retire" and settings.retire_remove_aliases
     return writer.lifecycle(ref.name, str(ref.version), state, remove)
+
+
+def _azure_archived(runtime: Runtime, ref: ModelRef, archived: bool) -> bool:
+    source = runtime.service.collector.sources.get("azureml")
+    if not isinstance(source, AzureMLSource):
+        return False
+    try:
+        source.set_archived(ref, archived)
+    except SourceError as exc:
+        log.warning("lifecycle write-back to Azure ML failed for %s: %s", ref, exc)
+        return False
+    return True

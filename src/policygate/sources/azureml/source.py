@@ -115,6 +115,22 @@ class AzureMLSource:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.clients.close()
 
+    # -- write-back --
+
+    def set_archived(self, ref: ModelRef, archived: bool) -> None:
+        """Archive the version (a retirement) or restore it (its undoing) through azure-ai-ml: the SDK
+        reads the version and writes it back with ``isArchived``. SourceError when Azure refuses."""
+        workspace, registry = self._scope(ref)
+        if registry:
+            client = self.clients.registry(registry)
+        elif workspace is not None:
+            client = self.clients.workspace(workspace)
+        else:  # _scope names one or the other, or raises
+            raise SourceError(PLATFORM, "archive", f"{ref} names no workspace or registry")
+        change = client.models.archive if archived else client.models.restore
+        what = f"{'archive' if archived else 'restore'} model {ref.name}:{ref.version}"
+        guard(what, lambda: change(name=ref.name, version=str(ref.version)))
+
     # -- collection --
 
     def _configured_workspace(self) -> Workspace | None:
