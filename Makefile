@@ -38,6 +38,12 @@ test: setup policy-test check  # check first: seconds, before the slow parts
 	@scripts/ensure-postgres.sh  # the decision-log tests run on PostgreSQL too (a failure, never a skip)
 	@scripts/ensure-chromium.sh  # the console's pages are tested in a real browser (a failure, never a skip)
 	$(VENV)/bin/pytest --cov --cov-report=term:skip-covered  # the TOTAL line is the README's coverage figure
+	POLICYGATE_ENGINE=http $(VENV)/bin/pytest -q $(HTTP_SUBSET)  # again on the HTTP engine (an OPA server)
+
+# What `make test` runs a second time on the HTTP engine, as external OPA, sidecars and machines without
+# Go run it: the API, fail-closed, signed bundles and scale-out (the rest runs in process by default).
+HTTP_SUBSET = tests/integration/test_api.py tests/integration/test_fail_closed.py \
+	tests/integration/test_bundles.py tests/integration/test_scale_out.py
 
 # Seconds, no services: formatting, lint, types (src and tests) and the import layers (docs/architecture.md).
 check: $(VENV)/.installed
