@@ -40,6 +40,12 @@ def test_disabled_left_or_unreadable_leave_date_is_not_active() -> None:
     assert user_entry("a", {**USER, "userType": "Guest"}, [], NOW).kind == "person"
 
 
+def test_a_passed_leave_date_says_left_a_disabled_account_does_not() -> None:
+    assert user_entry("a", {**USER, "employeeLeaveDateTime": "2026-11-30T00:00:00Z"}, [], NOW).left
+    assert not user_entry("a", {**USER, "accountEnabled": False}, [], NOW).left
+    assert not user_entry("a", {**USER, "employeeLeaveDateTime": "2027-03-31T00:00:00Z"}, [], NOW).left
+
+
 def test_service_principal_credentials_of_the_sp_and_its_application() -> None:
     sp = {
         "id": "00af5dfb-85da-4b41-a677-0c6b86dd34f8",

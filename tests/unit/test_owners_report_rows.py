@@ -56,6 +56,8 @@ def test_owner_status_counting_approvers_and_deployment_identity() -> None:
     assert r.owner_status == "active" and r.counting_approvers == ["bob@corp"]
     owner = {"id": "alice@corp", "found": True, "active": False, "kind": "person"}
     assert row(doc(identities={**doc()["identities"], "owner": owner})).owner_status == "disabled"
+    gone = {**owner, "left": True}
+    assert row(doc(identities={**doc()["identities"], "owner": gone})).owner_status == "left"
     assert row(doc(identities={**doc()["identities"], "owner": {"found": False}})).owner_status == "unknown"
     service = {"id": "alice@corp", "found": True, "active": True, "kind": "service"}
     assert row(doc(identities={**doc()["identities"], "owner": service})).owner_status == "service"

@@ -33,6 +33,11 @@ class DirectoryIdentity(Part):
     )
     found: bool = Field(description="The directory knows the id.")
     active: bool = Field(default=False, description="Enabled and not left (false when not found).")
+    left: bool = Field(
+        default=False,
+        description="The directory says the person has left (Graph: employeeLeaveDateTime passed; "
+        "file: left: true); false when it only says disabled, or cannot say (SCIM).",
+    )
     kind: Literal["person", "service"] | None = Field(
         default=None, description="person or service; null when not found."
     )

@@ -47,6 +47,7 @@ class Entry:
     department: str | None = None
     owners: tuple[str, ...] = ()  # services: the people who own it
     credentials: tuple[Credential, ...] = field(default=())
+    left: bool = False  # the directory says the person has left (not merely disabled)
 
 
 class Directory(Protocol):

@@ -26,6 +26,7 @@ class _Person(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1)
     active: bool
+    left: bool = False  # has left the organisation (then never active), not merely disabled
     kind: Literal["person", "service"] = "person"
     groups: list[str] = Field(default_factory=list)
     manager: str | None = None
@@ -67,7 +68,8 @@ class FileDirectory:
             key = p.id.strip().lower()
             if key in wanted:
                 out[key] = Entry(
-                    id=p.id, found=True, active=p.active, kind=p.kind, groups=tuple(p.groups),
+                    id=p.id, found=True, active=p.active and not p.left, left=p.left, kind=p.kind,
+                    groups=tuple(p.groups),
                     manager=p.manager, department=p.department,
                 )  # fmt: skip
         for s in data.services:

@@ -40,10 +40,12 @@ def _left(leave: Any, now: datetime) -> bool:
 def user_entry(asked: str, user: dict[str, Any], groups: list[str], now: datetime) -> Entry:
     """A Graph user as a directory entry (pure: unit-tested on Microsoft's example shapes)."""
     manager = user.get("manager") or {}
+    left = _left(user.get("employeeLeaveDateTime"), now)
     return Entry(
         id=str(user.get("userPrincipalName") or asked),
         found=True,
-        active=user.get("accountEnabled") is True and not _left(user.get("employeeLeaveDateTime"), now),
+        active=user.get("accountEnabled") is True and not left,
+        left=left,
         kind="person",  # Member or Guest: a person either way
         groups=tuple(sorted(groups, key=str.lower)),
         manager=manager.get("userPrincipalName") or manager.get("id"),

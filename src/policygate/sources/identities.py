@@ -12,6 +12,7 @@ def _identity(entry: Entry, source: str, owners: list[IdentityOwner] | None = No
         id=entry.id,
         found=entry.found,
         active=entry.found and entry.active,
+        left=entry.found and entry.left,
         kind=entry.kind if entry.found and entry.kind in ("person", "service") else None,  # type: ignore[arg-type]
         groups=list(entry.groups),
         manager=entry.manager,
