@@ -367,23 +367,7 @@ def test_without_the_library_everything_runs_on_the_http_engine(tmp_path: Path) 
 
     missing = str(tmp_path / "absent" / "libpolicygate_opa.so")
     env = {**os.environ, "POLICYGATE_OPA_LIBRARY": missing, "POLICYGATE_ENGINE": "auto"}
-    db = f"sqlite:///{tmp_path}/decisions.db"
-    policygate = str(Path(sys.executable).with_name("policygate"))
-    proc = subprocess.run(
-        [policygate, "evaluate", str(EXAMPLES / "compliant.json"), "--db", db],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    log = DecisionLog(db)
-    try:
-        records = log.query(kind="decision", limit=5)
-        assert len(records) == 1 and records[0]["opa"]["engine"] == "http"
-    finally:
-        log.close()
+    assert _evaluate_engine(env, f"sqlite:///{tmp_path}/decisions.db", tmp_path) == "http"
     check = (
         "from policygate.engine.inproc import Library, choose\n"
         "from policygate.engine.opa import EngineError\n"
@@ -411,13 +395,18 @@ def test_the_load_checks_parse_in_process_the_same_ast_as_opa_parse(tmp_path: Pa
 
 def test_auto_decides_in_process_where_the_library_is(tmp_path: Path) -> None:
     """The default (``auto``) with the library built: a CLI decision is made and recorded in process."""
-    import subprocess
-    import sys
 
     _library()
     env = {k: v for k, v in os.environ.items() if k != "POLICYGATE_OPA_LIBRARY"}
     env["POLICYGATE_ENGINE"] = "auto"
-    db = f"sqlite:///{tmp_path}/decisions.db"
+    assert _evaluate_engine(env, f"sqlite:///{tmp_path}/decisions.db", ROOT) == "inprocess"
+
+
+def _evaluate_engine(env: dict[str, str], db: str, cwd: Path) -> str:
+    """`policygate evaluate compliant.json` in a fresh process: the engine its record says decided."""
+    import subprocess
+    import sys
+
     policygate = str(Path(sys.executable).with_name("policygate"))
     proc = subprocess.run(
         [policygate, "evaluate", str(EXAMPLES / "compliant.json"), "--db", db],
@@ -425,12 +414,13 @@ def test_auto_decides_in_process_where_the_library_is(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         check=False,
-        cwd=ROOT,
+        cwd=cwd,
     )
     assert proc.returncode == 0, proc.stderr
     log = DecisionLog(db)
     try:
         records = log.query(kind="decision", limit=5)
-        assert len(records) == 1 and records[0]["opa"]["engine"] == "inprocess"
+        assert len(records) == 1
+        return str(records[0]["opa"]["engine"])
     finally:
         log.close()

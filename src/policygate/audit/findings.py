@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -16,16 +16,7 @@ FindingKind = Literal[
     "retired-in-use",
     "nhi-risk",
 ]
-KINDS: tuple[FindingKind, ...] = (
-    "drift",
-    "bypass",
-    "missed-event",
-    "unreachable",
-    "orphaned",
-    "review-overdue",
-    "retired-in-use",
-    "nhi-risk",
-)
+KINDS: tuple[FindingKind, ...] = get_args(FindingKind)
 # The identity and lifecycle kinds (issue 29), each from the rule that fires in the audit's own decision.
 IDENTITY_KINDS: dict[str, FindingKind] = {
     "OWN-004": "orphaned",
