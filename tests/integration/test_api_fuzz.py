@@ -64,8 +64,8 @@ def test_no_5xx_and_responses_match_the_spec(served: tuple[str, str], tmp_path: 
         "20261127",
         "--no-color",
     ]
-    # a budget, not a speed claim: 20 examples per operation, every check, over 60-odd operations took
-    # 584 s in CI before the lifecycle, report and audit-run routes, and 12-14 min with them on a
+    # a budget, not a speed claim: 20 examples per operation with every check, over the 30 operations,
+    # took 584 s in CI before the lifecycle, report and audit-run routes and 12-14 min with them on a
     # loaded machine; a hang still fails within half an hour
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
