@@ -17,8 +17,10 @@ from policygate.cli import app
 from policygate.config import Settings
 from policygate.engine.opa import OpaEngine
 from tests.integration.test_policy_rollout import walkthrough
-from tests.support.checkout import REGO, opa_binary, policy_copy
+from tests.support.checkout import EXAMPLES, REGO, opa_binary, policy_copy
 
+# the shipped rules, one example each (examples/evidence/ID.json): the counts the commands print
+SHIPPED_RULES = sum(1 for p in EXAMPLES.glob("*.json") if re.fullmatch(r"[A-Z]{3}-\d{3}\.json", p.name))
 runner = CliRunner()
 
 
@@ -97,7 +99,7 @@ def test_a_missing_policy_directory_is_exit_2(tmp_path: Path, command: str) -> N
 def test_policy_check_passes_on_the_repository() -> None:
     result = run("policy", "check", "--policy-dir", str(REGO))
     assert result.exit_code == 0 and result.stdout.startswith(f"ok: {REGO}: ")
-    assert "21 rules, each denies its example" in result.stdout
+    assert f"{SHIPPED_RULES} rules, each denies its example" in result.stdout
 
 
 def test_policy_check_reports_errors_with_file_line_and_column(tmp_path: Path) -> None:
@@ -123,7 +125,7 @@ def test_policy_list_shows_revision_and_every_rule(opa: OpaEngine) -> None:
     result = run("policy", "list", "--policy-dir", str(REGO))
     assert result.exit_code == 0, result.output
     first, *rows, summary = result.stdout.splitlines()
-    assert first.startswith(f"policy {opa.policy_revision}  (21 rules)")
+    assert first.startswith(f"policy {opa.policy_revision}  ({SHIPPED_RULES} rules)")
     assert len(rows) == 21 and summary == "modes: 20 enforce, 1 warn, 0 dryrun"  # INT-001 ships in warn
     assert rows[0].split()[:3] == ["ACC-001", "high", "enforce"]
     listed = json.loads(run("policy", "list", "--policy-dir", str(REGO), "-f", "json").stdout)
@@ -154,7 +156,8 @@ def test_modes_come_from_the_data_as_the_policy_reads_them(tmp_path: Path) -> No
     modes = {r["id"]: r["mode"] for r in listed["rules"]}
     assert modes["CHG-001"] == "dryrun" and modes["LIN-004"] == "warn" and modes["OWN-002"] == "enforce"
     text = run("policy", "list", "--policy-dir", str(policy_dir)).stdout
-    assert "modes: 19 enforce, 2 warn, 1 dryrun" in text  # INT-001 ships in warn
+    # the walk-through adds CHG-001 (dryrun) and sets LIN-004 to warn; INT-001 ships in warn
+    assert f"modes: {SHIPPED_RULES - 2} enforce, 2 warn, 1 dryrun" in text
     table = run("policy", "list", "--policy-dir", str(policy_dir), "-f", "markdown").stdout
     assert "| CHG-001 | Production promotion without a change ticket | medium | dryrun |" in table
 
