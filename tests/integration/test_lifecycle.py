@@ -32,8 +32,9 @@ from tests.support.served import Served
 from tests.support.tokens import bearer, token
 
 runner = CliRunner()
-# medium risk: an owner review is current for 0.0002 days (17.28 s) under the "short" policy
-SHORT_DAYS = 0.0002
+# medium risk: an owner review is current for 60 s under the "short" policy: long enough that the check
+# right after a review sees it current on a loaded CI machine (17 s was not), short enough to wait out
+SHORT_DAYS = 60 / 86400
 PEOPLE = {
     "people": [
         {"id": "alice@corp", "active": True, "kind": "person", "groups": ["risk-ml"]},
