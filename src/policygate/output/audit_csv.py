@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Sequence
 
 from policygate.audit.findings import AuditRun
 
@@ -12,12 +13,17 @@ COLUMNS = ("run_id", "kind", "model", "platform", "name", "version", "target", "
 
 
 def render(run: AuditRun) -> str:
+    rows = ({**f.model_dump(), "run_id": run.run_id, "reasons": " ".join(f.reasons)} for f in run.findings)
+    return table(COLUMNS, ([row.get(c) for c in COLUMNS] for row in rows))
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A header and the rows, every cell safe for a spreadsheet: the one CSV writer of the reports."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for f in run.findings:
-        row = {**f.model_dump(), "run_id": run.run_id, "reasons": " ".join(f.reasons)}
-        writer.writerow([_cell(row.get(c)) for c in COLUMNS])
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
     return out.getvalue().rstrip("\n")
 
 

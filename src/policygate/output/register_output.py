@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from policygate.audit.register import Register, RegisterRow
-from policygate.output.audit_csv import _cell
+from policygate.output.audit_csv import table
 
 COLUMNS = tuple(RegisterRow.model_fields)
 
@@ -74,10 +72,9 @@ def _csv_value(r: RegisterRow, column: str, value: Any) -> Any:
 
 
 def render_csv(reg: Register) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for r in reg.rows:
-        row = r.model_dump()
-        writer.writerow([_cell(_csv_value(r, c, row[c])) for c in COLUMNS])
-    return out.getvalue().rstrip("\n")
+    return table(COLUMNS, (_csv_row(r) for r in reg.rows))
+
+
+def _csv_row(r: RegisterRow) -> list[Any]:
+    row = r.model_dump()
+    return [_csv_value(r, c, row[c]) for c in COLUMNS]
