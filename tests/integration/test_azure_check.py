@@ -31,6 +31,7 @@ from tests.fixtures.azure.world import (
     approvals_tag,
     compliant_tags,
 )
+from tests.support.azure import decide
 
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
 
@@ -47,29 +48,6 @@ def azure(azure_world: AzureWorld, monkeypatch: pytest.MonkeyPatch) -> AzureWorl
     monkeypatch.setenv("POLICYGATE_AZURE__WORKSPACE", WS)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return azure_world
-
-
-def check(world: AzureWorld, db: str, ref: str = REF, *extra: str) -> Any:
-    args = [
-        "check",
-        ref,
-        "--target",
-        "production",
-        "--requested-by",
-        "ci@corp",
-        "--db",
-        db,
-        "--format",
-        "json",
-    ]
-    return runner.invoke(app, [*args, *extra], obj=world.client_options())
-
-
-def decide(world: AzureWorld, db: str, ref: str = REF, *extra: str) -> dict[str, Any]:
-    result = check(world, db, ref, *extra)
-    decision: dict[str, Any] = json.loads(result.stdout)
-    assert result.exit_code == {"allow": 0, "deny": 1, "error": 2}[decision["outcome"]], result.output
-    return decision
 
 
 def ids(decision: dict[str, Any]) -> list[str]:

@@ -17,6 +17,7 @@ from policygate.sources.directory import DirectoryError
 from policygate.sources.directory_graph import GraphDirectory
 from tests.fixtures.azure.world import RG, SUB, SYSTEM_PRINCIPAL, WS, AzureWorld
 from tests.fixtures.graph.world import GraphAdapter, GraphTenant, ServicePrincipal, User, mount
+from tests.support.azure import decide
 
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
 
@@ -56,25 +57,6 @@ def graph(
     tenant = GraphTenant(users=people())
     adapter = mount(azure_world.transport.session, tenant)
     return azure_world, tenant, adapter
-
-
-def decide(world: AzureWorld, db: str) -> dict[str, Any]:
-    args = [
-        "check",
-        REF,
-        "--target",
-        "production",
-        "--requested-by",
-        "ci@corp",
-        "--db",
-        db,
-        "--format",
-        "json",
-    ]
-    result = runner.invoke(app, args, obj=world.client_options())
-    decision: dict[str, Any] = json.loads(result.stdout)
-    assert result.exit_code == {"allow": 0, "deny": 1, "error": 2}[decision["outcome"]], result.output
-    return decision
 
 
 def ids(reasons: list[dict[str, Any]]) -> set[str]:
