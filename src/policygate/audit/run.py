@@ -31,6 +31,7 @@ from policygate.audit.judge import Judge, Judged
 from policygate.config import Settings
 from policygate.decisions.approvals import approval_records, verified_from
 from policygate.decisions.decision import Decision
+from policygate.decisions.lifecycle import LifecycleRecord, lifecycle_of, lifecycle_records
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.recorded import recorded_digests
 from policygate.decisions.service import DecisionService, error_reason
@@ -116,12 +117,13 @@ class Auditor:
         approvals = approval_records(self.log, subjects)  # a few queries, not one per model
         verified = {ref: verified_from(records) for ref, records in approvals.items()}
         digests = recorded_digests(self.log, subjects, approvals)
+        lifecycles = lifecycle_records(self.log, subjects)  # reviews and retirements, batched likewise
         pairs = [
             (item, e, n == 0)
             for ref, e in zip(by_ref, evidence, strict=True)
             for n, item in enumerate(by_ref[ref])
         ]
-        docs = [self._input(e, item, verified, digests) for item, e, _ in pairs]
+        docs = [self._input(e, item, verified, digests, lifecycles) for item, e, _ in pairs]
         decisions = asyncio.run(self._decide_all(docs))  # OPA: concurrent queries on a loop of its own
         judge = Judge(self.log, self.settings)
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -297,6 +299,7 @@ class Auditor:
         item: InUse,
         verified: dict[str, list[Approval]],
         digests: dict[str, list[RecordedDigest]],
+        lifecycles: dict[str, list[LifecycleRecord]],
     ) -> dict[str, Any] | None:
         """The document judged: the collected evidence, the approvals recorded through policygate as
         of now, and a request for this target at the audit's time (None: no evidence to judge)."""
@@ -311,6 +314,8 @@ class Auditor:
             )
             return None
         ref = collected.subject.ref
+        if collected.lifecycle is None:
+            collected = collected.model_copy(update={"lifecycle": lifecycle_of(lifecycles.get(ref, []))})
         facts = self.service.with_recorded_approvals(collected, verified.get(ref, []), digests.get(ref, []))
         return facts.to_input()
 
