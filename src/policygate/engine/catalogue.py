@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,9 @@ class ParsedRule:
     annotation: dict[str, Any] | None
     body: Any
     raw: Any = None  # the whole rule as parsed: head, body and else branches
+    # Views the load checks derive from ``raw`` (its calls, its ``every`` nodes), each walked once:
+    # the checks ask for them per binding pass, and re-walking the AST was most of a cold start.
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_violation(self) -> bool:

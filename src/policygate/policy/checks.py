@@ -108,10 +108,19 @@ def _walk_calls(node: Any) -> Iterator[tuple[list[str], list[Any], dict[str, Any
             yield from _walk_calls(item)
 
 
-def calls(rule: ParsedRule) -> Iterator[tuple[list[str], list[Any], dict[str, Any]]]:
-    """Every call in a rule: head, body and else branches (without its annotations)."""
+def rule_ast(rule: ParsedRule) -> dict[str, Any]:
+    """A rule's head, body and else branches, without its annotations."""
     raw = rule.raw if isinstance(rule.raw, dict) else {"body": rule.body}
-    yield from _walk_calls({k: v for k, v in raw.items() if k != "annotations"})
+    return {k: v for k, v in raw.items() if k != "annotations"}
+
+
+def calls(rule: ParsedRule) -> list[tuple[list[str], list[Any], dict[str, Any]]]:
+    """Every call in a rule: head, body and else branches (without its annotations); walked once
+    per rule, since the checks ask again on every binding pass."""
+    found = rule.derived.get("calls")
+    if found is None:
+        found = rule.derived["calls"] = list(_walk_calls(rule_ast(rule)))
+    return found
 
 
 def ref_parts(term: Any) -> list[Any] | None:
