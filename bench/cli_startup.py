@@ -3,9 +3,10 @@
 Times, as separate processes, wall clock, N runs each (best and median):
 
 1. ``policygate --help``;
-2. ``policygate evaluate examples/evidence/compliant.json`` on a fresh SQLite log (every load check
-   of rego/ included: that is what a CI job runs), on each engine (``POLICYGATE_ENGINE=http``: a
-   managed ``opa run`` server; ``inprocess``: OPA linked in);
+2. ``policygate evaluate examples/evidence/compliant.json`` on a fresh SQLite log, on each engine
+   (``POLICYGATE_ENGINE=http``: a managed ``opa run`` server; ``inprocess``: OPA linked in), with
+   every load check of rego/ run (an empty cache: a CI runner, or a changed policy) and with the
+   checks remembered from an earlier run of the same revision (an author's next run);
 3. ``opa eval -d rego -i examples/evidence/compliant.json data.policygate.decision`` (no checks,
    no record: the floor for "evaluate one document").
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,13 +32,24 @@ EVIDENCE = ROOT / "examples" / "evidence" / "compliant.json"
 
 
 def timed(
-    cmd: list[str], runs: int, expect: set[int], engine: str | None = None
+    cmd: list[str], runs: int, expect: set[int], engine: str | None = None, fresh_cache: bool = False
 ) -> list[tuple[float, float]]:
     """(wall clock, CPU seconds of the process and every process it waited for) of each run: the CPU
-    figure barely moves with the machine's load, the wall clock does."""
+    figure barely moves with the machine's load, the wall clock does. Python writes and reads its
+    bytecode cache, as an installed policygate does (``PYTHONDONTWRITEBYTECODE`` is dropped: with it
+    every run compiled policygate's modules again); one untimed run first writes it.
+    ``fresh_cache``: every run on an empty cache directory, so the load checks run in full (the first
+    run of a policy revision, or a CI runner without a kept cache); otherwise the checks a revision
+    passed are remembered (policy/check_cache.py), as on an author's machine."""
     took = []
-    env = {**os.environ, **({"POLICYGATE_ENGINE": engine} if engine else {})}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update({"POLICYGATE_ENGINE": engine} if engine else {})
+    cache = tempfile.mkdtemp(prefix="policygate-bench-cache-")
+    env["XDG_CACHE_HOME"] = cache
+    subprocess.run(cmd, capture_output=True, cwd=ROOT, check=False, env=env)
     for _ in range(runs):
+        if fresh_cache:
+            shutil.rmtree(cache, ignore_errors=True)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, cwd=ROOT, check=False, env=env)
@@ -46,6 +59,7 @@ def timed(
         took.append((wall, cpu))
         if proc.returncode not in expect:
             sys.exit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr.decode()[-2000:]}")
+    shutil.rmtree(cache, ignore_errors=True)
     return took
 
 
@@ -62,10 +76,12 @@ def main() -> None:
             ("policygate --help", timed([policygate, "--help"], args.runs, {0})),
             *(
                 (
-                    f"policygate evaluate compliant.json ({engine})",
-                    timed([policygate, "evaluate", str(EVIDENCE), "--db", db], args.runs, {0}, engine),
+                    f"policygate evaluate compliant.json ({engine}, "
+                    + ("checks run)" if fresh else "remembered)"),
+                    timed([policygate, "evaluate", str(EVIDENCE), "--db", db], args.runs, {0}, engine, fresh),
                 )
                 for engine in ("http", "inprocess")  # POLICYGATE_ENGINE: an opa run server, or OPA linked in
+                for fresh in (True, False)
             ),
             (
                 "opa eval (same document)",

@@ -289,7 +289,7 @@ class DecisionService:
         engine = self.engine
         if (
             engine is not None
-            and (engine.managed is None or engine.managed.pulls)
+            and engine.policy_files is None  # not a policy policygate loaded (and so knows the rules of)
             and (revision != self._rules_at or not self.rule_ids)
         ):
             from policygate.engine.catalogue import annotated_rules

@@ -14,9 +14,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from policygate.engine.catalogue import DECISION_PACKAGE, ParsedRule, custom_of
 from policygate.engine.runner import CheckError
 from policygate.policy.checks import calls, ref_parts
@@ -27,6 +24,9 @@ CUSTOM = ("policygate_params", "custom")
 
 
 def declarations(rules: list[ParsedRule]) -> tuple[dict[str, dict[str, Any]], list[CheckError]]:
+    from jsonschema import Draft202012Validator  # (only when the checks run, not on a remembered pass)
+    from jsonschema.exceptions import SchemaError
+
     declared: dict[str, dict[str, Any]] = {}
     errors = []
     for rule in rules:
@@ -63,6 +63,8 @@ def declarations(rules: list[ParsedRule]) -> tuple[dict[str, dict[str, Any]], li
 
 
 def custom_errors(data: PolicyData, declared: dict[str, dict[str, Any]]) -> list[CheckError]:
+    from jsonschema import Draft202012Validator
+
     custom = data.merged.get(CUSTOM[0], {})
     custom = custom.get(CUSTOM[1]) if isinstance(custom, dict) else None
     if not isinstance(custom, dict):

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from policygate.config.paths import default_examples_dir
-from policygate.engine.catalogue import RuleLocator
+from policygate.engine.catalogue import ParsedRule, Rule, RuleLocator
 from policygate.engine.errors import PARAMS_PATH, EngineError
 from policygate.engine.managed import ManagedOpa
 from policygate.engine.opa import OpaEngine
 from policygate.engine.runner import CheckError
+from policygate.policy import check_cache
 from policygate.policy.examples import example_errors
 from policygate.policy.pipeline import renamed, static_errors
 from policygate.policy.report import LoadReport
@@ -58,15 +59,37 @@ def load_policy(
     staged = stage(policy_dir, report)
     if staged is None:
         return report, None
-    if choose(engine) == "inprocess":
-        return _load_inprocess(binary, policy_dir, examples, timeout_s, staged, report)
-    return _load_managed(binary, policy_dir, examples, timeout_s, staged, report)
+    kind = choose(engine)
+    digest = _digest(binary, policy_dir, examples, staged, kind)
+    passed = check_cache.recall(digest)
+    if kind == "inprocess":
+        checked, parsed = _load_inprocess(binary, policy_dir, examples, timeout_s, staged, report, passed)
+    else:
+        checked, parsed = _load_managed(binary, policy_dir, examples, timeout_s, staged, report, passed)
+    if checked is not None and passed is None:
+        check_cache.remember(digest, parsed, report.rules)
+    return report, checked
+
+
+def _digest(binary: str, policy_dir: Path, examples: Path, staged: Staged, kind: str) -> str:
+    from policygate.engine.inproc import library_path
+
+    library = library_path() if kind == "inprocess" else None
+    schema = staged.schema_file.read_bytes()
+    return check_cache.key(staged.files, policy_dir, schema, examples, binary, library, kind)
 
 
 def _load_managed(
-    binary: str, policy_dir: Path, examples: Path, timeout_s: float, staged: Staged, report: LoadReport
-) -> tuple[LoadReport, OpaEngine | None]:
-    """:func:`load_policy` with a managed ``opa run`` server on the copy."""
+    binary: str,
+    policy_dir: Path,
+    examples: Path,
+    timeout_s: float,
+    staged: Staged,
+    report: LoadReport,
+    passed: tuple[list[ParsedRule], list[Rule]] | None,
+) -> tuple[OpaEngine | None, list[ParsedRule]]:
+    """:func:`load_policy` with a managed ``opa run`` server on the copy (``passed``: the remembered
+    result of checks this exact directory passed, which then are not run again)."""
     files, data, root, copy = staged.files, staged.data, staged.root, staged.copy
     schema, schema_file, revision = staged.schema, staged.schema_file, staged.revision
     as_bundle = staged.as_bundle
@@ -80,9 +103,15 @@ def _load_managed(
     floor = _floor(data.merged.get(PARAMS_PATH))
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="opa-start") as pool:
         starting = pool.submit(managed.start)
-        testing = pool.submit(test_errors, binary, copy, files, floor, policy_dir)  # meanwhile too
+        if passed is None:
+            testing = pool.submit(test_errors, binary, copy, files, floor, policy_dir)  # meanwhile too
         try:
-            report.errors, parsed = static_errors(binary, data, policy_dir, copy, schema_file, schema, report)
+            if passed is None:
+                report.errors, parsed = static_errors(
+                    binary, data, policy_dir, copy, schema_file, schema, report
+                )
+            else:
+                parsed, report.rules = passed
         finally:
             started = starting.exception() is None
     try:
@@ -92,8 +121,9 @@ def _load_managed(
             locator = RuleLocator(parsed, locator_names)
             engine = OpaEngine(url, timeout_s, managed, describe=locator.describe)
             engine.local = locator.local
-            report.errors = [renamed(e, locator) for e in example_errors(engine, report.rules, examples)]
-            report.errors += testing.result()
+            if passed is None:
+                report.errors = [renamed(e, locator) for e in example_errors(engine, report.rules, examples)]
+                report.errors += testing.result()
     except EngineError as exc:
         report.errors.append(CheckError(str(policy_dir), 0, 0, exc.code, exc.message))
     if engine is None and started:
@@ -102,37 +132,48 @@ def _load_managed(
         if engine is not None:
             engine.close()  # also removes the copy
         shutil.rmtree(root, ignore_errors=True)
-        return report, None
+        return None, []
     report.revision = revision
     engine.note_revision(report.revision)
     engine.rule_ids = [r.id for r in report.rules]
-    return report, engine
+    return engine, parsed
 
 
 def _load_inprocess(
-    binary: str, policy_dir: Path, examples: Path, timeout_s: float, staged: Staged, report: LoadReport
-) -> tuple[LoadReport, OpaEngine | None]:
+    binary: str,
+    policy_dir: Path,
+    examples: Path,
+    timeout_s: float,
+    staged: Staged,
+    report: LoadReport,
+    passed: tuple[list[ParsedRule], list[Rule]] | None,
+) -> tuple[OpaEngine | None, list[ParsedRule]]:
     """:func:`load_policy` with the policy compiled into this process: the same checks (``opa check``,
-    ``opa test``, each rule's examples), then the copy compiled as ``opa run`` would load it."""
+    ``opa test``, each rule's examples), then the copy compiled as ``opa run`` would load it
+    (``passed``: as for :func:`_load_managed`)."""
     from policygate.engine.inproc import InprocessEngine, compile_policy
 
     root, copy = staged.root, staged.copy
     floor = _floor(staged.data.merged.get(PARAMS_PATH))
     engine: OpaEngine | None = None
+    tested: list[CheckError] = []
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opa-test") as pool:
-            testing = pool.submit(test_errors, binary, copy, staged.files, floor, policy_dir)
-            report.errors, parsed = static_errors(
-                binary,
-                staged.data,
-                policy_dir,
-                copy,
-                staged.schema_file,
-                staged.schema,
-                report,
-                inprocess=True,
-            )
-            tested = testing.result()
+        if passed is not None:
+            parsed, report.rules = passed
+        else:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opa-test") as pool:
+                testing = pool.submit(test_errors, binary, copy, staged.files, floor, policy_dir)
+                report.errors, parsed = static_errors(
+                    binary,
+                    staged.data,
+                    policy_dir,
+                    copy,
+                    staged.schema_file,
+                    staged.schema,
+                    report,
+                    inprocess=True,
+                )
+                tested = testing.result()
         if not report.errors:
             capabilities = root / "capabilities.json"
             policy = compile_policy(
@@ -148,20 +189,21 @@ def _load_inprocess(
                 on_close=lambda: shutil.rmtree(root, ignore_errors=True),
             )
             engine.local = locator.local
-            found = example_errors(engine, report.rules, examples, binary)
-            report.errors = [renamed(e, locator) for e in found]
-            report.errors += tested
+            if passed is None:
+                found = example_errors(engine, report.rules, examples, binary)
+                report.errors = [renamed(e, locator) for e in found]
+                report.errors += tested
     except EngineError as exc:
         report.errors.append(CheckError(str(policy_dir), 0, 0, exc.code, exc.message))
     if not report.ok or engine is None:
         if engine is not None:
             engine.close()
         shutil.rmtree(root, ignore_errors=True)
-        return report, None
+        return None, []
     report.revision = staged.revision
     engine.note_revision(staged.revision)
     engine.rule_ids = [r.id for r in report.rules]
-    return report, engine
+    return engine, parsed
 
 
 def _floor(params: Any) -> float | None:

@@ -1,0 +1,119 @@
+"""A policy directory that passed every load check, remembered by what decided the verdict.
+
+A policy author runs ``evaluate``, ``check`` and ``replay`` dozens of times an hour on an unchanged
+directory, and each cold run re-did the whole load (``opa check --strict``, parsing, the static checks,
+each rule's examples, ``opa test``): most of what a CLI run cost beyond ``opa eval``. A passing load is
+remembered under a digest of everything that decides it: every policy and data file, the evidence
+schema, the examples, the OPA binary and the in-process library, and policygate's own code. Any change
+to any of them is a different digest, so the checks run again; a load that found a problem is never
+remembered (its errors are worked out afresh each time). What is kept is what the checks produce and the
+engine needs: the rules as parsed and the rule catalogue. ``POLICYGATE_CHECK_CACHE=off`` turns it off;
+``opa test``'s own cache (:mod:`~policygate.policy.testgate`) lives beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from policygate.engine.catalogue import ParsedRule, Rule
+
+FORMAT = b"policygate-check-cache-1"
+_OFF = ("0", "off", "false", "no")
+_CODE = Path(__file__).resolve().parents[1]  # the policygate package: its checks decide the verdict
+
+
+def enabled() -> bool:
+    return os.environ.get("POLICYGATE_CHECK_CACHE", "on").strip().lower() not in _OFF
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "policygate" / "checked"
+
+
+def _stat(h: Any, path: Path) -> None:
+    try:
+        st = path.stat()
+    except OSError:
+        h.update(b"absent\0" + str(path).encode() + b"\0")
+        return
+    h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+
+
+def key(
+    files: dict[str, bytes],
+    policy_dir: Path,
+    schema: bytes,
+    examples: Path,
+    binary: str,
+    library: Path | None,
+    engine: str,
+) -> str:
+    """The digest a verdict is kept under. The directory as named (the parsed rules name its files);
+    policy files, data, schema and examples by content; the OPA binary, the library and policygate's
+    own modules by path, size and modification time (an upgrade or an edit changes them)."""
+    h = hashlib.sha256(b"\0".join([FORMAT, engine.encode(), str(policy_dir).encode(), b""]))
+    for name in sorted(files):
+        h.update(os.path.relpath(name, policy_dir).encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    h.update(b"schema\0" + hashlib.sha256(schema).digest())
+    if examples.is_dir():
+        for path in sorted(p for p in examples.rglob("*") if p.is_file()):
+            h.update(
+                str(path.relative_to(examples)).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest()
+            )
+    _stat(h, Path(binary))
+    if library is not None:
+        _stat(h, library)
+    for module in sorted(_CODE.rglob("*.py")):
+        _stat(h, module)
+    return h.hexdigest()
+
+
+def recall(digest: str) -> tuple[list[ParsedRule], list[Rule]] | None:
+    """The parsed rules and catalogue of a load that passed, or None (not seen, or unreadable)."""
+    if not enabled():
+        return None
+    try:
+        raw = orjson.loads((cache_dir() / f"{digest}.json").read_bytes())
+        parsed = [ParsedRule(**r) for r in raw["parsed"]]
+        rules = [Rule.model_validate(r) for r in raw["rules"]]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return parsed, rules
+
+
+def remember(digest: str, parsed: list[ParsedRule], rules: list[Rule]) -> None:
+    """Keep a passing load's result (written whole or not at all; a cache that cannot be written is
+    only slower, never an error)."""
+    if not enabled():
+        return
+    body = {
+        "parsed": [
+            {
+                "name": r.name,
+                "package": r.package,
+                "file": r.file,
+                "row": r.row,
+                "end_row": r.end_row,
+                "annotation": r.annotation,
+                "body": r.body,
+                "raw": r.raw,
+            }
+            for r in parsed
+        ],
+        "rules": [r.model_dump(mode="json") | {"file": r.file, "row": r.row} for r in rules],
+    }
+    try:
+        folder = cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("wb", dir=folder, delete=False, suffix=".tmp") as fh:
+            fh.write(orjson.dumps(body))
+        os.replace(fh.name, folder / f"{digest}.json")
+    except OSError:
+        pass
