@@ -12,6 +12,9 @@ Times, as separate processes, wall clock, N runs each (best and median):
 
     .venv/bin/python bench/cli_startup.py              # 10 runs each
     .venv/bin/python bench/cli_startup.py --runs 20 --markdown
+    .venv/bin/python bench/cli_startup.py --policy-commands     # policy check and policy test too
+    PYTHONPATH=/tmp/before/src .venv/bin/python bench/cli_startup.py --engines http --policy-commands
+                                                               # an older checkout (git worktree add)
 """
 
 from __future__ import annotations
@@ -67,7 +70,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--markdown", action="store_true", help="a table for docs/benchmarks.md")
+    parser.add_argument(
+        "--engines",
+        default="http,inprocess",
+        help="POLICYGATE_ENGINE values to time (a checkout from before issue 30 knows only http)",
+    )
+    parser.add_argument(
+        "--policy-commands", action="store_true", help="also `policygate policy check` and `policy test`"
+    )
     args = parser.parse_args()
+    engines = [e for e in args.engines.split(",") if e]
     policygate = str(Path(sys.executable).with_name("policygate"))
     opa = str(ROOT / ".bin" / "opa")
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,7 +92,16 @@ def main() -> None:
                     + ("checks run)" if fresh else "remembered)"),
                     timed([policygate, "evaluate", str(EVIDENCE), "--db", db], args.runs, {0}, engine, fresh),
                 )
-                for engine in ("http", "inprocess")  # POLICYGATE_ENGINE: an opa run server, or OPA linked in
+                for engine in engines  # POLICYGATE_ENGINE: an opa run server, or OPA linked in
+                for fresh in (True, False)
+            ),
+            *(
+                (
+                    f"policygate policy {command} ({engine}, " + ("checks run)" if fresh else "remembered)"),
+                    timed([policygate, "policy", command], args.runs, {0}, engine, fresh),
+                )
+                for command in (("check", "test") if args.policy_commands else ())
+                for engine in engines
                 for fresh in (True, False)
             ),
             (
