@@ -6,9 +6,11 @@ each rule's examples, ``opa test``): most of what a CLI run cost beyond ``opa ev
 remembered under a digest of everything that decides it: every policy and data file, the evidence
 schema, the examples, the OPA binary and the in-process library, and policygate's own code. Any change
 to any of them is a different digest, so the checks run again; a load that found a problem is never
-remembered (its errors are worked out afresh each time). What is kept is what the checks produce and the
-engine needs: the rules as parsed and the rule catalogue. ``POLICYGATE_CHECK_CACHE=off`` turns it off;
-``opa test``'s own cache (:mod:`~policygate.policy.testgate`) lives beside it.
+remembered (its errors are worked out afresh each time). What is kept is what the engine needs once the
+checks passed: where each rule is and its metadata (to name the rule an evaluation error happened in),
+and the rule catalogue; not the rules' syntax trees, which only the checks read.
+``POLICYGATE_CHECK_CACHE=off`` turns it off; ``opa test``'s own cache
+(:mod:`~policygate.policy.testgate`) lives beside it.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ def key(
 
 
 def recall(digest: str) -> tuple[list[ParsedRule], list[Rule]] | None:
-    """The parsed rules and catalogue of a load that passed, or None (not seen, or unreadable)."""
+    """The rules (where each is, its metadata; no syntax tree) and the catalogue of a load that passed,
+    or None (not seen, or unreadable)."""
     if not enabled():
         return None
     try:
@@ -102,8 +105,7 @@ def remember(digest: str, parsed: list[ParsedRule], rules: list[Rule]) -> None:
                 "row": r.row,
                 "end_row": r.end_row,
                 "annotation": r.annotation,
-                "body": r.body,
-                "raw": r.raw,
+                "body": None,  # (its AST: only the checks read it, and they are what is skipped)
             }
             for r in parsed
         ],
