@@ -41,9 +41,11 @@ test: setup policy-test check  # check first: seconds, before the slow parts
 	POLICYGATE_ENGINE=http $(VENV)/bin/pytest -q $(HTTP_SUBSET)  # again on the HTTP engine (an OPA server)
 
 # What `make test` runs a second time on the HTTP engine, as external OPA, sidecars and machines without
-# Go run it: the API, fail-closed, signed bundles and scale-out (the rest runs in process by default).
+# Go run it: the API, fail-closed, signed bundles, scale-out and hot reload (the rest runs in process by
+# default).
 HTTP_SUBSET = tests/integration/test_api.py tests/integration/test_fail_closed.py \
-	tests/integration/test_bundles.py tests/integration/test_scale_out.py
+	tests/integration/test_bundles.py tests/integration/test_scale_out.py \
+	tests/integration/test_hot_reload.py
 
 # Seconds, no services: formatting, lint, types (src and tests) and the import layers (docs/architecture.md).
 check: $(VENV)/.installed

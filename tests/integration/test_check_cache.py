@@ -125,3 +125,20 @@ def test_an_unreadable_entry_is_a_miss(
     assert decide(rego, "inprocess")[1] == "allow"
     assert len(ran) == 2
     assert check_cache.recall(entry.stem) is not None  # written whole again
+
+
+def test_an_entry_others_could_write_is_not_believed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_cache: Path
+) -> None:
+    """Another local user able to write the cache could mark a broken policy as checked."""
+    rego = policy_copy(tmp_path)
+    ran = checks_run(monkeypatch)
+    assert decide(rego, "inprocess")[0]
+    (entry,) = own_cache.glob("*.json")
+    assert own_cache.stat().st_mode & 0o777 == 0o700 and entry.stat().st_mode & 0o777 == 0o600
+    own_cache.chmod(0o777)
+    assert check_cache.recall(entry.stem) is None
+    assert decide(rego, "inprocess")[0] and len(ran) == 2  # checked again
+    own_cache.chmod(0o700)
+    entry.chmod(0o666)
+    assert check_cache.recall(entry.stem) is None

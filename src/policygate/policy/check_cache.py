@@ -82,13 +82,27 @@ def recall(digest: str) -> tuple[list[ParsedRule], list[Rule]] | None:
     or None (not seen, or unreadable)."""
     if not enabled():
         return None
+    entry = cache_dir() / f"{digest}.json"
     try:
-        raw = orjson.loads((cache_dir() / f"{digest}.json").read_bytes())
+        if not _private(entry):
+            return None
+        raw = orjson.loads(entry.read_bytes())
         parsed = [ParsedRule(**r) for r in raw["parsed"]]
         rules = [Rule.model_validate(r) for r in raw["rules"]]
     except (OSError, ValueError, TypeError, KeyError):
         return None
     return parsed, rules
+
+
+def _private(entry: Path) -> bool:
+    """An entry is believed only when this user wrote it and no one else could have: owned by this
+    user, neither it nor its directory writable by group or others (else another local user could
+    mark a policy as checked)."""
+    for path in (entry, entry.parent):
+        st = path.stat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            return False
+    return True
 
 
 def remember(digest: str, parsed: list[ParsedRule], rules: list[Rule]) -> None:
@@ -113,7 +127,7 @@ def remember(digest: str, parsed: list[ParsedRule], rules: list[Rule]) -> None:
     }
     try:
         folder = cache_dir()
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("wb", dir=folder, delete=False, suffix=".tmp") as fh:
             fh.write(orjson.dumps(body))
         os.replace(fh.name, folder / f"{digest}.json")
