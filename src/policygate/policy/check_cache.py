@@ -56,11 +56,15 @@ def key(
     binary: str,
     library: Path | None,
     engine: str,
+    timeout_s: float,
 ) -> str:
-    """The digest a verdict is kept under. The directory as named (the parsed rules name its files);
+    """The digest a verdict is kept under. The directory as named (the parsed rules name its files)
+    and the evaluation timeout;
     policy files, data, schema and examples by content; the OPA binary, the library and policygate's
     own modules by path, size and modification time (an upgrade or an edit changes them)."""
-    h = hashlib.sha256(b"\0".join([FORMAT, engine.encode(), str(policy_dir).encode(), b""]))
+    # (the timeout too: each rule's examples must evaluate within it)
+    parts = [FORMAT, engine.encode(), str(policy_dir).encode(), repr(timeout_s).encode(), b""]
+    h = hashlib.sha256(b"\0".join(parts))
     for name in sorted(files):
         h.update(os.path.relpath(name, policy_dir).encode() + b"\0" + hashlib.sha256(files[name]).digest())
     h.update(b"schema\0" + hashlib.sha256(schema).digest())

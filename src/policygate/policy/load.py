@@ -60,7 +60,7 @@ def load_policy(
     if staged is None:
         return report, None
     kind = choose(engine)
-    digest = _digest(binary, policy_dir, examples, staged, kind)
+    digest = _digest(binary, policy_dir, examples, staged, kind, timeout_s)
     passed = check_cache.recall(digest)
     if kind == "inprocess":
         checked, parsed = _load_inprocess(binary, policy_dir, examples, timeout_s, staged, report, passed)
@@ -71,12 +71,14 @@ def load_policy(
     return report, checked
 
 
-def _digest(binary: str, policy_dir: Path, examples: Path, staged: Staged, kind: str) -> str:
+def _digest(
+    binary: str, policy_dir: Path, examples: Path, staged: Staged, kind: str, timeout_s: float
+) -> str:
     from policygate.engine.inproc import library_path
 
     library = library_path() if kind == "inprocess" else None
     schema = staged.schema_file.read_bytes()
-    return check_cache.key(staged.files, policy_dir, schema, examples, binary, library, kind)
+    return check_cache.key(staged.files, policy_dir, schema, examples, binary, library, kind, timeout_s)
 
 
 def _load_managed(
