@@ -142,3 +142,14 @@ def test_an_entry_others_could_write_is_not_believed(
     own_cache.chmod(0o700)
     entry.chmod(0o666)
     assert check_cache.recall(entry.stem) is None
+
+
+def test_only_the_newest_entries_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_cache: Path
+) -> None:
+    monkeypatch.setattr(check_cache, "KEEP", 2)
+    for n in range(3):  # three revisions of one directory
+        rego = policy_copy(tmp_path / str(n))
+        (rego / "policygate" / "note.rego").write_text(f"package policygate_notes\n\nrevision := {n}\n")
+        assert decide(rego, "inprocess")[0]
+    assert len(list(own_cache.glob("*.json"))) == 2

@@ -26,6 +26,7 @@ import orjson
 from policygate.engine.catalogue import ParsedRule, Rule
 
 FORMAT = b"policygate-check-cache-1"
+KEEP = 256  # entries kept (the newest): a few hundred revisions of an author's work, about 16 MB
 _OFF = ("0", "off", "false", "no")
 _CODE = Path(__file__).resolve().parents[1]  # the policygate package: its checks decide the verdict
 
@@ -135,5 +136,16 @@ def remember(digest: str, parsed: list[ParsedRule], rules: list[Rule]) -> None:
         with tempfile.NamedTemporaryFile("wb", dir=folder, delete=False, suffix=".tmp") as fh:
             fh.write(orjson.dumps(body))
         os.replace(fh.name, folder / f"{digest}.json")
+        _prune(folder)
     except OSError:
         pass
+
+
+def _prune(folder: Path) -> None:
+    """Keep the newest :data:`KEEP` entries: every revision checked would otherwise stay forever."""
+    entries = list(folder.glob("*.json"))
+    if len(entries) <= KEEP:
+        return
+    entries.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in entries[KEEP:]:
+        old.unlink(missing_ok=True)
