@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from policygate.config.paths import cache_home
 from policygate.engine.catalogue import ParsedRule, Rule
 
 FORMAT = b"policygate-check-cache-1"
@@ -36,8 +37,7 @@ def enabled() -> bool:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "policygate" / "checked"
+    return cache_home("checked")
 
 
 def _stat(h: Any, path: Path) -> None:

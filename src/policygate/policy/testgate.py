@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from policygate.config.paths import cache_home
 from policygate.engine.runner import CheckError, output_text, run_opa
 
 TIMEOUT_S = 120.0
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "policygate" / "opa-test"
+    return cache_home("opa-test")
 
 
 def _key(files: dict[str, bytes], binary: str, floor: float | None) -> str:
