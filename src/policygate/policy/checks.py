@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from policygate.engine.catalogue import DECISION_PACKAGE, ParsedRule, custom_of
@@ -114,13 +114,18 @@ def rule_ast(rule: ParsedRule) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if k != "annotations"}
 
 
-def calls(rule: ParsedRule) -> list[tuple[list[str], list[Any], dict[str, Any]]]:
-    """Every call in a rule: head, body and else branches (without its annotations); walked once
-    per rule, since the checks ask again on every binding pass."""
-    found = rule.derived.get("calls")
+def derived(rule: ParsedRule, name: str, walk: Callable[[dict[str, Any]], Iterable[Any]]) -> list[Any]:
+    """``walk`` of the rule's AST, done once per rule (kept in ``rule.derived``): the checks ask for
+    the same view again on every binding pass."""
+    found = rule.derived.get(name)
     if found is None:
-        found = rule.derived["calls"] = list(_walk_calls(rule_ast(rule)))
+        found = rule.derived[name] = list(walk(rule_ast(rule)))
     return found
+
+
+def calls(rule: ParsedRule) -> list[tuple[list[str], list[Any], dict[str, Any]]]:
+    """Every call in a rule: head, body and else branches (without its annotations)."""
+    return derived(rule, "calls", _walk_calls)
 
 
 def ref_parts(term: Any) -> list[Any] | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from policygate.engine.catalogue import DECISION_PACKAGE, ParsedRule
 from policygate.engine.runner import CheckError
-from policygate.policy.checks import calls, ref_parts, rule_ast, schema_types, unknown_segment
+from policygate.policy.checks import calls, derived, ref_parts, schema_types, unknown_segment
 
 # ---------------------------------------------------------------------------
 # object.get(<evidence>, "key", default) with a key the evidence does not have
@@ -61,9 +61,7 @@ def _evidence_vars(rule: ParsedRule, sets: dict[str, Paths], params: dict[str, P
     ``every v in``, inside comprehensions), ``v := input.P``, ``some v in S`` for a set rule S of
     evidence items, and a function's parameters (``params``, from its callers)."""
     found: dict[str, Paths] = {k: list(v) for k, v in params.items()}
-    everys = rule.derived.get("everys")
-    if everys is None:
-        everys = rule.derived["everys"] = list(_everys(rule_ast(rule)))
+    everys = derived(rule, "everys", _everys)
     for _ in range(3):  # a variable bound from another one bound later in the walk
         for op, args, _loc in calls(rule):
             if op == ["internal", "member_2"] and len(args) == 2:
