@@ -5,8 +5,10 @@ binary, or a load that fails is checked afresh. Real OPA, on both engines."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -26,44 +28,45 @@ def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache / "policygate" / "checked"
 
 
-def checks_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The directories the static checks ran on (recorded, not replaced: they still run for real)."""
-    import policygate.policy.load as load
-
-    ran: list[str] = []
-    real = load.static_errors
-
-    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
-        ran.append(str(args[2]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(load, "static_errors", counted)
-    return ran
+class Decided(NamedTuple):
+    ok: bool
+    outcome: str | None
+    found: list[str]  # the rule ids, or the codes of what was refused
+    remembered: bool  # the checks did not run (LoadReport.remembered)
 
 
-def decide(rego: Path, engine: str) -> tuple[bool, str | None, list[str]]:
-    report, checked = load_policy(opa_binary(), rego, engine=engine)
+def decide(rego: Path, engine: str = "inprocess", binary: str | None = None) -> Decided:
+    report, checked = load_policy(binary or opa_binary(), rego, engine=engine)
     if checked is None:
-        return False, None, [e.code for e in report.errors]
+        return Decided(False, None, [e.code for e in report.errors], report.remembered)
     try:
         outcome = PolicyResult.from_opa(checked.evaluate(load_example("compliant"))).outcome
-        return report.ok, outcome, [r.id for r in report.rules]
+        return Decided(report.ok, outcome, [r.id for r in report.rules], report.remembered)
     finally:
         checked.close()
 
 
+@pytest.fixture
+def passed_once(tmp_path: Path, own_cache: Path) -> tuple[Path, Path]:
+    """A copy of rego/ that passed its checks once: (the directory, its cache entry)."""
+    rego = policy_copy(tmp_path)
+    first = decide(rego)
+    assert first.ok and not first.remembered
+    (entry,) = own_cache.glob("*.json")
+    return rego, entry
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_passing_load_is_remembered_and_decides_the_same(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_cache: Path, engine: str
+    tmp_path: Path, own_cache: Path, engine: str
 ) -> None:
     rego = policy_copy(tmp_path)
-    ran = checks_run(monkeypatch)
     first = decide(rego, engine)
-    assert first[0] and first[1] == "allow"
-    assert ran == [str(rego)] and len(list(own_cache.glob("*.json"))) == 1
+    assert first.ok and first.outcome == "allow" and not first.remembered
+    assert len(list(own_cache.glob("*.json"))) == 1
     second = decide(rego, engine)
-    assert second == first  # same outcome, same rule catalogue
-    assert ran == [str(rego)]  # not checked again
+    assert second.remembered  # not checked again
+    assert second._replace(remembered=False) == first  # same outcome, same rule catalogue
 
 
 @pytest.mark.parametrize(
@@ -75,11 +78,9 @@ def test_a_passing_load_is_remembered_and_decides_the_same(
         "another opa binary",
     ],
 )
-def test_any_change_is_checked_afresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
-    rego = policy_copy(tmp_path)
+def test_any_change_is_checked_afresh(tmp_path: Path, passed_once: tuple[Path, Path], change: str) -> None:
+    rego, _ = passed_once
     examples = tmp_path / "examples" / "evidence"
-    ran = checks_run(monkeypatch)
-    assert decide(rego, "inprocess")[0]
     binary = opa_binary()
     if change == "a rule edited":  # a misspelled input path: the checks refuse it
         target = rego / "policygate" / "lineage.rego"
@@ -94,62 +95,46 @@ def test_any_change_is_checked_afresh(tmp_path: Path, monkeypatch: pytest.Monkey
         other = tmp_path / "opa"
         shutil.copy(binary, other)
         binary = str(other)
-    report, checked = load_policy(binary, rego, engine="inprocess")
-    if checked is not None:
-        checked.close()
-    assert len(ran) == 2, change  # checked again
+    after = decide(rego, binary=binary)
+    assert not after.remembered, change  # checked again
     if change != "another opa binary":
-        assert not report.ok, change
+        assert not after.ok, change
         # and a refusal is never remembered: the same mistake is found again
-        again, checked = load_policy(binary, rego, engine="inprocess")
-        assert checked is None and [e.code for e in again.errors] == [e.code for e in report.errors]
-        assert len(ran) == 3
+        again = decide(rego, binary=binary)
+        assert not again.ok and not again.remembered and again.found == after.found
 
 
 def test_off_remembers_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_cache: Path) -> None:
     monkeypatch.setenv("POLICYGATE_CHECK_CACHE", "off")
     rego = policy_copy(tmp_path)
-    ran = checks_run(monkeypatch)
-    assert decide(rego, "inprocess")[0] and decide(rego, "inprocess")[0]
-    assert len(ran) == 2 and not own_cache.exists()
+    first, second = decide(rego), decide(rego)
+    assert first.ok and second.ok and not first.remembered and not second.remembered
+    assert not own_cache.exists()
 
 
-def test_an_unreadable_entry_is_a_miss(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_cache: Path
-) -> None:
-    rego = policy_copy(tmp_path)
-    ran = checks_run(monkeypatch)
-    assert decide(rego, "inprocess")[0]
-    (entry,) = own_cache.glob("*.json")
+def test_an_unreadable_entry_is_a_miss(passed_once: tuple[Path, Path]) -> None:
+    rego, entry = passed_once
     entry.write_bytes(b'{"parsed": [{"name": 1}]')  # cut short
-    assert decide(rego, "inprocess")[1] == "allow"
-    assert len(ran) == 2
+    again = decide(rego)
+    assert again.outcome == "allow" and not again.remembered
     assert check_cache.recall(entry.stem) is not None  # written whole again
 
 
-def test_an_entry_others_could_write_is_not_believed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_cache: Path
-) -> None:
+def test_an_entry_others_could_write_is_not_believed(own_cache: Path, passed_once: tuple[Path, Path]) -> None:
     """Another local user able to write the cache could mark a broken policy as checked."""
-    rego = policy_copy(tmp_path)
-    ran = checks_run(monkeypatch)
-    assert decide(rego, "inprocess")[0]
-    (entry,) = own_cache.glob("*.json")
+    rego, entry = passed_once
     assert own_cache.stat().st_mode & 0o777 == 0o700 and entry.stat().st_mode & 0o777 == 0o600
     own_cache.chmod(0o777)
     assert check_cache.recall(entry.stem) is None
-    assert decide(rego, "inprocess")[0] and len(ran) == 2  # checked again
+    again = decide(rego)
+    assert again.ok and not again.remembered  # checked again
     own_cache.chmod(0o700)
     entry.chmod(0o666)
     assert check_cache.recall(entry.stem) is None
 
 
-def test_only_the_newest_entries_are_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_cache: Path
-) -> None:
-    monkeypatch.setattr(check_cache, "KEEP", 2)
-    for n in range(3):  # three revisions of one directory
-        rego = policy_copy(tmp_path / str(n))
-        (rego / "policygate" / "note.rego").write_text(f"package policygate_notes\n\nrevision := {n}\n")
-        assert decide(rego, "inprocess")[0]
-    assert len(list(own_cache.glob("*.json"))) == 2
+def test_only_the_newest_entries_are_kept(own_cache: Path) -> None:
+    for n in range(3):
+        check_cache.remember(f"{n}" * 64, [], [], keep=2)
+        os.utime(own_cache / f"{str(n) * 64}.json", ns=(n, n))  # written in this order, oldest first
+    assert sorted(p.stem[0] for p in own_cache.glob("*.json")) == ["1", "2"]

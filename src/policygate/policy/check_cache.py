@@ -59,11 +59,10 @@ def key(
     engine: str,
     timeout_s: float,
 ) -> str:
-    """The digest a verdict is kept under. The directory as named (the parsed rules name its files)
-    and the evaluation timeout;
-    policy files, data, schema and examples by content; the OPA binary, the library and policygate's
-    own modules by path, size and modification time (an upgrade or an edit changes them)."""
-    # (the timeout too: each rule's examples must evaluate within it)
+    """The digest a verdict is kept under. The directory as named (the parsed rules name its files);
+    the evaluation timeout (each rule's examples must evaluate within it); policy files, data, schema
+    and examples by content; the OPA binary, the library and policygate's own modules by path, size
+    and modification time (an upgrade or an edit changes them)."""
     parts = [FORMAT, engine.encode(), str(policy_dir).encode(), repr(timeout_s).encode(), b""]
     h = hashlib.sha256(b"\0".join(parts))
     for name in sorted(files):
@@ -110,9 +109,9 @@ def _private(entry: Path) -> bool:
     return True
 
 
-def remember(digest: str, parsed: list[ParsedRule], rules: list[Rule]) -> None:
+def remember(digest: str, parsed: list[ParsedRule], rules: list[Rule], *, keep: int = KEEP) -> None:
     """Keep a passing load's result (written whole or not at all; a cache that cannot be written is
-    only slower, never an error)."""
+    only slower, never an error), and only the newest ``keep`` entries."""
     if not enabled():
         return
     body = {
@@ -136,16 +135,16 @@ def remember(digest: str, parsed: list[ParsedRule], rules: list[Rule]) -> None:
         with tempfile.NamedTemporaryFile("wb", dir=folder, delete=False, suffix=".tmp") as fh:
             fh.write(orjson.dumps(body))
         os.replace(fh.name, folder / f"{digest}.json")
-        _prune(folder)
+        _prune(folder, keep)
     except OSError:
         pass
 
 
-def _prune(folder: Path) -> None:
-    """Keep the newest :data:`KEEP` entries: every revision checked would otherwise stay forever."""
+def _prune(folder: Path, keep: int) -> None:
+    """Keep the newest ``keep`` entries: every revision checked would otherwise stay forever."""
     entries = list(folder.glob("*.json"))
-    if len(entries) <= KEEP:
+    if len(entries) <= keep:
         return
     entries.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    for old in entries[KEEP:]:
+    for old in entries[keep:]:
         old.unlink(missing_ok=True)

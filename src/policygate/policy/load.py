@@ -66,6 +66,7 @@ def load_policy(
         checked, parsed = _load_inprocess(binary, policy_dir, examples, timeout_s, staged, report, passed)
     else:
         checked, parsed = _load_managed(binary, policy_dir, examples, timeout_s, staged, report, passed)
+    report.remembered = passed is not None
     if checked is not None and passed is None:
         check_cache.remember(digest, parsed, report.rules)
     return report, checked

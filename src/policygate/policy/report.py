@@ -19,6 +19,8 @@ class LoadReport:
     rules: list[Rule] = field(default_factory=list)
     revision: str | None = None
     files: int = 0
+    # the checks did not run: this exact directory passed them before (policy/check_cache.py)
+    remembered: bool = False
 
     @property
     def ok(self) -> bool:
