@@ -38,6 +38,7 @@ from policygate.api.routes import (
 from policygate.api.routes import log as log_routes
 from policygate.api.routes import register as register_routes
 from policygate.api.routes import reports as report_routes
+from policygate.api.routes.evaluate_fast import FastEvaluate
 from policygate.config import Settings
 from policygate.decisions.log import LogError, db_problem
 from policygate.runtime.serve import open_server
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console_routes.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="console-static")
     install_openapi(app)
+    app.add_middleware(FastEvaluate)  # POST /v1/evaluate's plain case: routes/evaluate_fast.py
     app.add_middleware(ClientAddress)  # the decision log's requested_by, as OPA's (decisions/opa_event.py)
     app.add_middleware(JsonBodyCheck, max_depth=64, timeout_s=settings.body_timeout_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost: bounds the buffering

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from policygate.auth.authenticator import Authenticator
 from policygate.auth.principal import ANONYMOUS, Principal
@@ -94,15 +95,44 @@ async def authenticate(
         if found is None:
             raise _unauthorised("invalid, expired or revoked token")
         principal = found
+    refusal = _refusal(principal, scope, auth)
+    if refusal is not None:
+        if refusal.status_code == 429:
+            _count_refusal(request, "caller")
+        raise refusal
+    request.state.principal = principal
+    return principal
+
+
+def _refusal(principal: Principal, scope: str, auth: Authenticator) -> HTTPException | None:
+    """Why a known caller may not go on (the scope, then the rate limit); None: admitted, and one
+    token taken from its rate limit (a refusal takes none)."""
     if not any(principal.may(one) for one in scope.split("|")):
         needed = " or ".join(f"'{one}'" for one in scope.split("|"))
-        raise HTTPException(status_code=403, detail=f"this token lacks the {needed} scope")
+        return HTTPException(status_code=403, detail=f"this token lacks the {needed} scope")
     if principal.kind != "anonymous":
         wait = auth.limiter.allow(principal.label)
         if wait:
-            _count_refusal(request, "caller")
-            raise _too_many("rate limit exceeded", wait)
-    request.state.principal = principal
+            return _too_many("rate limit exceeded", wait)
+    return None
+
+
+def admitted_at_once(auth: Authenticator, headers: list[tuple[bytes, bytes]], scope: str) -> Principal | None:
+    """:func:`authenticate`'s caller where it would need no thread and refuse nothing: a bearer token
+    verified in the last seconds, or no token where none is required. None: let :func:`authenticate`
+    answer, in its own words (nothing was taken from the rate limit)."""
+    given = [value for name, value in headers if name == b"authorization"]
+    if not given:
+        principal = None if auth.required else ANONYMOUS
+    else:
+        scheme, token = get_authorization_scheme_param(given[0].decode("latin-1"))  # as HTTPBearer
+        if scheme.lower() != "bearer" or not token:
+            return None
+        known, principal = auth.cached(token)
+        if not known:
+            return None
+    if principal is None or _refusal(principal, scope, auth) is not None:
+        return None
     return principal
 
 

@@ -88,10 +88,14 @@ def json_depth(body: bytes) -> int:
     return deepest
 
 
+PARSED = "policygate.json"  # the scope key of a body that parsed (and passed): no route parses it twice
+
+
 class JsonBodyCheck:
     """Read a request body within ``timeout_s`` (a stalled body is 408, its connection freed) and
     refuse JSON nested deeper than the limit, before any parser recurses into it, or with a key
-    given twice in one object (422 naming the key)."""
+    given twice in one object (422 naming the key). A body that parses is left in the scope under
+    :data:`PARSED`."""
 
     def __init__(self, app: ASGIApp, max_depth: int = 64, timeout_s: float = 10.0) -> None:
         self.app = app
@@ -132,7 +136,7 @@ class JsonBodyCheck:
             return f"JSON nested deeper than {self.max_depth} levels"
         if body[:1] in (b"{", b"[") or _is_json(scope):
             try:
-                jsonload.loads(body)
+                scope[PARSED] = jsonload.loads(body)
             except jsonload.DuplicateKeyError as exc:
                 return f"body: {exc}"
             except ValueError:

@@ -84,6 +84,11 @@ async def evaluate(
         binary = request.app.state.settings.opa_binary
         doc = await run_in_threadpool(service.evidence_of, decision.decision_id)
         return await run_in_threadpool(explained, decision, doc, service.engine, binary)
+    return answer(decision)
+
+
+def answer(decision: Decision) -> Response:
+    """A decision as ``POST /v1/evaluate`` answers it (here and on its fast path): serialised once."""
     return Response(decision.model_dump_json(), media_type="application/json")
 
 
