@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import os
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,6 +47,12 @@ def main() -> None:
         for start in range(0, args.evaluations, step):
             list(pool.map(one, range(start, min(start + step, args.evaluations)), chunksize=256))
             samples.append(round(rss_mb(), 1))
+            done = min(start + step, args.evaluations)
+            print(
+                f"{done} evaluations, {time.perf_counter() - started:.0f} s, rss {samples[-1]} MB",
+                file=sys.stderr,
+                flush=True,
+            )
     elapsed = time.perf_counter() - started
     print(
         json.dumps(

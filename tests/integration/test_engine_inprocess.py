@@ -424,3 +424,24 @@ def _evaluate_engine(env: dict[str, str], db: str, cwd: Path) -> str:
         return str(records[0]["opa"]["engine"])
     finally:
         log.close()
+
+
+def test_an_in_process_evaluate_imports_no_http_client_and_no_orm(tmp_path: Path) -> None:
+    """A CI check on the in-process engine loads only what it uses: no OPA HTTP client (requests,
+    opa_client, aiohttp), no service (fastapi) and no ORM (the log is SQLAlchemy Core)."""
+    import subprocess
+    import sys
+
+    _library()
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom policygate.cli import app\n"
+        "r = CliRunner().invoke(app, ['evaluate', sys.argv[1], '--db', sys.argv[2]])\n"
+        "print(r.exit_code, sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'requests', 'opa_client', 'aiohttp', 'fastapi', 'uvicorn'} or m.startswith('sqlalchemy.orm')))\n"
+    )
+    env = {**os.environ, "POLICYGATE_ENGINE": "inprocess"}
+    args = [str(EXAMPLES / "compliant.json"), f"sqlite:///{tmp_path}/decisions.db"]
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "0 []", out.stdout[-2000:]

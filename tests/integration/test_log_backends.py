@@ -23,7 +23,7 @@ from policygate.decisions.database import HEAD_REVISION, head_revision
 from policygate.decisions.export import opa_event
 from policygate.decisions.log import DecisionLog, LogError
 from policygate.decisions.record import governed_record
-from policygate.decisions.schema import Base
+from policygate.decisions.schema import metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,7 +73,7 @@ def test_a_new_log_is_migrated_to_head(any_log: DecisionLog) -> None:
         indexes = {ix["name"] for ix in inspect(conn).get_indexes("decision_log")}
         # the migrated schema is the one the code maps: no drift between the ORM and the migrations
         context = MigrationContext.configure(conn, opts={"include_object": _only_decision_log})
-        diff = compare_metadata(context, Base.metadata)
+        diff = compare_metadata(context, metadata)
     assert {"ix_decision_log_model_seq", "ix_decision_log_model_target_seq"} <= indexes
     assert diff == []
 
@@ -316,7 +316,7 @@ def test_the_migrations_and_the_one_metadata_agree(log_url: str) -> None:
     log = DecisionLog(log_url)
     try:
         with log.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
     finally:
         log.close()
     assert diff == [], diff

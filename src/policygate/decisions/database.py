@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from policygate.decisions.group_commit import pg_lock_key, stale_sqlite
-from policygate.decisions.schema import Record
+from policygate.decisions.schema import decision_log
 from policygate.errors import PolicygateError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -123,7 +123,7 @@ def migrate(engine: Engine) -> None:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": pg_key(conn, "migrate")})
             cfg = _alembic_config(conn)
             before = current_revision(conn)
-            if before is None and inspect(conn).has_table(Record.__tablename__):
+            if before is None and inspect(conn).has_table(decision_log.name):
                 command.stamp(cfg, FIRST_REVISION)
                 before = FIRST_REVISION
             if before != head:

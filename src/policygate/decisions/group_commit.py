@@ -15,7 +15,7 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from policygate.decisions.chain import GENESIS, chain_hash, evidence_origin
-from policygate.decisions.schema import Record
+from policygate.decisions.schema import decision_log
 from policygate.evidence import canonical_json
 
 LOCK_TIMEOUT_S = 5.0  # longest wait for the chain's PostgreSQL advisory lock (POLICYGATE_DB_LOCK_TIMEOUT_S)
@@ -108,15 +108,15 @@ class _ChainWriter:
         self.lock_key: int | None = None
         dialect = engine.dialect
         self.postgres = dialect.name == "postgresql"
-        compiled = insert(Record).compile(dialect=dialect)
+        compiled = insert(decision_log).compile(dialect=dialect)
         self.insert_sql = str(compiled)
         self.positions = list(compiled.positiontup or []) if dialect.positional else None
         self.processors: dict[str, Callable[[Any], Any]] = {}
-        for column in Record.__table__.columns:
+        for column in decision_log.columns:
             processor = column.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 self.processors[column.name] = processor
-        self.head_sql = f"SELECT seq, record_hash FROM {Record.__tablename__} ORDER BY seq DESC LIMIT 1"
+        self.head_sql = f"SELECT seq, record_hash FROM {decision_log.name} ORDER BY seq DESC LIMIT 1"
         self.lock_sql = "SELECT pg_advisory_xact_lock(%s)" if self.postgres else "BEGIN IMMEDIATE"
         dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
         self.errors: tuple[type[Exception], ...] = (dbapi_error, SQLAlchemyError)

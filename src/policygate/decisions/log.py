@@ -37,7 +37,7 @@ from policygate.decisions.group_commit import (
     stale_sqlite,
 )
 from policygate.decisions.queries import LogQueries
-from policygate.decisions.schema import Record
+from policygate.decisions.schema import Record, decision_log
 
 WRITABLE_CHECK_S = 1.0
 PROBE_LOCK_WAIT_S = 1.0  # /readyz: longest wait for the append lock before it names the wait
@@ -102,7 +102,7 @@ class DecisionLog(LogQueries):
                 migrate(self.engine)
             else:
                 with self.engine.connect() as conn:
-                    exists = inspect(conn).has_table(Record.__tablename__)
+                    exists = inspect(conn).has_table(decision_log.name)
                 if not exists:
                     self.engine.dispose()
                     raise LogError(f"no decision log at {self.safe_url} (table decision_log is missing)")

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
-import requests
 
 from policygate.engine.catalogue import RuleLocator
 from policygate.engine.errors import DECIDE, DECISION_PACKAGE, DECISION_RULE, STRICT, EngineError
 from policygate.engine.http1 import Http1Pool
 
 if TYPE_CHECKING:
+    import requests
     from opa_client import OpaClient
 
 
@@ -77,6 +77,8 @@ class OpaHttp:
 
     def _query(self, evidence: dict[str, Any], params: dict[str, str] = STRICT) -> dict[str, Any]:
         """OPA's whole answer to the decision query (``params``: the query's options)."""
+        import requests  # (loaded with opa_client by _client: an in-process engine never needs it)
+
         try:
             answer = self.client.query_rule(evidence, DECISION_PACKAGE, DECISION_RULE, params)
         except requests.HTTPError as exc:
@@ -157,6 +159,8 @@ class OpaHttp:
 
     def put_data(self, path: str, value: Any) -> None:
         """Replace the data document at ``path`` (``PUT /v1/data/{path}``), e.g. the active waivers."""
+        import requests  # (loaded with opa_client by _client: an in-process engine never needs it)
+
         try:
             resp = _session(self.client).put(
                 f"{self.url}/v1/data/{path.strip('/')}", json=value, timeout=self.client.timeout
@@ -193,6 +197,8 @@ class OpaHttp:
         body: dict[str, Any] = {"query": query}
         if input_ is not None:
             body["input"] = input_
+        import requests  # (loaded with opa_client by _client: an in-process engine never needs it)
+
         try:
             resp = _session(self.client).post(f"{self.url}/v1/query", json=body, timeout=self.client.timeout)
         except requests.RequestException as exc:
@@ -206,6 +212,8 @@ class OpaHttp:
         return [r for r in result if isinstance(r, dict)]
 
     def _get(self, path: str) -> dict[str, Any]:
+        import requests  # (loaded with opa_client by _client: an in-process engine never needs it)
+
         try:
             resp = _session(self.client).get(f"{self.url}{path}", timeout=self.client.timeout)
         except requests.RequestException as exc:

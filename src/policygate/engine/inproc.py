@@ -95,7 +95,10 @@ class Library:
             if fn is None:
                 continue
             fn.argtypes, fn.restype = args, vp  # a pointer we free, not a copied bytes object
-        lib.pg_free.argtypes, lib.pg_free.restype = [vp], None
+        # the answer is freed holding the GIL (PyDLL): a free is too short to be worth giving the GIL
+        # away, and taking it back can wait for a busy event loop's switch interval
+        self._free = ctypes.PyDLL(str(path)).pg_free
+        self._free.argtypes, self._free.restype = [vp], None
         lib.pg_release.argtypes, lib.pg_release.restype = [ll], None
         self._lib = lib
         self.path = path
@@ -129,7 +132,7 @@ class Library:
         try:
             raw = ctypes.string_at(ptr)
         finally:
-            self._lib.pg_free(ptr)
+            self._free(ptr)
         answer = orjson.loads(raw)
         if not isinstance(answer, dict):
             raise EngineError("policy_error", f"the in-process OPA answered {name} with something unexpected")

@@ -19,8 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import requests
-
 from policygate.engine.errors import DECISION_PACKAGE, EngineError
 
 opa_log = logging.getLogger("policygate.opa")  # the managed OPA's own output, line by line
@@ -108,6 +106,8 @@ class ManagedOpa:
                 "unreachable", f"cannot start OPA ({self.binary}): {exc}; run `make setup`"
             ) from exc
         atexit.register(self.stop)
+        import requests  # (here, not at the top: an in-process engine never starts an OPA process)
+
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
