@@ -430,6 +430,15 @@ func pg_release(handle C.longlong) {
 	mu.Unlock()
 }
 
+// pg_gc_percent sets the collector's target (debug.SetGCPercent) and returns the previous one.
+// GOGC in the environment cannot do it reliably: a c-shared runtime reads the environment the
+// process started with, not the one Python has when it loads the library.
+//
+//export pg_gc_percent
+func pg_gc_percent(percent C.int) C.int {
+	return C.int(debug.SetGCPercent(int(percent)))
+}
+
 //export pg_free
 func pg_free(p *C.char) {
 	C.free(unsafe.Pointer(p))

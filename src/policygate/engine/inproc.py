@@ -69,6 +69,21 @@ def choose(requested: str | None = None, *, opa_url: str | None = None, pulls: b
     return AUTO if library_path() is not None else "http"
 
 
+GOGC_DEFAULT = 400
+
+
+def gc_percent(gogc: str | None) -> int:
+    """Go's collector target for the library: ``GOGC`` when set (``off``: never collect), else 400.
+
+    An evaluation allocates much against the small live heap of a compiled policy: at Go's default
+    100 % the collector was a fifth of each evaluation's CPU (docs/benchmarks.md, "OPA in
+    process"); 400 costs about 30 MB more resident memory."""
+    value = (gogc or "").strip().lower()
+    if value == "off":
+        return -1
+    return int(value) if value.isdigit() else GOGC_DEFAULT
+
+
 class Library:
     """The loaded shared library; one per process (the Go runtime starts once)."""
 
@@ -95,11 +110,15 @@ class Library:
             if fn is None:
                 continue
             fn.argtypes, fn.restype = args, vp  # a pointer we free, not a copied bytes object
-        # the answer is freed holding the GIL (PyDLL): a free is too short to be worth giving the GIL
-        # away, and taking it back can wait for a busy event loop's switch interval
-        self._free = ctypes.PyDLL(str(path)).pg_free
+        # (freed through CDLL too: freeing while holding the GIL, PyDLL, was measured slower, 443-478
+        # against 503-545 decisions/s, since entering Go can wait and the GIL waits with it)
+        self._free = lib.pg_free
         self._free.argtypes, self._free.restype = [vp], None
         lib.pg_release.argtypes, lib.pg_release.restype = [ll], None
+        percent = getattr(lib, "pg_gc_percent", None)
+        if percent is not None:
+            percent.argtypes, percent.restype = [ci], ci
+            percent(gc_percent(os.environ.get("GOGC")))
         self._lib = lib
         self.path = path
 
