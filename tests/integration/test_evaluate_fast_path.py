@@ -62,7 +62,7 @@ Ask = Callable[[TestClient, dict[str, str]], Any]
 
 def _ask(
     body: Any = None, *, raw: bytes | None = None, query: str = "", headers: dict[str, str] | None = None
-) -> Callable[[TestClient, dict[str, str]], Any]:
+) -> Ask:
     def ask(client: TestClient, tokens: dict[str, str]) -> Any:
         sent = {k: v.format(**tokens) for k, v in (headers or {}).items()}
         if raw is not None:

@@ -144,11 +144,16 @@ class JsonBodyCheck:
         return None
 
 
-def _is_json(scope: Scope) -> bool:
+def content_type(scope: Scope) -> bytes | None:
+    """The first Content-Type header's value, as the framework reads it."""
     for name, value in scope.get("headers") or ():
         if name == b"content-type":
-            return b"json" in value
-    return False
+            return value
+    return None
+
+
+def _is_json(scope: Scope) -> bool:
+    return b"json" in (content_type(scope) or b"")
 
 
 def _replay(messages: list[Message]) -> Receive:

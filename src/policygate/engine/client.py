@@ -21,6 +21,8 @@ from policygate.engine.catalogue import RuleLocator
 from policygate.engine.errors import DECIDE, DECISION_PACKAGE, DECISION_RULE, STRICT, EngineError
 from policygate.engine.http1 import Http1Pool
 
+# requests is imported where it is used (with opa_client, by _client): an in-process engine,
+# which holds an OpaHttp's methods but never calls them, does not load it.
 if TYPE_CHECKING:
     import requests
     from opa_client import OpaClient
@@ -77,7 +79,7 @@ class OpaHttp:
 
     def _query(self, evidence: dict[str, Any], params: dict[str, str] = STRICT) -> dict[str, Any]:
         """OPA's whole answer to the decision query (``params``: the query's options)."""
-        import requests  # (loaded with opa_client by _client: an in-process engine never needs it)
+        import requests
 
         try:
             answer = self.client.query_rule(evidence, DECISION_PACKAGE, DECISION_RULE, params)
@@ -159,7 +161,7 @@ class OpaHttp:
 
     def put_data(self, path: str, value: Any) -> None:
         """Replace the data document at ``path`` (``PUT /v1/data/{path}``), e.g. the active waivers."""
-        import requests  # (loaded with opa_client by _client: an in-process engine never needs it)
+        import requests
 
         try:
             resp = _session(self.client).put(
@@ -197,7 +199,7 @@ class OpaHttp:
         body: dict[str, Any] = {"query": query}
         if input_ is not None:
             body["input"] = input_
-        import requests  # (loaded with opa_client by _client: an in-process engine never needs it)
+        import requests
 
         try:
             resp = _session(self.client).post(f"{self.url}/v1/query", json=body, timeout=self.client.timeout)
@@ -212,7 +214,7 @@ class OpaHttp:
         return [r for r in result if isinstance(r, dict)]
 
     def _get(self, path: str) -> dict[str, Any]:
-        import requests  # (loaded with opa_client by _client: an in-process engine never needs it)
+        import requests
 
         try:
             resp = _session(self.client).get(f"{self.url}{path}", timeout=self.client.timeout)

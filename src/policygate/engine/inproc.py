@@ -110,10 +110,7 @@ class Library:
             if fn is None:
                 continue
             fn.argtypes, fn.restype = args, vp  # a pointer we free, not a copied bytes object
-        # (freed through CDLL too: freeing while holding the GIL, PyDLL, was measured slower, 443-478
-        # against 503-545 decisions/s, since entering Go can wait and the GIL waits with it)
-        self._free = lib.pg_free
-        self._free.argtypes, self._free.restype = [vp], None
+        lib.pg_free.argtypes, lib.pg_free.restype = [vp], None
         lib.pg_release.argtypes, lib.pg_release.restype = [ll], None
         percent = getattr(lib, "pg_gc_percent", None)
         if percent is not None:
@@ -151,7 +148,7 @@ class Library:
         try:
             raw = ctypes.string_at(ptr)
         finally:
-            self._free(ptr)
+            self._lib.pg_free(ptr)
         answer = orjson.loads(raw)
         if not isinstance(answer, dict):
             raise EngineError("policy_error", f"the in-process OPA answered {name} with something unexpected")

@@ -20,10 +20,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from policygate.api.auth import admitted_at_once, required_scope
-from policygate.api.limits import PARSED
+from policygate.api.limits import PARSED, content_type
 from policygate.api.routes.decisions import EvaluateRequest, answer
 
 PATH = "/v1/evaluate"
+SCOPE = required_scope("POST", PATH) or ""  # "decide"
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
@@ -51,14 +52,14 @@ class FastEvaluate:
 
     async def _answer(self, scope: Scope) -> Response | None:
         parsed = scope.get(PARSED)
-        if not isinstance(parsed, dict) or not _json(scope["headers"]):
+        if not isinstance(parsed, dict) or not _json(content_type(scope)):
             return None
         try:
             body = EvaluateRequest.model_validate(parsed)  # as the route validates it (python mode)
         except ValidationError:
             return None
         app = scope["app"]
-        caller = admitted_at_once(app.state.auth, scope["headers"], required_scope("POST", PATH) or "")
+        caller = admitted_at_once(app.state.auth, scope["headers"], SCOPE)
         if caller is None:
             return None
         try:
@@ -71,13 +72,9 @@ class FastEvaluate:
         return answer(decision)
 
 
-def _json(headers: list[tuple[bytes, bytes]]) -> bool:
-    """``application/json``, as the first Content-Type says (the route accepts a few more; those go
-    on to it)."""
-    for name, value in headers:
-        if name == b"content-type":
-            return value.split(b";", 1)[0].strip().lower() == b"application/json"
-    return False
+def _json(value: bytes | None) -> bool:
+    """``application/json`` (the route accepts a few more; those go on to it)."""
+    return value is not None and value.split(b";", 1)[0].strip().lower() == b"application/json"
 
 
 def _handler(handlers: dict[Any, Handler], exc: Exception) -> Handler | None:
