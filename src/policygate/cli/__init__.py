@@ -12,6 +12,7 @@ import logging
 
 from policygate.cli import (
     approve,
+    collector,
     attest,
     audit,
     bundle,
@@ -70,7 +71,11 @@ add_commands(app, COMMANDS)
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app()
+    collector.for_a_command()
+    try:
+        app()
+    finally:
+        collector.at_exit()
 
 
 __all__ = ["COMMANDS", "app", "main"]

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from policygate.cli import collector
 from policygate.cli.common import fail, settings_with
 from policygate.cli.options import DbOption
 
@@ -56,7 +57,9 @@ def serve(
     from policygate.logredact import install
 
     install()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    app = create_app(settings)
+    collector.for_a_service()
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def _loopback(host: str) -> bool:

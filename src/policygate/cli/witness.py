@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from policygate.cli import collector
 from policygate.cli.common import fail
 
 
@@ -46,4 +47,5 @@ def witness(
         app = create_witness_app(Witness(signing, name, store, trusted))
     except OSError as exc:
         fail(f"--store {store}: {exc.strerror or exc}")
+    collector.for_a_service()
     uvicorn.run(app, host=host, port=port, log_level="info")
