@@ -14,7 +14,7 @@ reader can see here which of them become an ``error`` decision.
     │   ├── RefError                a model reference (refs)
     │   ├── DuplicateKeyError       a JSON object with a key twice (jsonload)
     │   ├── EventError              a webhook delivery's body (webhooks.events)
-    │   ├── WaiverError, TimeSpecError, RevisionError   (policy)
+    │   ├── WaiverError, TimeSpecError, RevisionError, DataParseError   (policy)
     │   ├── CheckpointError         a checkpoint file or key (decisions.checkpoint)
     │   ├── AttestError             an attestation (integrity.attest)
     │   ├── SpecialFile             a deployed directory with a non-regular file (integrity.deployed)

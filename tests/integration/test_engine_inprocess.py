@@ -428,7 +428,8 @@ def _evaluate_engine(env: dict[str, str], db: str, cwd: Path) -> str:
 
 def test_an_in_process_evaluate_imports_no_http_client_and_no_orm(tmp_path: Path) -> None:
     """A CI check on the in-process engine loads only what it uses: no OPA HTTP client (requests,
-    opa_client, aiohttp), no service (fastapi) and no ORM (the log is SQLAlchemy Core)."""
+    opa_client, aiohttp), no service (fastapi), no ORM (the log is SQLAlchemy Core) and no YAML
+    parser for a policy without YAML data (rego/)."""
     import subprocess
     import sys
 
@@ -437,7 +438,8 @@ def test_an_in_process_evaluate_imports_no_http_client_and_no_orm(tmp_path: Path
         "import sys\nfrom typer.testing import CliRunner\nfrom policygate.cli import app\n"
         "r = CliRunner().invoke(app, ['evaluate', sys.argv[1], '--db', sys.argv[2]])\n"
         "print(r.exit_code, sorted(m for m in sys.modules if m.split('.')[0] in "
-        "{'requests', 'opa_client', 'aiohttp', 'fastapi', 'uvicorn'} or m.startswith('sqlalchemy.orm')))\n"
+        "{'requests', 'opa_client', 'aiohttp', 'fastapi', 'uvicorn', 'yaml'} "
+        "or m.startswith('sqlalchemy.orm')))\n"
     )
     env = {**os.environ, "POLICYGATE_ENGINE": "inprocess"}
     args = [str(EXAMPLES / "compliant.json"), f"sqlite:///{tmp_path}/decisions.db"]

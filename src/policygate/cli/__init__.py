@@ -12,11 +12,11 @@ import logging
 
 from policygate.cli import (
     approve,
-    collector,
     attest,
     audit,
     bundle,
     check,
+    collector,
     demo,
     evaluate,
     evidence,

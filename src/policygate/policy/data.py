@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policygate.engine.runner import CheckError
+from policygate.policy.data_parse import DataParseError, parse_document
 
 DATA_SUFFIXES = (".json", ".yaml", ".yml")
 # Roots the service writes at runtime: data files there would be replaced by (or block) its writes.
@@ -64,17 +63,9 @@ def parse_data(files: dict[str, bytes], policy_dir: Path) -> tuple[list[DataFile
             continue
         text = content.decode("utf-8", errors="replace")
         try:
-            doc = json.loads(content) if path.endswith(".json") else yaml.safe_load(text)
-        except json.JSONDecodeError as exc:
-            errors.append(CheckError(path, exc.lineno, exc.colno, "data_parse_error", exc.msg))
-            continue
-        except ValueError as exc:
-            errors.append(CheckError(path, 0, 0, "data_parse_error", str(exc)))
-            continue
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            row, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-            errors.append(CheckError(path, row, col, "data_parse_error", str(exc).splitlines()[0]))
+            doc = parse_document(path, content if path.endswith(".json") else text)
+        except DataParseError as exc:
+            errors.append(CheckError(path, exc.row, exc.col, "data_parse_error", exc.message))
             continue
         try:
             prefix = tuple(Path(path).parent.relative_to(policy_dir).parts)
@@ -183,6 +174,8 @@ def line_of(data: DataFile, keys: Key) -> int:
     if not keys:
         return 1
     if not data.path.endswith(".json"):
+        import yaml  # a YAML file's (policy.data_parse)
+
         try:
             node = yaml.compose(data.text)
         except yaml.YAMLError:

@@ -8,8 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from policygate.policy.data_parse import DataParseError, parse_document
 from policygate.policy.files import Files
 
 _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
@@ -27,8 +26,8 @@ def bundle_layout(files: Files, policy_dir: Path) -> dict[str, bytes]:
         relative = Path(path).relative_to(policy_dir)
         if relative.suffix != ".rego":
             try:
-                doc = json.loads(content) if relative.suffix == ".json" else yaml.safe_load(content)
-            except (ValueError, yaml.YAMLError):
+                doc = parse_document(path, content)
+            except DataParseError:
                 pass
             else:
                 data.setdefault(relative.parent, []).append((relative, doc))
