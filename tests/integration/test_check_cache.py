@@ -104,6 +104,18 @@ def test_any_change_is_checked_afresh(tmp_path: Path, passed_once: tuple[Path, P
         assert not again.ok and not again.remembered and again.found == after.found
 
 
+def test_another_pydantic_is_checked_afresh(
+    passed_once: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The evidence schema the checks compile with is not rendered for a remembered load: it is
+    keyed by policygate's modules and by the pydantic that renders them, so an upgraded pydantic
+    (which may render it differently) runs the checks again."""
+    rego, _ = passed_once
+    assert decide(rego).remembered
+    monkeypatch.setattr(check_cache, "PYDANTIC_VERSION", "0.0.0-another")
+    assert not decide(rego).remembered
+
+
 def test_off_remembers_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_cache: Path) -> None:
     monkeypatch.setenv("POLICYGATE_CHECK_CACHE", "off")
     rego = policy_copy(tmp_path)

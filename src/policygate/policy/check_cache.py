@@ -4,8 +4,9 @@ A policy author runs ``evaluate``, ``check`` and ``replay`` dozens of times an h
 directory, and each cold run re-did the whole load (``opa check --strict``, parsing, the static checks,
 each rule's examples, ``opa test``): most of what a CLI run cost beyond ``opa eval``. A passing load is
 remembered under a digest of everything that decides it: every policy and data file, the evidence
-schema, the examples, the OPA binary and the in-process library, and policygate's own code. Any change
-to any of them is a different digest, so the checks run again; a load that found a problem is never
+schema (by the code and the pydantic that render it), the examples, the OPA binary and the in-process
+library, and policygate's own code. Any change to any of them is a different digest, so the checks
+run again; a load that found a problem is never
 remembered (its errors are worked out afresh each time). What is kept is what the engine needs once the
 checks passed: where each rule is and its metadata (to name the rule an evaluation error happened in),
 and the rule catalogue; not the rules' syntax trees, which only the checks read.
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic.version import VERSION as PYDANTIC_VERSION
+from pydantic_core import __version__ as PYDANTIC_CORE_VERSION
 
 from policygate.config.paths import cache_home
 from policygate.engine.catalogue import ParsedRule, Rule
@@ -52,7 +55,6 @@ def _stat(h: Any, path: Path) -> None:
 def key(
     files: dict[str, bytes],
     policy_dir: Path,
-    schema: bytes,
     examples: Path,
     binary: str,
     library: Path | None,
@@ -60,14 +62,16 @@ def key(
     timeout_s: float,
 ) -> str:
     """The digest a verdict is kept under. The directory as named (the parsed rules name its files);
-    the evaluation timeout (each rule's examples must evaluate within it); policy files, data, schema
-    and examples by content; the OPA binary, the library and policygate's own modules by path, size
-    and modification time (an upgrade or an edit changes them)."""
+    the evaluation timeout (each rule's examples must evaluate within it); policy files, data and
+    examples by content; the OPA binary, the library and policygate's own modules by path, size and
+    modification time (an upgrade or an edit changes them). The evidence schema the checks compile
+    with is pydantic's rendering of policygate's evidence models: it is covered by those modules and
+    pydantic's version, so a remembered load need not render it."""
     parts = [FORMAT, engine.encode(), str(policy_dir).encode(), repr(timeout_s).encode(), b""]
     h = hashlib.sha256(b"\0".join(parts))
     for name in sorted(files):
         h.update(os.path.relpath(name, policy_dir).encode() + b"\0" + hashlib.sha256(files[name]).digest())
-    h.update(b"schema\0" + hashlib.sha256(schema).digest())
+    h.update(b"schema\0" + f"pydantic {PYDANTIC_VERSION} core {PYDANTIC_CORE_VERSION}".encode())
     if examples.is_dir():
         for path in sorted(p for p in examples.rglob("*") if p.is_file()):
             h.update(

@@ -78,8 +78,7 @@ def _digest(
     from policygate.engine.inproc import library_path
 
     library = library_path() if kind == "inprocess" else None
-    schema = staged.schema_file.read_bytes()
-    return check_cache.key(staged.files, policy_dir, schema, examples, binary, library, kind, timeout_s)
+    return check_cache.key(staged.files, policy_dir, examples, binary, library, kind, timeout_s)
 
 
 def _load_managed(
@@ -93,8 +92,7 @@ def _load_managed(
 ) -> tuple[OpaEngine | None, list[ParsedRule]]:
     """:func:`load_policy` with a managed ``opa run`` server on the copy (``passed``: the remembered
     result of checks this exact directory passed, which then are not run again)."""
-    files, data, root, copy = staged.files, staged.data, staged.root, staged.copy
-    schema, schema_file, revision = staged.schema, staged.schema_file, staged.revision
+    files, data, root, copy, revision = staged.files, staged.data, staged.root, staged.copy, staged.revision
     as_bundle = staged.as_bundle
     locator_names = {str(copy): str(policy_dir)}
     engine: OpaEngine | None = None
@@ -111,7 +109,7 @@ def _load_managed(
         try:
             if passed is None:
                 report.errors, parsed = static_errors(
-                    binary, data, policy_dir, copy, schema_file, schema, report
+                    binary, data, policy_dir, copy, staged.schema_file, staged.schema, report
                 )
             else:
                 parsed, report.rules = passed
