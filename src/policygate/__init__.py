@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from policygate.decisions.service import DecisionService
     from policygate.engine.opa import OpaEngine
     from policygate.evidence import Change, Request, Target
+    from policygate.policy.serving import start_engine
     from policygate.refs import parse
     from policygate.runtime import build_sources, open_runtime, open_service
-    from policygate.runtime.engines import start_engine
     from policygate.sources.base import EvidenceSource
     from policygate.sources.collect import Collector
 
@@ -39,7 +39,7 @@ _HOMES = {
     "open_runtime": "policygate.runtime",
     "open_service": "policygate.runtime",
     "build_sources": "policygate.runtime",
-    "start_engine": "policygate.runtime.engines",
+    "start_engine": "policygate.policy.serving",
     "Collector": "policygate.sources.collect",
     "EvidenceSource": "policygate.sources.base",
     "DecisionLog": "policygate.decisions.log",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from policygate.cli.common import embedding, emit, fail, parse_ref, parse_target, settings_with
+from policygate.cli.common import embedding, emit, engine_ahead, fail, parse_ref, parse_target, settings_with
 from policygate.cli.options import DbOption, Format, FormatOption, MlflowUriOption
 
 if TYPE_CHECKING:
@@ -54,9 +54,6 @@ def check(
     ] = None,
 ) -> None:
     """Gate a promotion: collect evidence, evaluate, record, print; exit 0 allow, 1 deny, 2 error."""
-    from policygate.decisions.log import LogError
-    from policygate.runtime import open_runtime
-
     model = parse_ref(ref)
     stage = parse_target(target, environment)
     change = parse_change(ticket, run_url or (github_run_url() if fmt is Format.github else None))
@@ -74,11 +71,15 @@ def check(
     settings = settings_with(db)
     if mlflow_uri:
         settings.mlflow_uri = mlflow_uri
-    try:
-        with open_runtime(settings, **embedding(ctx)) as runtime:
-            decision = runtime.service.decide(model, stage, who, change=change)
-    except LogError as exc:
-        fail(f"{exc}; no decision was made")
+    with engine_ahead(settings) as ahead:  # OPA compiles the policy while the log's libraries import
+        from policygate.decisions.log import LogError
+        from policygate.runtime import open_runtime
+
+        try:
+            with open_runtime(settings, engine_ahead=ahead, **embedding(ctx)) as runtime:
+                decision = runtime.service.decide(model, stage, who, change=change)
+        except LogError as exc:
+            fail(f"{exc}; no decision was made")
     emit(decision, fmt)
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from policygate.config import Settings
     from policygate.decisions.decision import Decision
     from policygate.decisions.log import DecisionLog
+    from policygate.engine.ahead import EngineAhead
     from policygate.evidence import Target
     from policygate.refs import ModelRef
 
@@ -103,6 +104,18 @@ def settings_with(db: str | None = None) -> Settings:
     if db:
         settings.db_url = db
     return settings
+
+
+def engine_ahead(settings: Settings) -> EngineAhead:
+    """The engine ``settings`` configure, compiling while the command goes on importing
+    (:mod:`policygate.engine.ahead`); a ``with`` block closes it when the command ends before the
+    runtime took it."""
+    from functools import partial
+
+    from policygate.engine.ahead import EngineAhead
+    from policygate.policy.serving import engine_for
+
+    return EngineAhead(partial(engine_for, settings))
 
 
 def parse_ref(text: str) -> ModelRef:

@@ -117,7 +117,7 @@ def policy_list(
     from policygate.engine.errors import EngineError
     from policygate.output import catalogue
     from policygate.policy import authoring
-    from policygate.runtime.engines import start_engine
+    from policygate.policy.serving import start_engine
 
     settings = Settings()
     opa_url = None if policy_dir else settings.opa_url

@@ -35,7 +35,13 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        directory = Path(parsed.database).parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where the directory should be, no permission: say so
+            raise LogError(
+                f"cannot create the decision log's directory {directory}: {exc.strerror or exc}"
+            ) from exc
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")

@@ -22,7 +22,7 @@ from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from policygate.decisions.chain import GENESIS, VerifyResult, walk
 from policygate.decisions.database import LogError, make_engine, migrate, pg_key
@@ -90,7 +90,12 @@ class DecisionLog(LogQueries):
         """
         self.url = url
         self.lock_timeout_s = lock_timeout_s
-        parsed = make_url(url)
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:  # not echoed: a URL that does not parse may still hold a password
+            raise LogError(
+                "the decision log URL does not parse: expected e.g. sqlite:///decisions.db"
+            ) from exc
         if not create and parsed.get_backend_name() == "sqlite":
             path = parsed.database
             if not path or path == ":memory:" or not Path(path).is_file():

@@ -177,6 +177,15 @@ class Policy:
         self.lib.release(self.handle)
 
 
+_compiles = threading.local()
+
+
+def on_compile(notify: Callable[[], None] | None) -> None:
+    """On this thread, call ``notify()`` as each :func:`compile_policy` hands over to Go (None: stop).
+    :class:`policygate.engine.ahead.EngineAhead` lets its caller go on from that moment."""
+    _compiles.notify = notify
+
+
 def compile_policy(
     path: Path, *, bundle: bool, capabilities: Path | None = None, strict: bool = True
 ) -> Policy:
@@ -189,6 +198,9 @@ def compile_policy(
         "capabilities": str(capabilities) if capabilities else "",
         "query": f"data.{DECISION_PACKAGE}.{DECISION_RULE}",
     }
+    notify = getattr(_compiles, "notify", None)
+    if notify is not None:
+        notify()  # Go compiles from here on, without the GIL (engine.ahead)
     answer = lib.call("pg_compile", json.dumps(options).encode())
     failed = _failure(answer)
     if failed is not None:

@@ -60,12 +60,12 @@ class OpaEngine(OpaHttp):
     def start(
         cls, opa_url: str | None, binary: str, policy_dir: Path, *args: Any, **options: Any
     ) -> OpaEngine:
-        """:func:`policygate.runtime.engines.start_engine` (the same arguments), kept here because it
+        """:func:`policygate.policy.serving.start_engine` (the same arguments), kept here because it
         is documented (docs/python-api.md): the OPA at ``opa_url``, or one started on ``policy_dir``."""
         # The one import in policygate.engine that goes up a layer: which OPA to start (external,
         # pulling bundles, a checked copy of a directory; in process or a server) needs the policy
         # checks, so the choice lives in the runtime; this documented entry point only hands over.
-        from policygate.runtime.engines import start_engine
+        from policygate.policy.serving import start_engine
 
         return start_engine(opa_url, binary, policy_dir, *args, **options)
 

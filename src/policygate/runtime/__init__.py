@@ -19,9 +19,9 @@ from policygate.engine.opa import OpaEngine
 from policygate.engine.supervisor import OpaSupervisor
 from policygate.metrics import Metrics
 from policygate.policy.revisions import Keeper
+from policygate.policy.serving import engine_for
 from policygate.policy.waiver_sync import WaiverSync
 from policygate.policy.watch import PolicyWatcher
-from policygate.runtime.engines import start_engine
 from policygate.runtime.lifecycle import Lifecycle, PartStatus
 from policygate.runtime.null_engine import NullEngine
 from policygate.runtime.parts import checkpoint_part, rule_ids, supervisor_part, waiver_part, watcher_part
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from policygate.audit.schedule import AuditSchedule
     from policygate.auth.authenticator import Authenticator
     from policygate.decisions.checkpoint_writer import CheckpointWriter
+    from policygate.engine.ahead import EngineAhead
     from policygate.runtime.serve import BundleCache, ChainProgress
     from policygate.webhooks.worker import WebhookWorker
     from policygate.webhooks.writeback import MlflowWriteBack
@@ -89,6 +90,7 @@ def open_runtime(
     credential: Any = None,
     transport: Any = None,
     clock: Callable[[], float] = time.monotonic,
+    engine_ahead: EngineAhead | None = None,
     **client_options: Any,
 ) -> Iterator[Runtime]:
     """The composition root. Opens the log first (a decision that cannot be recorded is never
@@ -99,23 +101,15 @@ def open_runtime(
 
     ``sources`` replaces the configured evidence sources; ``credential``, ``transport`` and any
     other azure-core ``client_options`` go to the Azure clients of the configured ones; ``clock``
-    drives the OPA supervisor's backoff.
+    drives the OPA supervisor's backoff. ``engine_ahead``: the engine, started by the caller before
+    its imports (a cold CLI run, :mod:`policygate.engine.ahead`); taken once the log is open, and the
+    caller's to close until then.
     """
     log = DecisionLog(settings.db_url, lock_timeout_s=settings.db_lock_timeout_s)
     engine: OpaEngine
     error: EngineError | None = None
     try:
-        engine = start_engine(
-            settings.opa_url,
-            settings.opa_binary,
-            settings.policy_path,
-            settings.opa_timeout_s,
-            examples_dir=settings.examples_path,
-            token=settings.opa_token.get_secret_value() if settings.opa_token else None,
-            pull=settings.bundle_pull.opa_config if settings.bundle_pull.url else None,
-            pull_token=settings.bundle_pull.token.get_secret_value() if settings.bundle_pull.token else None,
-            engine=settings.engine,
-        )
+        engine = engine_ahead.take() if engine_ahead is not None else engine_for(settings)
     except EngineError as exc:
         engine, error = NullEngine(exc, settings.opa_timeout_s), exc
     azure = {
@@ -173,9 +167,9 @@ def open_runtime(
 
 
 @contextmanager
-def open_service(settings: Settings) -> Iterator[DecisionService]:
+def open_service(settings: Settings, *, engine_ahead: EngineAhead | None = None) -> Iterator[DecisionService]:
     """:func:`open_runtime`'s decision service (docs/python-api.md)."""
-    with open_runtime(settings) as runtime:
+    with open_runtime(settings, engine_ahead=engine_ahead) as runtime:
         yield runtime.service
 
 

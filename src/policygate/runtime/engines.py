@@ -1,47 +1,6 @@
-"""Which OPA decides, chosen in one place: the runtime's, since a policy directory must pass
-:mod:`policygate.policy.load`'s checks before an OPA may serve it, and the engine layer sits below
-the policy layer.
+"""The old home of :func:`start_engine` (``policygate.start_engine``, docs/python-api.md); it lives in
+:mod:`policygate.policy.serving` now. Kept so the import path still works."""
 
-- an OPA the user runs (``POLICYGATE_OPA_URL``): spoken to over HTTP, nothing started;
-- a managed OPA pulling signed bundles (``POLICYGATE_BUNDLE_PULL__URL``): checked when they were built;
-- otherwise the policy directory, checked, then served from a private copy: by a managed OPA server
-  or compiled into this process (``POLICYGATE_ENGINE``, :func:`policygate.engine.inproc.choose`).
-"""
+from policygate.policy.serving import start_engine
 
-from __future__ import annotations
-
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
-from policygate.engine.inproc import choose
-from policygate.engine.managed import ManagedOpa
-from policygate.engine.opa import OpaEngine
-from policygate.policy.load import start_checked
-
-
-def start_engine(
-    opa_url: str | None,
-    binary: str,
-    policy_dir: Path,
-    timeout_s: float = 5.0,
-    *,
-    watch: bool = False,
-    examples_dir: Path | None = None,
-    token: str | None = None,
-    pull: Callable[[Path | None], dict[str, Any]] | None = None,
-    pull_token: str | None = None,
-    engine: str | None = None,
-) -> OpaEngine:
-    """Use the OPA at ``opa_url``, or start a managed one on ``policy_dir`` once it passed every
-    load check (:mod:`policygate.policy.load`; refused: ``EngineError`` naming the problems).
-    ``engine``: ``inprocess`` compiles the policy into this process instead of starting an OPA
-    server (:mod:`policygate.engine.inproc`; None: ``POLICYGATE_ENGINE``, see ``choose``).
-    ``watch`` is kept for callers; reloads are :class:`policygate.policy.watch.PolicyWatcher`'s."""
-    del watch
-    if opa_url:
-        return OpaEngine(opa_url, timeout_s, token=token)
-    if pull is not None:  # serve's own OPA, pulling signed bundles (checked when they were built)
-        managed = ManagedOpa(binary, policy_dir, private=True, pull=pull, pull_token=pull_token)
-        return OpaEngine(managed.start(), timeout_s, managed)
-    return start_checked(binary, policy_dir, examples_dir, timeout_s, engine=choose(engine))
+__all__ = ["start_engine"]
