@@ -323,3 +323,17 @@ def test_show_and_export_an_alias_resolved_through_mlflow_else_from_the_log(
     assert as_json["alias"]["via"] == "log" and as_json["model"] == f"mlflow:models:/{name}/{second}"
     nowhere = run("log", "show", f"mlflow:models:/{name}@retired", "--db", sqlite_url)
     assert nowhere.exit_code == 1 and "no decision recorded" in nowhere.stderr
+
+
+@pytest.mark.parametrize(
+    "url", ["not a url", "postgresql://auditor:s3cret@db.internal:notaport/log", "://auditor:s3cret@db"]
+)
+@pytest.mark.parametrize("command", [["log", "verify"], ["log", "show", "mlflow:models:/fraud-detector/7"]])
+def test_a_log_url_that_does_not_parse_is_a_clear_error_that_never_echoes_it(
+    url: str, command: list[str]
+) -> None:
+    result = runner.invoke(app, [*command, "--db", url])
+    assert result.exit_code == 2
+    assert "the decision log URL does not parse" in result.output
+    assert "s3cret" not in result.output
+    assert isinstance(result.exception, SystemExit)  # an exit with a message, not a crash

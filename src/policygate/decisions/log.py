@@ -92,7 +92,7 @@ class DecisionLog(LogQueries):
         self.lock_timeout_s = lock_timeout_s
         try:
             parsed = make_url(url)
-        except ArgumentError as exc:  # not echoed: a URL that does not parse may still hold a password
+        except (ArgumentError, ValueError) as exc:  # not echoed: it may still hold a password
             raise LogError(
                 "the decision log URL does not parse: expected e.g. sqlite:///decisions.db"
             ) from exc
