@@ -5,11 +5,11 @@ directory, and each cold run re-did the whole load (``opa check --strict``, pars
 each rule's examples, ``opa test``): most of what a CLI run cost beyond ``opa eval``. A passing load is
 remembered under a digest of everything that decides it: every policy and data file, the evidence
 schema (by the code and the pydantic that render it), the examples, the OPA binary and the in-process
-library, and policygate's own code. Any change to any of them is a different digest, so the checks
-run again; a load that found a problem is never
-remembered (its errors are worked out afresh each time). What is kept is what the engine needs once the
-checks passed: where each rule is and its metadata (to name the rule an evaluation error happened in),
-and the rule catalogue; not the rules' syntax trees, which only the checks read.
+library, and policygate's own code. Any change to any of them is a different digest, so the checks run
+again; a load that found a problem is never remembered (its errors are worked out afresh each time).
+What is kept is what the engine needs once the checks passed: where each rule is and its metadata (to
+name the rule an evaluation error happened in), and the rule catalogue; not the rules' syntax trees,
+which only the checks read.
 ``POLICYGATE_CHECK_CACHE=off`` turns it off; ``opa test``'s own cache
 (:mod:`~policygate.policy.testgate`) lives beside it.
 """
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic.version import VERSION as PYDANTIC_VERSION
-from pydantic_core import __version__ as PYDANTIC_CORE_VERSION
+from pydantic.version import VERSION as _PYDANTIC
+from pydantic_core import __version__ as _PYDANTIC_CORE
 
 from policygate.config.paths import cache_home
 from policygate.engine.catalogue import ParsedRule, Rule
@@ -33,6 +33,7 @@ FORMAT = b"policygate-check-cache-1"
 KEEP = 256  # entries kept (the newest): a few hundred revisions of an author's work, about 16 MB
 _OFF = ("0", "off", "false", "no")
 _CODE = Path(__file__).resolve().parents[1]  # the policygate package: its checks decide the verdict
+SCHEMA_RENDERER = f"pydantic {_PYDANTIC} core {_PYDANTIC_CORE}"  # renders the evidence schema from _CODE
 
 
 def enabled() -> bool:
@@ -60,18 +61,19 @@ def key(
     library: Path | None,
     engine: str,
     timeout_s: float,
+    schema_renderer: str = SCHEMA_RENDERER,
 ) -> str:
     """The digest a verdict is kept under. The directory as named (the parsed rules name its files);
     the evaluation timeout (each rule's examples must evaluate within it); policy files, data and
     examples by content; the OPA binary, the library and policygate's own modules by path, size and
     modification time (an upgrade or an edit changes them). The evidence schema the checks compile
     with is pydantic's rendering of policygate's evidence models: it is covered by those modules and
-    pydantic's version, so a remembered load need not render it."""
+    ``schema_renderer`` (pydantic's versions), so a remembered load need not render it."""
     parts = [FORMAT, engine.encode(), str(policy_dir).encode(), repr(timeout_s).encode(), b""]
     h = hashlib.sha256(b"\0".join(parts))
     for name in sorted(files):
         h.update(os.path.relpath(name, policy_dir).encode() + b"\0" + hashlib.sha256(files[name]).digest())
-    h.update(b"schema\0" + f"pydantic {PYDANTIC_VERSION} core {PYDANTIC_CORE_VERSION}".encode())
+    h.update(b"schema\0" + schema_renderer.encode())
     if examples.is_dir():
         for path in sorted(p for p in examples.rglob("*") if p.is_file()):
             h.update(
