@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from policygate.cli.common import embedding, emit, engine_ahead, fail, parse_ref, parse_target, settings_with
+from policygate.cli.common import deciding, embedding, emit, fail, parse_ref, parse_target, settings_with
 from policygate.cli.options import DbOption, Format, FormatOption, MlflowUriOption
 
 if TYPE_CHECKING:
@@ -71,15 +71,8 @@ def check(
     settings = settings_with(db)
     if mlflow_uri:
         settings.mlflow_uri = mlflow_uri
-    with engine_ahead(settings) as ahead:  # OPA compiles the policy while the log's libraries import
-        from policygate.decisions.log import LogError
-        from policygate.runtime import open_runtime
-
-        try:
-            with open_runtime(settings, engine_ahead=ahead, **embedding(ctx)) as runtime:
-                decision = runtime.service.decide(model, stage, who, change=change)
-        except LogError as exc:
-            fail(f"{exc}; no decision was made")
+    with deciding(settings, **embedding(ctx)) as runtime:
+        decision = runtime.service.decide(model, stage, who, change=change)
     emit(decision, fmt)
 
 

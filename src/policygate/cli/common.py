@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from policygate.config import Settings
     from policygate.decisions.decision import Decision
     from policygate.decisions.log import DecisionLog
-    from policygate.engine.ahead import EngineAhead
     from policygate.evidence import Target
     from policygate.refs import ModelRef
+    from policygate.runtime import Runtime
 
 EXIT_ERROR = EXIT_CODES["error"]
 
@@ -99,16 +99,26 @@ def settings_with(db: str | None = None) -> Settings:
     return settings
 
 
-def engine_ahead(settings: Settings) -> EngineAhead:
-    """The engine ``settings`` configure, compiling while the command goes on importing
-    (:mod:`policygate.engine.ahead`); a ``with`` block closes it when the command ends before the
-    runtime took it."""
+@contextmanager
+def deciding(settings: Settings, **options: Any) -> Iterator[Runtime]:
+    """The runtime a deciding command (``evaluate``, ``check``) runs on, ``options`` passed to
+    :func:`~policygate.runtime.open_runtime`. Its engine starts ahead, so OPA compiles the policy
+    while the decision log's libraries import (:mod:`policygate.engine.ahead`), and is stopped if
+    the command ends first; a log that cannot open or record is exit 2, "no decision was made"."""
     from functools import partial
 
     from policygate.engine.ahead import EngineAhead
     from policygate.policy.serving import engine_for
 
-    return EngineAhead(partial(engine_for, settings))
+    with EngineAhead(partial(engine_for, settings)) as ahead:
+        from policygate.decisions.log import LogError
+        from policygate.runtime import open_runtime
+
+        try:
+            with open_runtime(settings, engine_ahead=ahead, **options) as runtime:
+                yield runtime
+        except LogError as exc:
+            fail(f"{exc}; no decision was made")
 
 
 def parse_ref(text: str) -> ModelRef:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from policygate import jsonload
-from policygate.cli.common import echo_json, emit, engine_ahead, fail, settings_with
+from policygate.cli.common import deciding, echo_json, emit, fail, settings_with
 from policygate.cli.options import DbOption, Format, FormatOption
 
 if TYPE_CHECKING:
@@ -42,22 +42,16 @@ def evaluate(
     """
     if explain and len(files) > 1:
         fail("--explain takes one file at a time")
+    documents = [load_evidence(path) for path in files]
     settings = settings_with(db)
-    with engine_ahead(settings) as ahead:  # OPA compiles the policy while the log's libraries import
-        from policygate.decisions.log import LogError
-        from policygate.runtime import open_service
+    with deciding(settings) as runtime:
+        service = runtime.service
+        decisions = [service.evaluate(evidence) for evidence in documents]
+        if explain:
+            from policygate.policy.explain import explain as explain_decision
 
-        documents = [load_evidence(path) for path in files]
-        try:
-            with open_service(settings, engine_ahead=ahead) as service:
-                decisions = [service.evaluate(evidence) for evidence in documents]
-                if explain:
-                    from policygate.policy.explain import explain as explain_decision
-
-                    doc = service.evidence_of(decisions[0].decision_id)  # as decided: claims rebuilt
-                    why = explain_decision(decisions[0], doc, service.engine, settings.opa_binary)
-        except LogError as exc:
-            fail(f"{exc}; no decision was made")
+            doc = service.evidence_of(decisions[0].decision_id)  # as decided: claims rebuilt
+            why = explain_decision(decisions[0], doc, service.engine, settings.opa_binary)
     from policygate.output import many_renderer
 
     if explain:

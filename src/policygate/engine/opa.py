@@ -64,7 +64,7 @@ class OpaEngine(OpaHttp):
         is documented (docs/python-api.md): the OPA at ``opa_url``, or one started on ``policy_dir``."""
         # The one import in policygate.engine that goes up a layer: which OPA to start (external,
         # pulling bundles, a checked copy of a directory; in process or a server) needs the policy
-        # checks, so the choice lives in the runtime; this documented entry point only hands over.
+        # checks, so the choice lives in policy.serving; this documented entry point only hands over.
         from policygate.policy.serving import start_engine
 
         return start_engine(opa_url, binary, policy_dir, *args, **options)
